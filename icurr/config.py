@@ -1,0 +1,131 @@
+"""``key=value`` overrides of frozen dataclass configs, and their JSON form.
+
+One frozen dataclass per experiment kind holds every setting with a commented default and checks
+itself in ``__post_init__``; the command line changes it with ``key=value`` words:
+
+    cfg = apply_overrides(TeacherConfig(), ["width=1000", "lr=0.01", "seeds=0,1,2"])
+
+Values are parsed by the field's annotated type (int, float, str, bool, tuples of those, or
+``X | None``); an unknown key raises with the list of known keys.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+
+from theory._checks import ParameterError
+
+__all__ = ["apply_overrides", "parse_overrides", "config_to_dict", "config_from_dict", "config_hash"]
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _parse_value(name: str, text: str, tp):
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        if text.strip().lower() in ("none", "null", ""):
+            if type(None) in args:
+                return None
+        return _parse_value(name, text, inner[0])
+    if origin is tuple:
+        elem = args[0] if args else str
+        parts = [p for p in text.split(",") if p.strip()]
+        return tuple(_parse_value(name, p.strip(), elem) for p in parts)
+    if origin is typing.Literal:
+        if text not in args:
+            raise ParameterError(f"{name} must be one of {', '.join(map(str, args))}; got {text!r}")
+        return text
+    try:
+        if tp is bool:
+            low = text.strip().lower()
+            if low in _TRUE:
+                return True
+            if low in _FALSE:
+                return False
+            raise ValueError(text)
+        if tp is int:
+            value = float(text)
+            if not value.is_integer():
+                raise ValueError(text)
+            return int(value)
+        if tp is float:
+            return float(text)
+    except ValueError:
+        raise ParameterError(f"{name} must be of type {tp.__name__}, got {text!r}") from None
+    return text
+
+
+def parse_overrides(words) -> dict[str, str]:
+    out = {}
+    for word in words:
+        if "=" not in word:
+            raise ParameterError(f"overrides are key=value words, got {word!r}")
+        key, value = word.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def apply_overrides(cfg, words):
+    """A copy of the frozen dataclass ``cfg`` with ``key=value`` words applied (validated anew)."""
+    raw = parse_overrides(words) if not isinstance(words, dict) else words
+    hints = typing.get_type_hints(type(cfg))
+    fields = {f.name for f in dataclasses.fields(cfg)}
+    changes, nested = {}, {}
+    for key, value in raw.items():
+        head, dot, rest = key.partition(".")
+        if head not in fields:
+            raise ParameterError(f"unknown config key {key!r}; known keys: {', '.join(sorted(fields))}")
+        if dot:
+            if not dataclasses.is_dataclass(getattr(cfg, head)):
+                raise ParameterError(f"config key {head!r} has no sub-keys (got {key!r})")
+            nested.setdefault(head, {})[rest] = value
+        elif dataclasses.is_dataclass(getattr(cfg, head)):
+            raise ParameterError(f"config key {key!r} is a section; set its fields as {key}.FIELD=VALUE")
+        else:
+            changes[key] = _parse_value(key, value, hints[key]) if isinstance(value, str) else value
+    for head, sub in nested.items():
+        changes[head] = apply_overrides(getattr(cfg, head), sub)
+    return dataclasses.replace(cfg, **changes)
+
+
+def config_to_dict(cfg) -> dict:
+    """JSON-ready dict, with the config class name under ``"kind"``."""
+    out = {"kind": type(cfg).__name__}
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        out[f.name] = config_to_dict(v) if dataclasses.is_dataclass(v) else list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def config_from_dict(cls, data: dict):
+    """Inverse of :func:`config_to_dict` (``kind`` is checked when present)."""
+    data = dict(data)
+    kind = data.pop("kind", cls.__name__)
+    if kind != cls.__name__:
+        raise ParameterError(f"config of kind {kind!r} where {cls.__name__!r} was expected")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - fields
+    if unknown:
+        raise ParameterError(f"unknown config key(s) {sorted(unknown)} for {cls.__name__}")
+    kwargs = {}
+    for key, value in data.items():
+        if dataclasses.is_dataclass(hints[key]):
+            kwargs[key] = config_from_dict(hints[key], value)
+            continue
+        if isinstance(value, list) or typing.get_origin(hints[key]) is tuple:
+            value = tuple(value) if value is not None else None
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def config_hash(cfg, length: int = 12) -> str:
+    """Stable hash of the full config (sorted-key JSON): equal configs, equal hashes."""
+    text = json.dumps(config_to_dict(cfg), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:length]

@@ -1,0 +1,241 @@
+"""Fast exact online SGD (batch size 1) for ``R`` runs of the 2-layer MLP: the blocked rank-one trick.
+
+With batch size 1 every first-layer update is rank one, ``W <- (1 - 2 eta lambda_W) W + u_s x_s^T``
+with ``u_s = -eta_s dL/dz_s`` (Algorithm 1's weight decay ``lambda ||w||^2`` included). Within a
+block of ``T`` steps the pre-activation of step ``t`` is therefore
+
+    z_t = Gam_t (W_0 x_t + sum_{s<t} (u_s / Gam_{s+1}) (x_s . x_t)) + b_t,
+
+so a block costs one GEMM ``W_0 X^T``, one Gram matrix ``X X^T``, a serial recurrence over the
+block that touches only width-``m`` vectors (the second layer ``a`` and the biases are updated at
+every step inside it, exactly as SGD does), and one GEMM ``W <- Gam_T W_0 + U^T X``. The result is
+the same sequence of iterates as plain SGD, up to floating-point rounding.
+
+Backends for the serial part (``backend=``):
+
+* ``"native"``: a small C kernel (``simulate._ckernel``), CPU only, threads over runs; the default
+  on CPU when a C compiler is found;
+* ``"torch"``: the same recurrence in torch ops, any device (the fallback; per-step dispatch cost);
+* ``"compile"``: ``torch.compile`` of the torch block (optional, any device; on CPU it compiled in
+  over a minute for ``T = 32`` and ran slower than ``"native"``, so it is never chosen by
+  ``"auto"`` on CPU; on CUDA ``"auto"`` uses ``"torch"`` unless asked).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from theory._checks import ParameterError, check_choice, check_int
+
+from . import _ckernel
+from .model import MLPParams
+from .sgd import _check_train, _lr_steps, _segments, _setup
+
+__all__ = ["BACKENDS", "block_sgd_", "default_block_size", "resolve_backend", "train_online"]
+
+BACKENDS = ("auto", "native", "torch", "compile")
+_compiled: dict = {}
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """The concrete backend ``"auto"`` resolves to on ``device`` (``native`` on CPU if buildable)."""
+    check_choice("backend", backend, BACKENDS)
+    if backend == "native" and (device.type != "cpu" or not _ckernel.available()):
+        raise ParameterError("backend 'native' needs a CPU device and a working C compiler")
+    if backend != "auto":
+        return backend
+    return "native" if device.type == "cpu" and _ckernel.available() else "torch"
+
+
+def default_block_size(width: int, dim: int, runs: int = 1) -> int:
+    """Block length ``T`` for the native backend, measured on a 2-core CPU (d = 100): longer
+    blocks amortise the per-block GEMM and Python overhead, shorter ones keep the ``O(T m)``
+    serial work per step small. 128 for ``runs * width <= 256``, else 64."""
+    check_int("width", width, 1)
+    check_int("dim", dim, 1)
+    return 128 if runs * width <= 256 else 64
+
+
+def _block_torch(W, b, a, x, tgt, lr, loss_kind: int, train_W: bool, train_b: bool, train_a: bool,
+                 wd_W: float, wd_a: float):
+    """Pure-torch block (functional: returns new ``W, b, a`` and outputs ``F (R, T, C)``)."""
+    R, m, d = W.shape
+    T = x.shape[-2]
+    shared = x.dim() == 2
+    P = torch.einsum("td,rmd->rtm", x, W) if shared else torch.bmm(x, W.transpose(1, 2))
+    G = x @ x.transpose(-1, -2)
+    U = torch.zeros(R, T, m, dtype=W.dtype, device=W.device)
+    gam = torch.ones(R, dtype=W.dtype, device=W.device)
+    outs = []
+    for t in range(T):
+        z = P[:, t]
+        if train_W and t > 0:
+            if shared:
+                z = z + torch.einsum("s,rsm->rm", G[:t, t], U[:, :t])
+            else:
+                z = z + torch.einsum("rs,rsm->rm", G[:, :t, t], U[:, :t])
+        z = gam[:, None] * z + b
+        h = torch.relu(z)
+        f = torch.einsum("rcm,rm->rc", a, h)
+        tt = tgt[t] if tgt.dim() == (1 if loss_kind == 0 else 2) else tgt[:, t]
+        if loss_kind == 0:
+            g = torch.where(tt * f[:, 0] < 1, -tt, torch.zeros_like(f[:, 0]))[:, None].expand_as(f)
+        else:
+            g = torch.softmax(f, -1) - tt
+        eta = lr[:, t]
+        dz = torch.einsum("rc,rcm->rm", g, a) * (z > 0)
+        u = -eta[:, None] * dz
+        gam_next = gam * (1 - 2 * eta * wd_W)
+        if train_W:
+            U[:, t] = u / gam_next[:, None]
+        if train_b:
+            b = b + u
+        if train_a:
+            a = a * (1 - 2 * eta * wd_a)[:, None, None] - eta[:, None, None] * g[:, :, None] * h[:, None, :]
+        gam = gam_next
+        outs.append(f)
+    if train_W:
+        upd = torch.einsum("rtm,td->rmd", U, x) if shared else torch.bmm(U.transpose(1, 2), x)
+        W = gam[:, None, None] * (W + upd)
+    return W, b, a, torch.stack(outs, 1)
+
+
+def _block_native(params: MLPParams, x, tgt, lr, loss_kind, train_W, train_b, train_a, wd_W, wd_a, threads):
+    W, b, a = params.W, params.b, params.a
+    R, m, d = W.shape
+    C = a.shape[1]
+    T = x.shape[-2]
+    shared = x.dim() == 2
+    if shared:
+        P = torch.mm(x, W.view(R * m, d).t())  # (T, R*m)
+        G = torch.mm(x, x.t())
+        U = torch.empty(T, R * m, dtype=W.dtype)
+        p_r, p_t, g_r, u_r, u_t = m, R * m, 0, m, R * m
+    else:
+        P = torch.bmm(x, W.transpose(1, 2))  # (R, T, m)
+        G = torch.bmm(x, x.transpose(1, 2))
+        U = torch.empty(R, T, m, dtype=W.dtype)
+        p_r, p_t, g_r, u_r, u_t = T * m, m, T * T, T * m, m
+    per_t = 1 if loss_kind == 0 else C
+    tg_r = 0 if tgt.dim() == (1 if loss_kind == 0 else 2) else T * per_t
+    F = torch.empty(R, T, C, dtype=W.dtype)
+    gam = torch.empty(R, dtype=W.dtype)
+    split = m >= 4096 and R < 4 * threads
+    nthreads = threads if (split or R > 1) and R * m * T >= 50_000 else 1
+    _ckernel.call(W.dtype, R, T, m, C, loss_kind, train_W, train_b, train_a, P, p_r, p_t, G, g_r, b, a,
+                  U, u_r, u_t, tgt, tg_r, lr, wd_W, wd_a, F, gam, nthreads, split)
+    if train_W:
+        if wd_W != 0:
+            W.mul_(gam[:, None, None])
+        if shared:
+            W.view(R * m, d).addmm_(U.t(), x)
+        else:
+            W.baddbmm_(U.transpose(1, 2), x)
+    return F
+
+
+def block_sgd_(
+    params: MLPParams, x: torch.Tensor, targets: torch.Tensor, lr: torch.Tensor, *, loss_kind: int,
+    train: str = "Wba", weight_decay_W: float = 0.0, weight_decay_a: float = 0.0, backend: str = "auto",
+    threads: int | None = None,
+) -> torch.Tensor:
+    """``T`` consecutive batch-1 SGD steps on the rows of ``x``, in place on ``params``.
+
+    ``x``: ``(T, d)`` (every run sees the same samples) or ``(R, T, d)``. ``targets``: for
+    ``loss_kind = 0`` (hinge ``max(0, 1 - t f)``, ``C = 1``) target values ``(T,)`` / ``(R, T)``;
+    for ``loss_kind = 1`` (soft cross-entropy, gradient ``softmax(f) - q``) distributions
+    ``(T, C)`` / ``(R, T, C)``. ``lr``: ``(R, T)`` per-run, per-step learning rates. ``train``:
+    the trained tensors among ``"W"``, ``"b"``, ``"a"``; ``weight_decay_*`` is Algorithm 1's
+    ``lambda`` (step factor ``1 - 2 eta lambda``). Returns the outputs ``(R, T, C)`` of each step
+    before its update (online predictions).
+    """
+    train_W, train_b, train_a = _check_train(train)
+    kind = check_int("loss_kind", loss_kind, 0, 1)
+    W = params.W
+    dev, dt = W.device, W.dtype
+    x = x.to(dtype=dt)
+    targets = targets.to(dtype=dt).contiguous()
+    lr = lr.to(device=dev, dtype=dt).contiguous()
+    R, m, _ = W.shape
+    T = x.shape[-2]
+    if lr.shape != (R, T):
+        raise ParameterError(f"lr must have shape (runs, T) = {(R, T)}, got {tuple(lr.shape)}")
+    if kind == 0 and params.classes != 1:
+        raise ParameterError(f"the hinge losses need a model with C = 1 output, got C = {params.classes}")
+    name = resolve_backend(backend, dev)
+    if name == "native":
+        if dt not in (torch.float32, torch.float64) or params.classes > _ckernel.MAX_CLASSES:
+            name = "torch"
+    if name == "native":
+        for key in ("W", "b", "a"):
+            if not getattr(params, key).is_contiguous():
+                setattr(params, key, getattr(params, key).contiguous())
+        return _block_native(params, x.contiguous(), targets, lr, kind, train_W, train_b, train_a,
+                             float(weight_decay_W), float(weight_decay_a), threads or torch.get_num_threads())
+    fn = _block_torch
+    if name == "compile":
+        key = (kind, train_W, train_b, train_a, float(weight_decay_W), float(weight_decay_a))
+        if key not in _compiled:
+            mode = "reduce-overhead" if dev.type == "cuda" else None
+            _compiled[key] = torch.compile(_block_torch, dynamic=False, mode=mode)
+        fn = _compiled[key]
+    with torch.no_grad():
+        W2, b2, a2, F = fn(params.W, params.b, params.a, x, targets, lr, kind, train_W, train_b, train_a,
+                           float(weight_decay_W), float(weight_decay_a))
+    params.W.copy_(W2)
+    params.b.copy_(b2)
+    params.a.copy_(a2)
+    return F
+
+
+def train_online(
+    params: MLPParams, sampler: Callable[[int], tuple[torch.Tensor, torch.Tensor]], steps: int,
+    lr: torch.Tensor | float, *, loss: str = "ce", teacher=None, alpha: float = 0.0, tau: float = 1.0,
+    schedule: Callable[[torch.Tensor], torch.Tensor] | None = None, start_step: int = 0, train: str = "Wba",
+    weight_decay_W: float = 0.0, weight_decay_a: float = 0.0, on_block=None, every: int | None = None,
+    chunk: int = 4096, block_size: int | None = None, backend: str = "auto", threads: int | None = None,
+) -> MLPParams:
+    """Online SGD with batch size 1 (Appendix C.1's training) through the blocked rank-one path.
+
+    Same arguments and the same iterates (same samples, same order) as
+    :func:`simulate.sgd.train_sgd` with ``batch_size=1``, which is its reference: ``sampler(n)``
+    returns ``(x, labels)`` with ``x`` ``(n, d)`` (shared by the runs) or ``(R, n, d)``;
+    ``teacher`` is an :class:`MLPParams` (1 or ``R`` runs) or a callable ``x -> logits``, evaluated
+    once per chunk of samples; ``lr`` is the per-run base rate ``(R,)`` (or a float) times
+    ``schedule(global_step)``; ``on_block(step, params)`` is called whenever the global step
+    ``start_step + done`` reaches a multiple of ``every``. Updates ``params`` in place and
+    returns it.
+    """
+    setup = _setup(params, steps, lr, loss, teacher, alpha, tau, start_step, train, weight_decay_W,
+                   weight_decay_a, every, chunk, batch_size=1)
+    name = resolve_backend(backend, params.W.device)
+    T = check_int("block_size", block_size, 1) if block_size is not None else \
+        default_block_size(params.width, params.dim, params.runs)
+    for g0, n in _segments(setup.start_step, setup.steps, setup.every, setup.chunk):
+        x, tgt = setup.batch(sampler, n)  # x (n, d) | (R, n, d); targets step-major in the sample axis
+        lrs = _lr_steps(setup, schedule, g0, n)  # (R, n)
+        for s0 in range(0, n, T):
+            s1 = min(n, s0 + T)
+            xb = x[s0:s1] if x.dim() == 2 else x[:, s0:s1]
+            tb = tgt[s0:s1] if tgt.dim() == setup.target_dim else tgt[:, s0:s1]
+            lb = lrs[:, s0:s1]
+            if name == "compile" and s1 - s0 < T:  # pad with lr = 0 steps (exact no-ops): one shape
+                xb, tb, lb = _pad(xb, tb, lb, T, setup.target_dim)
+            block_sgd_(params, xb, tb, lb, loss_kind=setup.kind, train=setup.train,
+                       weight_decay_W=setup.wd_W, weight_decay_a=setup.wd_a, backend=name, threads=threads)
+        if on_block is not None and setup.every and (g0 + n) % setup.every == 0:
+            on_block(g0 + n, params)
+    return params
+
+
+def _pad(xb, tb, lb, T, target_dim):
+    k = T - xb.shape[-2]
+    xpad = torch.zeros(*xb.shape[:-2], k, xb.shape[-1], dtype=xb.dtype, device=xb.device)
+    xb = torch.cat([xb, xpad], -2)
+    ax = 0 if tb.dim() == target_dim else 1
+    tpad_shape = list(tb.shape)
+    tpad_shape[ax] = k
+    tb = torch.cat([tb, torch.zeros(tpad_shape, dtype=tb.dtype, device=tb.device)], ax)
+    lb = torch.cat([lb, torch.zeros(lb.shape[0], k, dtype=lb.dtype, device=lb.device)], 1)
+    return xb, tb, lb

@@ -1,0 +1,63 @@
+"""One teacher, then a student per strategy, summarized per strategy over the student seeds."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from icurr.config import config_hash
+
+from .config import CompareConfig
+from .rundir import RunDir, atomic_write_text
+from .student import train_student
+from .teacher import train_teacher
+
+__all__ = ["run_compare", "strategy_row"]
+
+
+def _median(values):
+    """Median with ``None`` (never reached) counted as +infinity; ``None`` if the median is."""
+    arr = np.array([math.inf if v is None else v for v in values], dtype=float)
+    med = float(np.median(arr))
+    return None if math.isinf(med) else med
+
+
+def strategy_row(strategy: str, run_dir) -> dict:
+    """Median and spread over seeds of samples to 95% / 99% test accuracy, from ``summary.json``."""
+    summary = RunDir(run_dir).read_json("summary.json")
+    runs = summary["runs"]
+    row = {"strategy": strategy}
+    for t in ("95", "99"):
+        vals = [r[f"samples_to_{t}"] for r in runs]
+        row[f"samples_to_{t}"] = _median(vals)
+        reached = [v for v in vals if v is not None]
+        row[f"samples_to_{t}_min"] = min(reached) if reached else None
+        row[f"samples_to_{t}_max"] = max(reached) if len(reached) == len(vals) else None
+    row["seeds"] = len(runs)
+    row["final_accuracy"] = float(np.median([r["final_accuracy"] for r in runs]))
+    choice = summary.get("checkpoint_choice") or {}
+    if "step" in choice:
+        row["checkpoint"] = f"{choice['step']} ({choice['rule']})"
+    return row
+
+
+def run_compare(cfg: CompareConfig, out, *, progress: bool = True) -> list[dict]:
+    """Train (or reuse) the teacher and every strategy's students below ``out``; one row per strategy.
+
+    Run directories are named by the hash of their config, so a rerun reuses finished runs.
+    """
+    out = Path(out)
+    tdir = out / config_hash(cfg.teacher)
+    train_teacher(cfg.teacher, tdir, progress=progress)
+    rows, index = [], {"teacher": tdir.name, "students": {}}
+    for strategy in cfg.strategies:
+        scfg = dataclasses.replace(cfg.student, teacher=tdir.name, strategy=strategy)
+        sdir = out / config_hash(scfg)
+        train_student(dataclasses.replace(scfg, teacher=str(tdir)), sdir, progress=progress)
+        index["students"][strategy] = sdir.name
+        rows.append(strategy_row(strategy, sdir))
+    atomic_write_text(out / "compare.json", json.dumps({"index": index, "rows": rows}, indent=2) + "\n")
+    return rows

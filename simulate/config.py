@@ -1,0 +1,160 @@
+"""Configs of the sparse-parity experiments: one frozen dataclass per experiment kind.
+
+Every field has a commented default; ``__post_init__`` checks ranges and raises
+``ParameterError`` naming the field, before any work starts. Change fields on the command line
+with ``key=value`` words (``teacher.width=1000`` inside :class:`CompareConfig`).
+
+The defaults are the CPU-sized configuration documented in the README (a wide teacher and a
+narrow student on (30, 4)-sparse parity); :data:`PRESETS` holds the paper's scale.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from theory._checks import ParameterError, check_choice, check_int, check_real
+
+__all__ = ["TeacherConfig", "StudentConfig", "CompareConfig", "STRATEGIES", "PRESETS"]
+
+STRATEGIES = ("ce", "oneshot", "progressive", "two-shot", "equal-split")
+
+
+def _common(cfg) -> None:
+    check_int("width", cfg.width, 1)
+    check_int("steps", cfg.steps, 1)
+    check_int("batch", cfg.batch, 1)
+    check_real("lr", cfg.lr, 0, lo_open=True)
+    check_choice("lr_schedule", cfg.lr_schedule, ("constant", "cosine", "linear"))
+    check_int("warmup", cfg.warmup, 0, cfg.steps)
+    check_choice("init", cfg.init, ("default", "symmetric"))
+    check_real("output_scale", cfg.output_scale, 0, lo_open=True)
+    if not cfg.seeds:
+        raise ParameterError("seeds must hold at least one seed")
+    for s in cfg.seeds:
+        check_int("seeds", s, 0)
+    if len(set(cfg.seeds)) != len(cfg.seeds):
+        raise ParameterError(f"seeds must be distinct, got {cfg.seeds}")
+    check_int("eval_every", cfg.eval_every, 1, cfg.steps)
+    check_int("eval_size", cfg.eval_size, 16)
+    check_int("probe_every", cfg.probe_every, 0)
+    check_int("probe_samples", cfg.probe_samples, 256)
+    check_choice("device", cfg.device, ("auto", "cpu", "cuda"))
+    if cfg.init == "symmetric" and cfg.width % 2:
+        raise ParameterError(f"width must be even for init='symmetric', got {cfg.width}")
+    if cfg.probe_every and cfg.probe_every % cfg.eval_every:
+        raise ParameterError(f"probe_every must be a multiple of eval_every ({cfg.eval_every}), got {cfg.probe_every}")
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """A teacher trained by online SGD on (d, k)-sparse parity (Section 3, Appendix C.1)."""
+
+    d: int = 30  # input dimension; x uniform on {+-1}^d
+    k: int = 4  # parity degree |S|, 1 <= k <= d
+    support: Literal["first", "random"] = "first"  # S = {0..k-1}, or a random k-subset (without replacement)
+    support_seed: int = 0  # seed of the random support
+    width: int = 2000  # hidden width m (the paper: 50000)
+    init: Literal["default", "symmetric"] = "default"  # PyTorch's default init, or Appendix B's symmetric init
+    output_scale: float = 1.0  # multiplies the default init of the output layer
+    steps: int = 60_000  # SGD steps (fresh samples each step); samples = steps * batch
+    batch: int = 1  # batch size (the paper: 1)
+    lr: float = 0.05  # base learning rate
+    lr_schedule: Literal["constant", "cosine", "linear"] = "constant"  # multiplier after warmup
+    warmup: int = 0  # linear warmup steps
+    seeds: tuple[int, ...] = (0,)  # one run per seed (init and data), trained as one batched program
+    eval_every: int = 1000  # steps between evaluations on the held-out set
+    eval_size: int = 4096  # held-out examples (exact evaluation on all of {+-1}^d when d <= 20)
+    checkpoint_every: int = 2000  # steps between safetensors checkpoints; multiple of eval_every
+    probe_every: int = 2000  # steps between correlation probes (0: never); multiple of eval_every
+    probe_samples: int = 16384  # Monte Carlo samples of the probes when d > 20
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda when available
+
+    def __post_init__(self) -> None:
+        check_int("d", self.d, 2)
+        _common(self)
+        check_int("k", self.k, 1, self.d)
+        check_choice("support", self.support, ("first", "random"))
+        check_int("support_seed", self.support_seed, 0)
+        check_int("checkpoint_every", self.checkpoint_every, 1, self.steps)
+        if self.checkpoint_every % self.eval_every:
+            raise ParameterError(
+                f"checkpoint_every must be a multiple of eval_every ({self.eval_every}), got {self.checkpoint_every}"
+            )
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    """A student of a saved teacher under a supervision schedule (Definition 2.2, Appendix D.2).
+
+    d, k and the support are the teacher's. Strategies: ``ce`` (labels only), ``oneshot`` (final
+    checkpoint throughout), ``progressive`` ((N, T)-progressive), ``two-shot`` (one intermediate
+    checkpoint for T steps, then the final), ``equal-split`` (N-shot kappa*T0 equal split).
+    """
+
+    teacher: str = ""  # teacher run directory (with ckpt/ and metrics); required except for strategy=ce
+    teacher_run: int = 0  # which of the teacher's runs (seeds) supervises
+    strategy: Literal["ce", "oneshot", "progressive", "two-shot", "equal-split"] = "progressive"
+    width: int = 100  # hidden width of the student
+    init: Literal["default", "symmetric"] = "default"
+    output_scale: float = 1.0
+    steps: int = 100_000  # student SGD steps
+    batch: int = 1
+    lr: float = 0.05
+    lr_schedule: Literal["constant", "cosine", "linear"] = "constant"
+    warmup: int = 0
+    seeds: tuple[int, ...] = (0, 1, 2)  # student runs (init and data), batched
+    temperature: float = 1.0  # teacher temperature tau of KL(p_T^tau || p_S); 0 = the teacher's argmax label
+    alpha: float = 0.0  # loss = alpha * CE(labels) + (1 - alpha) * KL(teacher); ignored by ce
+    intermediate: str = "auto"  # two-shot: teacher step of the intermediate checkpoint, or "auto"
+    intermediate_rule: Literal["auto", "accuracy", "correlation_gap"] = "auto"  # rule for "auto"
+    stage_steps: int = 0  # T: student steps per intermediate checkpoint (0: the teacher's checkpoint spacing)
+    n_checkpoints: int = 0  # N of (N, T)-progressive / equal-split (0: every teacher checkpoint up to the final)
+    kappa: float = 0.5  # equal-split: the first kappa * T0 student steps are split over the N checkpoints
+    eval_every: int = 1000
+    eval_size: int = 4096
+    probe_every: int = 0  # student probes (0: never)
+    probe_samples: int = 16384
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    def __post_init__(self) -> None:
+        _common(self)
+        check_choice("strategy", self.strategy, STRATEGIES)
+        check_int("teacher_run", self.teacher_run, 0)
+        check_real("temperature", self.temperature, 0)
+        check_real("alpha", self.alpha, 0, 1)
+        check_int("stage_steps", self.stage_steps, 0, self.steps)
+        check_int("n_checkpoints", self.n_checkpoints, 0)
+        check_real("kappa", self.kappa, 0, 1, lo_open=True)
+        check_choice("intermediate_rule", self.intermediate_rule, ("auto", "accuracy", "correlation_gap"))
+        if self.intermediate != "auto":
+            try:
+                check_int("intermediate", int(self.intermediate), 1)
+            except ValueError:
+                raise ParameterError(f"intermediate must be 'auto' or a teacher step >= 1, got {self.intermediate!r}")
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """One teacher, then one student per strategy (same student seeds, so the same samples)."""
+
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    strategies: tuple[str, ...] = ("ce", "oneshot", "progressive")  # student strategies to compare
+
+    def __post_init__(self) -> None:
+        if not self.strategies:
+            raise ParameterError("strategies must name at least one strategy")
+        for s in self.strategies:
+            check_choice("strategies", s, STRATEGIES)
+
+
+#: Named presets: ``key=value`` overrides applied before the user's own.
+PRESETS: dict[str, dict[str, dict[str, str]]] = {
+    # Appendix C.1: (100, 6)-parity, width-50k teacher, width-100 students, batch 1, 20M steps.
+    "paper": {
+        "teacher": {"d": "100", "k": "6", "width": "50000", "steps": "20000000", "lr": "0.005",
+                    "eval_every": "100000", "checkpoint_every": "100000", "probe_every": "100000",
+                    "seeds": "0,1,2"},
+        "student": {"width": "100", "steps": "20000000", "lr": "0.005", "eval_every": "100000"},
+    },
+}

@@ -1,0 +1,192 @@
+"""Boolean-cube data of the paper, generated on the device with an explicit generator.
+
+* ``(d, k)``-sparse parity (Definition 3.1): ``x ~ U({+-1}^d)``, ``y = prod_{i in S} x_i``. The paper
+  numbers the two classes 1 and 2 (class 1 when the product is ``> 0``); here classes are 0-based:
+  **class 0 <=> prod > 0 (y = +1), class 1 <=> prod < 0 (y = -1)**, i.e. ``label = (1 - y) / 2``.
+* The hierarchical parity of Appendix C.3 (Figure 16): a depth-``D`` binary decision tree whose
+  ``2^D - 1`` nodes are ``k``-sparse parities over disjoint blocks of coordinates and whose
+  ``2^D`` leaves are the classes.
+
+Every sampler takes a ``torch.Generator`` (its device is where the data is generated; pass
+``device`` to move it elsewhere) and returns float tensors with entries exactly ``+-1``. Shapes:
+``(n, d)``, or ``(runs, n, d)`` when ``runs`` is given (independent data for each run).
+"""
+from __future__ import annotations
+
+import torch
+
+from theory._checks import ParameterError, check_int
+
+__all__ = [
+    "EVAL_SEED",
+    "MAX_CUBE_DIM",
+    "first_support",
+    "random_support",
+    "sample_cube",
+    "parity_labels",
+    "sparse_parity_batch",
+    "full_cube",
+    "heldout_parity",
+    "hierarchical_supports",
+    "hierarchical_labels",
+    "hierarchical_batch",
+    "heldout_hierarchical",
+]
+
+EVAL_SEED = 20250124
+MAX_CUBE_DIM = 20
+
+
+def first_support(k: int, *, device=None) -> torch.Tensor:
+    """The default support ``S = {0, ..., k-1}`` (the paper's "first k coordinates"), shape ``(k,)``."""
+    k = check_int("k", k, 1)
+    return torch.arange(k, device=device)
+
+
+def random_support(d: int, k: int, *, generator: torch.Generator, device=None) -> torch.Tensor:
+    """A uniformly random ``k``-subset of ``{0..d-1}`` drawn without replacement (``randperm``).
+
+    Returns the sorted indices, shape ``(k,)``, long.
+    """
+    d = check_int("d", d, 1)
+    k = check_int("k", k, 1, d)
+    perm = torch.randperm(d, generator=generator, device=generator.device)
+    return perm[:k].sort().values.to(device if device is not None else generator.device)
+
+
+def sample_cube(
+    n: int, d: int, *, generator: torch.Generator, runs: int | None = None, device=None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """``n`` i.i.d. uniform points of ``{+-1}^d``: shape ``(n, d)``, or ``(runs, n, d)``."""
+    n = check_int("n", n, 0)
+    d = check_int("d", d, 1)
+    shape = (n, d) if runs is None else (check_int("runs", runs, 1), n, d)
+    bits = torch.randint(0, 2, shape, generator=generator, device=generator.device, dtype=torch.int8)
+    x = (1 - 2 * bits).to(dtype)
+    return x if device is None else x.to(device)
+
+
+def parity_labels(x: torch.Tensor, support: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(y, label)`` of Definition 3.1 for points ``x`` of shape ``(..., d)``.
+
+    ``y = prod_{i in S} x_i`` in ``{+-1}`` (dtype of ``x``), shape ``(...)``; ``label`` (long) is 0
+    where ``y > 0`` (the paper's class 1) and 1 otherwise (the paper's class 2).
+    """
+    support = torch.as_tensor(support, device=x.device).long()
+    if support.dim() != 1 or support.numel() == 0:
+        raise ParameterError(f"support must be a non-empty 1-d index tensor, got shape {tuple(support.shape)}")
+    y = x.index_select(-1, support).prod(-1)
+    return y, (y < 0).long()
+
+
+def sparse_parity_batch(
+    n: int, d: int, support: torch.Tensor, *, generator: torch.Generator, runs: int | None = None,
+    device=None, dtype: torch.dtype = torch.float32,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A fresh ``(d, k)``-sparse parity batch ``(x, y, label)`` (Definition 3.1).
+
+    ``x``: ``(n, d)`` or ``(runs, n, d)``; ``y`` (+-1, dtype of x) and ``label`` (long, 0-based) have
+    the leading shape of ``x`` without ``d``.
+    """
+    x = sample_cube(n, d, generator=generator, runs=runs, device=device, dtype=dtype)
+    y, label = parity_labels(x, support)
+    return x, y, label
+
+
+def full_cube(d: int, *, device=None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """All of ``{+-1}^d`` for ``d <= 20``, shape ``(2^d, d)``: row ``p`` has ``x_j = 1 - 2 bit_j(p)``.
+
+    The ordering is that of ``theory.fourier.cube``, for exact evaluation of a model.
+    """
+    d = check_int("d", d, 0, MAX_CUBE_DIM)
+    p = torch.arange(2**d, device=device)[:, None]
+    bits = (p >> torch.arange(d, device=device)[None, :]) & 1
+    return (1 - 2 * bits).to(dtype)
+
+
+def _eval_generator(generator: torch.Generator | None, seed: int) -> torch.Generator:
+    return generator if generator is not None else torch.Generator(device="cpu").manual_seed(seed)
+
+
+def heldout_parity(
+    d: int, support: torch.Tensor, n: int = 4096, *, generator: torch.Generator | None = None,
+    seed: int = EVAL_SEED, device=None, dtype: torch.dtype = torch.float32,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The fixed held-out evaluation set of Appendix C.1 (4096 examples by default).
+
+    Drawn from its own generator (a fresh CPU generator seeded with ``seed`` unless ``generator``
+    is given) so that it is the same set on every device and never shares the training stream;
+    then moved to ``device``. Returns ``(x (n, d), y (n,), label (n,))``.
+    """
+    gen = _eval_generator(generator, seed)
+    x, y, label = sparse_parity_batch(n, d, torch.as_tensor(support).to(gen.device), generator=gen, dtype=dtype)
+    return x.to(device), y.to(device), label.to(device)
+
+
+# --------------------------------------------------------------------------- hierarchical parity
+def hierarchical_supports(
+    depth: int, k: int, d: int, *, generator: torch.Generator | None = None, device=None
+) -> torch.Tensor:
+    """Supports of the ``2^D - 1`` tree nodes of Appendix C.3, shape ``(2^D - 1, k)``, long.
+
+    Nodes are in heap order: node 0 is the root and the children of node ``j`` are ``2j + 1``
+    (left) and ``2j + 2`` (right). By default node ``j`` uses the disjoint block
+    ``{jk, ..., jk + k - 1}`` (the paper's ``T_1 = x_1..x_5, T_2 = x_6..x_10, ...``); with a
+    ``generator`` the blocks are disjoint random subsets (one ``randperm``). Needs
+    ``d >= (2^D - 1) k``.
+    """
+    depth = check_int("depth", depth, 1, 16)
+    k = check_int("k", k, 1)
+    nodes = 2**depth - 1
+    d = check_int("d", d, nodes * k)
+    if generator is None:
+        return torch.arange(nodes * k, device=device).reshape(nodes, k)
+    perm = torch.randperm(d, generator=generator, device=generator.device)[: nodes * k]
+    return perm.reshape(nodes, k).sort(dim=1).values.to(device if device is not None else generator.device)
+
+
+def hierarchical_labels(x: torch.Tensor, supports: torch.Tensor) -> torch.Tensor:
+    """Class in ``[0, 2^D)`` (long, shape ``x.shape[:-1]``) of the decision tree of Appendix C.3.
+
+    At node ``j`` the parity ``T_j(x) = prod_{i in supports[j]} x_i`` picks the child: left when
+    ``T_j(x) = -1``, right when ``+1`` (Figure 16). The class is the leaf reached, read as the
+    binary number of the decisions with the root's decision as the most significant bit (right =
+    1), so the upper half of the classes is the root's right subtree (``c(i, 1) = 1`` iff
+    ``i >= 2^(D-1)``, 0-based). Note: for ``D = 1`` this gives class 1 when ``T > 0``, the
+    opposite of the 2-class parity mapping of :func:`parity_labels`.
+    """
+    supports = torch.as_tensor(supports, device=x.device).long()
+    nodes, k = supports.shape
+    depth = (nodes + 1).bit_length() - 1
+    if 2**depth - 1 != nodes:
+        raise ParameterError(f"supports must have 2^D - 1 rows, got {nodes}")
+    lead = x.shape[:-1]
+    flat = x.reshape(-1, x.shape[-1])
+    node = torch.zeros(flat.shape[0], dtype=torch.long, device=x.device)
+    label = torch.zeros_like(node)
+    for _ in range(depth):
+        idx = supports[node]  # (N, k)
+        bit = (flat.gather(1, idx).prod(1) > 0).long()
+        label = 2 * label + bit
+        node = 2 * node + 1 + bit
+    return label.reshape(lead)
+
+
+def hierarchical_batch(
+    n: int, d: int, supports: torch.Tensor, *, generator: torch.Generator, runs: int | None = None,
+    device=None, dtype: torch.dtype = torch.float32,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fresh hierarchical-parity batch ``(x, label)``: ``x`` ``(n, d)`` or ``(runs, n, d)``."""
+    x = sample_cube(n, d, generator=generator, runs=runs, device=device, dtype=dtype)
+    return x, hierarchical_labels(x, supports)
+
+
+def heldout_hierarchical(
+    d: int, supports: torch.Tensor, n: int = 4096, *, generator: torch.Generator | None = None,
+    seed: int = EVAL_SEED, device=None, dtype: torch.dtype = torch.float32,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fixed held-out set ``(x (n, d), label (n,))`` for the hierarchical task (see :func:`heldout_parity`)."""
+    gen = _eval_generator(generator, seed)
+    x, label = hierarchical_batch(n, d, torch.as_tensor(supports).to(gen.device), generator=gen, dtype=dtype)
+    return x.to(device), label.to(device)

@@ -1,0 +1,359 @@
+r"""Implicit-curriculum probes of Section 3.1 (R1, Figure 2) and Figure 9, batched over runs.
+
+For a model with output ``p(x)`` the probe of the monomial ``chi_U(x) = prod_{j in U} x_j`` is
+
+    corr_U = | E_{x ~ U({+-1}^d)} [ p(x) chi_U(x) ] |,
+
+i.e. the absolute Fourier coefficient of ``p`` on ``U`` (Section 3.1: "the correlation for each
+monomial x_j is |E_{x,y}([p_T(x)]_1 x_j)|"). ``p`` is the first output probability
+``softmax(logits)[..., 0] = p(y = 1) = p(prod_{i in S} x_i > 0)`` for two-class logits (Definition
+3.1) and the scalar output ``f`` itself for ``C = 1`` (the theory's model, Section 3.2).
+
+Probed monomials: every degree-1 monomial ``x_j`` (Figure 2, middle), every in-support degree-2
+and degree-3 monomial and a random sample of off-support ones ("rest": at least one coordinate
+outside ``S``; Figure 9). Expectations are exact by enumeration of the ``2^d`` points when
+``d <= 20`` and Monte Carlo otherwise, with the standard error of each correlation.
+Coordinates are 0-based (the paper's ``x_1..x_6`` are indices ``0..5``); point ``p`` of the cube
+has ``x_j = -1`` iff bit ``j`` of ``p`` is set (the convention of :mod:`theory.fourier`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import pandas as pd
+import torch
+
+from simulate.model import MLPParams, forward
+from theory._checks import ParameterError, check_choice, check_int
+
+__all__ = [
+    "EXACT_MAX_DIM", "ProbeResult", "gap_series", "hypercube_points", "in_support_monomials", "log_frame",
+    "model_fn", "off_support_monomials", "output_probability", "probe", "probe_summary",
+    "summary_from_log", "summary_rows",
+]
+
+EXACT_MAX_DIM = 20       # method="auto" enumerates the cube up to this dimension
+_EXACT_HARD_MAX = 24     # method="exact" refuses beyond this (2^24 model evaluations)
+_ENUMERATE_MAX = 2_000_000  # off-support sampling enumerates all subsets below this count
+
+ModelFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+def model_fn(params: MLPParams) -> ModelFn:
+    """The output function ``x (N, d) -> logits (R, N, C)`` of an MLP (all its runs)."""
+    return lambda x: forward(params, x)
+
+
+def output_probability(logits: torch.Tensor) -> torch.Tensor:
+    """``p (R, N)`` from outputs ``(R, N, C)``: ``softmax[..., 0]`` for ``C = 2``, ``f`` for ``C = 1``."""
+    if logits.dim() != 3:
+        raise ParameterError(f"model output must have shape (R, N, C), got {tuple(logits.shape)}")
+    classes = logits.shape[-1]
+    if classes == 2:
+        return torch.softmax(logits, dim=-1)[..., 0]
+    if classes == 1:
+        return logits[..., 0]
+    raise ParameterError(f"model output classes must be 1 or 2, got {classes}")
+
+
+def hypercube_points(start: int, stop: int, d: int, *, dtype=torch.float32, device=None) -> torch.Tensor:
+    """Points ``start..stop-1`` of ``{+-1}^d`` as ``(stop - start, d)``; ``x_j = -1`` iff bit ``j`` is set."""
+    idx = torch.arange(start, stop, dtype=torch.long, device=device)
+    bits = (idx[:, None] >> torch.arange(d, device=device)) & 1
+    return (1 - 2 * bits).to(dtype)
+
+
+def _check_support(support: Sequence[int], d: int) -> list[int]:
+    s = [check_int("support index", j, lo=0, hi=d - 1) for j in support]
+    if len(set(s)) != len(s):
+        raise ParameterError(f"support must have distinct coordinates, got {list(support)}")
+    if not 0 < len(s) < d:
+        raise ParameterError(f"support size k must lie in [1, d-1] = [1, {d - 1}], got {len(s)}")
+    return sorted(s)
+
+
+def in_support_monomials(support: Sequence[int], degree: int) -> torch.Tensor:
+    """All ``C(k, degree)`` subsets of ``support`` as sorted index rows ``(M, degree)`` (lexicographic)."""
+    s = torch.tensor(sorted(support), dtype=torch.long)
+    if degree > len(s):
+        return torch.empty((0, degree), dtype=torch.long)
+    if degree == 1:
+        return s[:, None]
+    return torch.combinations(s, r=degree)
+
+
+def off_support_monomials(
+    d: int, support: Sequence[int], degree: int, n: int, *, generator: torch.Generator,
+) -> torch.Tensor:
+    """``min(n, #off)`` distinct degree-``degree`` subsets of ``[d]`` not inside ``support``, ``(M, degree)``.
+
+    Sampled uniformly without replacement (all of them when ``n >= C(d, deg) - C(k, deg)``) with
+    ``generator``; rows sorted lexicographically.
+    """
+    d = check_int("d", d, lo=1)
+    degree = check_int("degree", degree, lo=1, hi=d)
+    n = check_int("n_off", n, lo=0)
+    s = set(_check_support(support, d))
+    total_off = math.comb(d, degree) - math.comb(len(s), degree)
+    if n == 0 or total_off == 0:
+        return torch.empty((0, degree), dtype=torch.long)
+    if math.comb(d, degree) <= _ENUMERATE_MAX:
+        allsub = torch.arange(d)[:, None] if degree == 1 else torch.combinations(torch.arange(d), r=degree)
+        in_s = torch.zeros(d, dtype=torch.bool)
+        in_s[list(s)] = True
+        off = allsub[~in_s[allsub].all(dim=1)]
+        if n < len(off):
+            pick = torch.randperm(len(off), generator=generator, device=generator.device)[:n].cpu()
+            off = off[pick.sort().values]
+        return off
+    chosen: dict[tuple[int, ...], None] = {}
+    while len(chosen) < n:
+        b = 2 * (n - len(chosen)) + 16
+        rows = torch.rand((b, d), generator=generator, device=generator.device).argsort(dim=1)[:, :degree]
+        for row in rows.sort(dim=1).values.cpu().tolist():
+            key = tuple(row)
+            if not set(key) <= s and key not in chosen and len(chosen) < n:
+                chosen[key] = None
+    return torch.tensor(sorted(chosen), dtype=torch.long)
+
+
+@dataclass
+class ProbeResult:
+    """Correlations of ``R`` runs with monomials, per degree ``deg``.
+
+    ``monomials[deg]``: ``(M, deg)`` coordinate indices; ``in_support[deg]``: ``(M,)`` bool;
+    ``corr[deg]``: ``(R, M)`` ``|E[p chi_U]|``; ``se[deg]``: ``(R, M)`` standard errors (0 when exact).
+    """
+
+    monomials: dict[int, torch.Tensor]
+    in_support: dict[int, torch.Tensor]
+    corr: dict[int, torch.Tensor]
+    se: dict[int, torch.Tensor]
+    exact: bool
+    n_samples: int
+
+    @property
+    def runs(self) -> int:
+        return next(iter(self.corr.values())).shape[0]
+
+
+def _chi(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``chi_U(x)`` for every row ``U`` of ``idx (M, deg)``: ``(N, M)``."""
+    out = x[:, idx[:, 0]]
+    for c in range(1, idx.shape[1]):
+        out = out * x[:, idx[:, c]]
+    return out
+
+
+def _accumulate(
+    fn: ModelFn, batches: Iterable[torch.Tensor], monomials: Mapping[int, torch.Tensor],
+) -> tuple[dict[int, torch.Tensor], torch.Tensor, int]:
+    """Sums ``sum_x p(x) chi_U(x)`` ``(R, M)`` per degree, ``sum_x p(x)^2`` ``(R,)`` and the count."""
+    sums: dict[int, torch.Tensor] = {}
+    sq: torch.Tensor | None = None
+    count = 0
+    for x in batches:
+        with torch.no_grad():
+            p = output_probability(fn(x)).to(torch.float64)  # (R, n)
+        x64 = x.to(torch.float64)
+        for deg, idx in monomials.items():
+            part = p @ _chi(x64, idx.to(x.device))
+            sums[deg] = part if deg not in sums else sums[deg] + part
+        sq = (p * p).sum(dim=1) if sq is None else sq + (p * p).sum(dim=1)
+        count += x.shape[0]
+    return sums, sq, count
+
+
+def probe(
+    fn: ModelFn,
+    d: int,
+    support: Sequence[int],
+    *,
+    generator: torch.Generator,
+    degrees: Sequence[int] = (1, 2, 3),
+    n_off: int = 100,
+    method: str = "auto",
+    n_samples: int = 1 << 16,
+    chunk_size: int = 4096,
+    dtype: torch.dtype = torch.float32,
+    device: str | torch.device | None = None,
+) -> ProbeResult:
+    """Correlations ``|E[p(x) chi_U(x)]|`` of every run of ``fn`` (Section 3.1 R1, Figure 2, Figure 9).
+
+    ``fn``: ``x (N, d) -> (R, N, C)`` with ``C in {1, 2}``. Degree 1 probes every ``x_j``; degrees
+    ``>= 2`` probe all in-support monomials and ``n_off`` off-support ones sampled with
+    ``generator``. ``method``: ``"exact"`` (enumerate ``{+-1}^d``), ``"mc"`` (``n_samples``
+    uniform points drawn with ``generator``) or ``"auto"`` (exact iff ``d <= 20``). Inputs are fed
+    in chunks of ``chunk_size`` points of ``dtype`` on ``device``.
+    """
+    d = check_int("d", d, lo=2)
+    s = _check_support(support, d)
+    method = check_choice("method", method, ("auto", "exact", "mc"))
+    chunk_size = check_int("chunk_size", chunk_size, lo=1)
+    degrees = sorted({check_int("degree", g, lo=1, hi=d) for g in degrees})
+    if not degrees:
+        raise ParameterError("degrees must name at least one degree")
+    exact = method == "exact" or (method == "auto" and d <= EXACT_MAX_DIM)
+    if exact and d > _EXACT_HARD_MAX:
+        raise ParameterError(f"method 'exact' needs d <= {_EXACT_HARD_MAX}, got d = {d}; use 'mc'")
+    monomials: dict[int, torch.Tensor] = {}
+    in_mask: dict[int, torch.Tensor] = {}
+    for deg in degrees:
+        if deg == 1:
+            idx = torch.arange(d)[:, None]
+        else:
+            idx = torch.cat([in_support_monomials(s, deg),
+                             off_support_monomials(d, s, deg, n_off, generator=generator)])
+        monomials[deg] = idx
+        in_mask[deg] = torch.isin(idx, torch.tensor(s)).all(dim=1)
+    if exact:
+        total = 1 << d
+        batches = (hypercube_points(a, min(a + chunk_size, total), d, dtype=dtype, device=device)
+                   for a in range(0, total, chunk_size))
+    else:
+        total = check_int("n_samples", n_samples, lo=2)
+        batches = (_uniform_points(min(chunk_size, total - a), d, generator, dtype, device)
+                   for a in range(0, total, chunk_size))
+    sums, sq, count = _accumulate(fn, batches, monomials)
+    corr, se = {}, {}
+    for deg in degrees:
+        mean = sums[deg] / count
+        corr[deg] = mean.abs()
+        if exact:
+            se[deg] = torch.zeros_like(mean)
+        else:
+            var = (sq[:, None] - count * mean * mean).clamp_min(0) / (count - 1)
+            se[deg] = (var / count).sqrt()
+    return ProbeResult(monomials, in_mask, corr, se, exact, count)
+
+
+def _uniform_points(n: int, d: int, generator: torch.Generator, dtype, device) -> torch.Tensor:
+    bits = torch.randint(0, 2, (n, d), generator=generator, device=generator.device)
+    return (1 - 2 * bits).to(dtype=dtype, device=device)
+
+
+def _masked_stats(values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Mean, min, max over the columns ``mask`` of ``values (R, M)``; NaN when the mask is empty."""
+    R = values.shape[0]
+    if not bool(mask.any()):
+        nan = torch.full((R,), float("nan"), dtype=values.dtype)
+        return nan, nan, nan
+    v = values[:, mask]
+    return v.mean(dim=1), v.min(dim=1).values, v.max(dim=1).values
+
+
+def probe_summary(result: ProbeResult) -> dict[str, torch.Tensor]:
+    """Per-run summary columns, each ``(R,)`` float64, for every probed degree ``g``.
+
+    ``corr{g}_in_mean``, ``corr{g}_in_min``: mean/min over in-support monomials; ``corr{g}_off_mean``,
+    ``corr{g}_off_max``: over the probed off-support ones; ``corr{g}_gap = in_mean - off_max`` (the
+    separation of Figure 2 / Section 3.2 between in-support and off-support correlations).
+    """
+    out: dict[str, torch.Tensor] = {}
+    for deg, values in result.corr.items():
+        mask = result.in_support[deg]
+        in_mean, in_min, _ = _masked_stats(values, mask)
+        off_mean, _, off_max = _masked_stats(values, ~mask)
+        out[f"corr{deg}_in_mean"] = in_mean
+        out[f"corr{deg}_in_min"] = in_min
+        out[f"corr{deg}_off_mean"] = off_mean
+        out[f"corr{deg}_off_max"] = off_max
+        out[f"corr{deg}_gap"] = in_mean - off_max
+    return out
+
+
+def summary_rows(summary: Mapping[str, torch.Tensor]) -> list[dict[str, float]]:
+    """One ``{column: float}`` dict per run, ready to append to a metrics log."""
+    runs = len(next(iter(summary.values())))
+    return [{k: float(v[r]) for k, v in summary.items()} for r in range(runs)]
+
+
+def log_frame(log: pd.DataFrame | Sequence[Mapping[str, Any]], *, run: int | None = None) -> pd.DataFrame:
+    """A metrics log as a DataFrame sorted by ``step`` (one row per step, the last one kept).
+
+    ``log``: a DataFrame or a list of dicts with a ``step`` column. When it has a ``run`` column
+    with several runs, ``run`` selects one (required).
+    """
+    df = log.copy() if isinstance(log, pd.DataFrame) else pd.DataFrame(list(log))
+    if "step" not in df.columns:
+        raise ParameterError(f"log must have a 'step' column; columns are {list(df.columns)}")
+    if "run" in df.columns:
+        runs = sorted(df["run"].dropna().unique().tolist())
+        if run is not None:
+            if run not in runs:
+                raise ParameterError(f"run must be one of {runs}, got {run!r}")
+            df = df[df["run"] == run]
+        elif len(runs) > 1:
+            raise ParameterError(f"log holds runs {runs}; pass run= to select one")
+    elif run is not None:
+        raise ParameterError("run was given but the log has no 'run' column")
+    if df.empty:
+        raise ParameterError("log is empty")
+    df = df.sort_values("step", kind="stable").drop_duplicates("step", keep="last")
+    return df.reset_index(drop=True)
+
+
+def _accuracy(df: pd.DataFrame) -> pd.Series:
+    if "test_accuracy" not in df.columns:
+        raise ParameterError(f"log must have a 'test_accuracy' column; columns are {list(df.columns)}")
+    acc = df["test_accuracy"].astype(float)
+    if acc.max() > 1.0:
+        raise ParameterError(f"test_accuracy must be a fraction in [0, 1], got max {acc.max():g}")
+    return acc
+
+
+def gap_series(df: pd.DataFrame) -> pd.Series | None:
+    """``corr1_in_mean - corr1_off_max`` per row (or the ``corr1_gap`` column); None without them."""
+    if {"corr1_in_mean", "corr1_off_max"} <= set(df.columns):
+        gap = df["corr1_in_mean"].astype(float) - df["corr1_off_max"].astype(float)
+    elif "corr1_gap" in df.columns:
+        gap = df["corr1_gap"].astype(float)
+    else:
+        return None
+    return None if gap.isna().all() else gap
+
+
+def _pct(t: float) -> str:
+    return f"{round(t * 100, 6):g}"
+
+
+def summary_from_log(
+    log: pd.DataFrame | Sequence[Mapping[str, Any]],
+    *,
+    batch_size: int | None = None,
+    thresholds: Sequence[float] = (0.6, 0.95, 0.99),
+    run: int | None = None,
+) -> dict[str, Any]:
+    """Speed summary of one run's metrics log (fractions of test accuracy in ``[0, 1]``).
+
+    For every threshold ``t`` (default 60/95/99%): ``steps_to_<100t>``, the first logged step with
+    ``test_accuracy >= t``, and ``samples_to_<100t> = steps x batch_size`` (from the log's
+    ``samples`` column when ``batch_size`` is None; None when neither exists), both None when never
+    reached. Also ``final_step``, ``final_accuracy``, and ``corr1_gap_peak`` / ``corr1_gap_peak_step``
+    (max of ``corr1_in_mean - corr1_off_max``; None without correlation columns).
+    """
+    df = log_frame(log, run=run)
+    acc = _accuracy(df)
+    steps = df["step"].astype(int)
+    if batch_size is not None:
+        samples: pd.Series | None = steps * check_int("batch_size", batch_size, lo=1)
+    else:
+        samples = df["samples"].astype(int) if "samples" in df.columns else None
+    out: dict[str, Any] = {}
+    for t in thresholds:
+        hit = (acc >= t).to_numpy().nonzero()[0]
+        i = int(hit[0]) if len(hit) else None
+        out[f"steps_to_{_pct(t)}"] = None if i is None else int(steps.iloc[i])
+        out[f"samples_to_{_pct(t)}"] = None if i is None or samples is None else int(samples.iloc[i])
+    out["final_step"] = int(steps.iloc[-1])
+    out["final_accuracy"] = float(acc.iloc[-1])
+    gap = gap_series(df)
+    if gap is None:
+        out["corr1_gap_peak"] = out["corr1_gap_peak_step"] = None
+    else:
+        i = int(gap.idxmax())  # first maximum, NaN skipped; the index is 0..n-1 (log_frame)
+        out["corr1_gap_peak"] = float(gap.iloc[i])
+        out["corr1_gap_peak_step"] = int(steps.iloc[i])
+    return out

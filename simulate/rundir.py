@@ -1,0 +1,130 @@
+"""The directory of one run: ``config.json``, ``env.json``, ``metrics.jsonl`` (appended during the
+run, one JSON object per evaluation), ``metrics.parquet`` and ``summary.json`` (written at the end),
+``ckpt/`` (safetensors checkpoints). Every whole-file write is atomic (temporary file, then
+``os.replace``), so a reader never takes a half-written file for a result; ``summary.json`` is
+written last and marks the run as finished.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+
+__all__ = ["RunDir", "atomic_write_text", "env_info"]
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _jsonable(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if hasattr(v, "item"):
+        return _jsonable(v.item())
+    return v
+
+
+def env_info(device: str | None = None) -> dict[str, Any]:
+    """Package version, git sha (if the package sits in a git checkout), library versions, device."""
+    import numpy
+    import torch
+
+    from icurr import __version__
+
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        ).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        sha = None
+    info = {
+        "package_version": __version__,
+        "git_sha": sha,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "device": str(device) if device is not None else None,
+        "cpu_threads": torch.get_num_threads(),
+    }
+    if device is not None and str(device).startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info
+
+
+class RunDir:
+    """Files of one run below ``path``."""
+
+    def __init__(self, path) -> None:
+        self.path = Path(path)
+
+    @property
+    def ckpt(self) -> Path:
+        return self.path / "ckpt"
+
+    def write_json(self, name: str, obj: Mapping[str, Any]) -> None:
+        data = {k: _jsonable(v) for k, v in obj.items()}
+        atomic_write_text(self.path / name, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+    def read_json(self, name: str) -> dict[str, Any]:
+        return json.loads((self.path / name).read_text())
+
+    def append_metrics(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Append evaluation rows to ``metrics.jsonl`` (flushed and synced)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path / "metrics.jsonl", "a") as fh:
+            for row in rows:
+                fh.write(json.dumps({k: _jsonable(v) for k, v in row.items()}) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def reset_metrics(self) -> None:
+        (self.path / "metrics.jsonl").unlink(missing_ok=True)
+
+    def metrics(self) -> pd.DataFrame:
+        """All evaluation rows: ``metrics.parquet`` when finished, else the lines of ``metrics.jsonl``
+        that were completely written."""
+        pq = self.path / "metrics.parquet"
+        if pq.exists():
+            return pd.read_parquet(pq)
+        rows = []
+        jl = self.path / "metrics.jsonl"
+        if jl.exists():
+            for line in jl.read_text().splitlines():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:  # a line cut by a kill: not a result
+                    break
+        return pd.DataFrame(rows)
+
+    def finish(self, summary: Mapping[str, Any]) -> None:
+        """Write ``metrics.parquet`` then ``summary.json`` (last: it marks the run as finished)."""
+        df = self.metrics()
+        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".metrics.", suffix=".parquet.tmp")
+        os.close(fd)
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, self.path / "metrics.parquet")
+        self.write_json("summary.json", summary)
+
+    @property
+    def finished(self) -> bool:
+        return (self.path / "summary.json").exists()

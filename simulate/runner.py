@@ -1,0 +1,122 @@
+"""Shared pieces of the teacher and student runs: device, generators, data streams, evaluation,
+probes and the training call (batch 1 through the blocked path, larger batches through
+:func:`simulate.sgd.train_sgd`)."""
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import torch
+
+from theory._checks import ParameterError
+
+from . import data as D
+from . import losses as L
+from .blocked import train_online
+from .model import MLPParams, forward, init_default, init_symmetric
+from .probes import model_fn, probe, probe_summary, summary_rows
+from .sgd import train_sgd
+
+__all__ = ["resolve_device", "generator", "init_params", "ParityStream", "Evaluator", "train", "lr_multiplier",
+           "generator_states", "restore_generators"]
+
+_INIT, _DATA, _PROBE = 1, 2, 3  # salts that separate the random streams of one seed
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ParameterError("device 'cuda' was asked for but torch sees no CUDA device; use device=cpu or auto")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def generator(seed: int, salt: int, device: torch.device) -> torch.Generator:
+    """An explicit generator for stream ``salt`` of ``seed`` (independent across salts)."""
+    state = int(np.random.SeedSequence([seed, salt]).generate_state(1, dtype=np.uint64)[0] >> 1)
+    return torch.Generator(device=device).manual_seed(state)
+
+
+def generator_states(gens) -> dict[str, str]:
+    return {f"gen_{i}": base64.b64encode(g.get_state().numpy().tobytes()).decode() for i, g in enumerate(gens)}
+
+
+def restore_generators(gens, meta: dict[str, str]) -> None:
+    for i, g in enumerate(gens):
+        raw = np.frombuffer(base64.b64decode(meta[f"gen_{i}"]), dtype=np.uint8).copy()
+        g.set_state(torch.from_numpy(raw))
+
+
+def init_params(cfg, d: int, k: int, classes: int, device: torch.device) -> MLPParams:
+    """One run per seed, each from its own generator, stacked along the run axis."""
+    parts = []
+    for seed in cfg.seeds:
+        g = generator(seed, _INIT, torch.device("cpu"))
+        if cfg.init == "symmetric":
+            parts.append(init_symmetric(1, cfg.width, d, k, classes, generator=g))
+        else:
+            parts.append(init_default(1, cfg.width, d, classes, generator=g, output_scale=cfg.output_scale))
+    return MLPParams(*(torch.cat([getattr(p, n) for p in parts]).to(device) for n in ("W", "b", "a")))
+
+
+class ParityStream:
+    """Fresh sparse-parity samples for each run, from that run's own generator: ``(x (R, n, d), label (R, n))``."""
+
+    def __init__(self, d: int, support: torch.Tensor, seeds, device: torch.device) -> None:
+        self.d, self.support = d, support.to(device)
+        self.gens = [generator(s, _DATA, device) for s in seeds]
+
+    def __call__(self, n: int):
+        xs = [D.sample_cube(n, self.d, generator=g) for g in self.gens]
+        x = torch.stack(xs)
+        _, label = D.parity_labels(x, self.support)
+        return x, label
+
+
+def lr_multiplier(cfg):
+    return L.lr_schedule(cfg.lr_schedule, warmup=cfg.warmup, total=cfg.steps) if (
+        cfg.lr_schedule != "constant" or cfg.warmup) else None
+
+
+def train(params, stream, steps, cfg, *, loss, teacher=None, alpha=0.0, tau=1.0, start_step=0, on_block=None):
+    """``steps`` SGD steps of ``cfg.batch`` fresh samples; the blocked exact path for batch 1."""
+    kw = dict(loss=loss, teacher=teacher, alpha=alpha, tau=tau, schedule=lr_multiplier(cfg),
+              start_step=start_step, on_block=on_block, every=cfg.eval_every)
+    if cfg.batch == 1:
+        return train_online(params, stream, steps, cfg.lr, **kw)
+    return train_sgd(params, stream, steps, cfg.lr, batch_size=cfg.batch, **kw)
+
+
+class Evaluator:
+    """Test loss and accuracy on a fixed held-out set (all of {+-1}^d when d <= 20), and probes."""
+
+    def __init__(self, d, support, *, eval_size, probe_samples, device, seed=0):
+        self.d, self.support, self.device = d, support, device
+        if d <= D.MAX_CUBE_DIM and 2**d <= 1 << 20:
+            self.x = D.full_cube(d, device=device)
+            _, self.label = D.parity_labels(self.x, support.to(device))
+            self.exact = True
+        else:
+            self.x, _, self.label = D.heldout_parity(d, support, eval_size, device=device)
+            self.exact = False
+        self.probe_samples, self.seed = probe_samples, seed
+
+    @torch.no_grad()
+    def __call__(self, params: MLPParams, loss: str) -> list[dict]:
+        out = torch.cat([forward(params, self.x[i:i + 8192]) for i in range(0, len(self.x), 8192)], 1)
+        if params.classes == 1:
+            y = 1 - 2 * self.label.to(out.dtype)
+            f = out[..., 0]
+            acc = ((f > 0) == (y > 0)).float().mean(1)
+            value = torch.clamp(1 - y * f, min=0).mean(1)
+        else:
+            acc = (out.argmax(-1) == self.label).float().mean(1)
+            value = torch.nn.functional.cross_entropy(
+                out.transpose(1, 2), self.label.expand(out.shape[0], -1), reduction="none").mean(1)
+        return [{"test_loss": float(v), "test_accuracy": float(a)} for v, a in zip(value.cpu(), acc.cpu())]
+
+    def probes(self, params: MLPParams) -> list[dict]:
+        g = generator(self.seed, _PROBE, torch.device("cpu"))
+        res = probe(model_fn(params), self.d, self.support.tolist(), generator=g, n_samples=self.probe_samples,
+                    device=self.device)
+        return summary_rows(probe_summary(res))

@@ -1,0 +1,109 @@
+"""Training a teacher (online SGD on sparse parity) into a run directory, resumable.
+
+The directory holds ``config.json``, ``env.json``, ``metrics.jsonl`` (one row per evaluation and
+run), ``ckpt/step_*.safetensors`` (every ``checkpoint_every`` steps, with the data generators'
+states in the metadata), and, once finished, ``metrics.parquet`` and ``summary.json``. Rerunning
+on an unfinished directory resumes from its latest checkpoint with the same samples it would have
+seen; a finished one is left as it is.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from icurr.config import config_from_dict, config_to_dict
+
+from . import data as D
+from .checkpoints import CheckpointDir
+from .config import TeacherConfig
+from .probes import summary_from_log
+from .rundir import RunDir, env_info
+from .runner import (
+    Evaluator, ParityStream, generator, generator_states, init_params, resolve_device, restore_generators, train,
+)
+
+__all__ = ["train_teacher", "teacher_support", "load_teacher_config"]
+
+
+def teacher_support(cfg: TeacherConfig) -> torch.Tensor:
+    """The parity's support ``S`` (sorted indices, drawn without replacement when random)."""
+    if cfg.support == "first":
+        return D.first_support(cfg.k)
+    return D.random_support(cfg.d, cfg.k, generator=generator(cfg.support_seed, 0, torch.device("cpu")))
+
+
+def load_teacher_config(path) -> TeacherConfig:
+    return config_from_dict(TeacherConfig, RunDir(path).read_json("config.json"))
+
+
+def train_teacher(cfg: TeacherConfig, out, *, progress: bool = True) -> RunDir:
+    """Train ``len(cfg.seeds)`` teachers as one batched program into ``out``; returns the RunDir."""
+    rd = RunDir(out)
+    if rd.finished:
+        return rd
+    device = resolve_device(cfg.device)
+    support = teacher_support(cfg)
+    classes = 2
+    params = init_params(cfg, cfg.d, cfg.k, classes, device)
+    stream = ParityStream(cfg.d, support, cfg.seeds, device)
+    evaluator = Evaluator(cfg.d, support, eval_size=cfg.eval_size, probe_samples=cfg.probe_samples, device=device)
+    ck = CheckpointDir(rd.ckpt, d=cfg.d, width=cfg.width, classes=classes, runs=len(cfg.seeds))
+    config = config_to_dict(cfg)
+    start = 0
+    if (rd.path / "config.json").exists() and rd.read_json("config.json") == config and len(ck):
+        latest = ck.load("latest", device=device)
+        params = latest.params.clone()  # fresh, aligned storage (GEMM rounding can depend on alignment)
+        restore_generators(stream.gens, latest.metadata)
+        start = latest.step
+        _truncate_metrics(rd, start)
+    else:
+        rd.path.mkdir(parents=True, exist_ok=True)
+        for old in ck.steps():
+            ck.path(old).unlink()
+        rd.reset_metrics()
+        rd.write_json("config.json", config)
+        rd.write_json("env.json", env_info(device))
+    support_list = support.tolist()
+
+    bar = tqdm(total=cfg.steps, initial=start, desc="teacher", unit="step", disable=None if progress else True, leave=False)
+
+    def log(step: int, p) -> None:
+        rows = evaluator(p, "ce")
+        if cfg.probe_every and step % cfg.probe_every == 0:
+            for row, extra in zip(rows, evaluator.probes(p)):
+                row.update(extra)
+        for r, (row, seed) in enumerate(zip(rows, cfg.seeds)):
+            row.update(run=r, seed=seed, step=step, samples=step * cfg.batch)
+        rd.append_metrics(rows)
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            ck.save(p, step=step, samples=step * cfg.batch, config=config,
+                    extra_metadata=generator_states(stream.gens))
+        bar.n = step
+        bar.set_postfix(acc=f"{max(r['test_accuracy'] for r in rows):.3f}")
+
+    if start == 0:
+        log(0, params)
+    train(params, stream, cfg.steps - start, cfg, loss="ce", start_step=start, on_block=log)
+    if cfg.steps % cfg.eval_every:
+        log(cfg.steps, params)
+    bar.close()
+    df = rd.metrics()
+    runs = [dict(summary_from_log(df, run=r), run=r, seed=s) for r, s in enumerate(cfg.seeds)]
+    rd.finish({"kind": "teacher", "support": support_list, "runs": runs})
+    return rd
+
+
+def _truncate_metrics(rd: RunDir, step: int) -> None:
+    """Drop rows logged after ``step`` (they will be logged again on resume)."""
+    df = rd.metrics()
+    rd.reset_metrics()
+    if len(df):
+        rd.append_metrics(df[df["step"] <= step].to_dict("records"))
+
+
+def teacher_dir_for(out: Path, cfg: TeacherConfig) -> Path:
+    from icurr.config import config_hash
+
+    return Path(out) / config_hash(cfg)

@@ -1,0 +1,356 @@
+"""Tests of the simulation engine: data, losses, schedules, SGD paths and Algorithm 1."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from simulate import blocked, data, losses, sgd
+from simulate.model import MLPParams, forward, init_default, init_symmetric
+from theory._checks import ParameterError
+from theory.fourier import cube
+
+F64 = torch.float64
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+# --------------------------------------------------------------------------- model / data
+def test_symmetric_init_outputs_exactly_zero():
+    p = init_symmetric(3, 64, 20, 4, classes=2, generator=gen(1))
+    x = data.sample_cube(100, 20, generator=gen(2))
+    assert torch.equal(forward(p, x), torch.zeros(3, 100, 2))
+    assert set(p.b.unique().tolist()) <= {-1 + j / 4 for j in range(1, 8)}
+
+
+def test_random_support_without_replacement():
+    g = gen(3)
+    seen = set()
+    for _ in range(200):
+        s = data.random_support(8, 5, generator=g)
+        assert s.shape == (5,) and s.unique().numel() == 5
+        assert int(s.min()) >= 0 and int(s.max()) < 8 and torch.equal(s, s.sort().values)
+        seen.add(tuple(s.tolist()))
+    assert len(seen) > 20  # not stuck on one subset
+    assert torch.equal(data.random_support(50, 6, generator=gen(4)), data.random_support(50, 6, generator=gen(4)))
+    assert data.random_support(6, 6, generator=g).tolist() == list(range(6))
+    assert data.first_support(3).tolist() == [0, 1, 2]
+    with pytest.raises(ParameterError, match="k"):
+        data.random_support(5, 6, generator=g)
+
+
+def test_parity_labels_products_and_class_mapping():
+    S = torch.tensor([1, 4, 7])
+    x, y, label = data.sparse_parity_batch(500, 10, S, generator=gen(5), runs=2)
+    assert x.shape == (2, 500, 10) and set(x.unique().tolist()) == {-1.0, 1.0}
+    direct = x[..., 1] * x[..., 4] * x[..., 7]
+    assert torch.equal(y, direct)
+    # Definition 3.1: paper class 1 (here 0) iff prod > 0, class 2 (here 1) otherwise
+    assert torch.equal(label, (direct < 0).long())
+    assert torch.equal(losses.labels_to_pm1(label), direct)
+    assert 0.4 < label.float().mean() < 0.6
+
+
+def test_full_cube_matches_theory_cube():
+    X = data.full_cube(6)
+    assert X.shape == (64, 6)
+    assert np.array_equal(X.numpy().astype(np.int8), cube(6))
+    assert torch.unique(X, dim=0).shape[0] == 64
+    with pytest.raises(ParameterError, match="d"):
+        data.full_cube(21)
+
+
+def test_heldout_set_fixed_and_separate_from_training_stream():
+    S = data.first_support(6)
+    a = data.heldout_parity(100, S)
+    b = data.heldout_parity(100, S)
+    assert a[0].shape == (4096, 100) and all(torch.equal(u, v) for u, v in zip(a, b))
+    g = gen(0)
+    train_x = data.sample_cube(4096, 100, generator=g)
+    assert not torch.equal(train_x, a[0])
+    assert not torch.equal(data.heldout_parity(100, S, seed=1)[0], a[0])
+
+
+def _tree_label_direct(xrow, supports, depth):
+    node, label = 0, 0
+    for _ in range(depth):
+        prod = 1.0
+        for i in supports[node]:
+            prod *= float(xrow[i])
+        bit = 1 if prod > 0 else 0  # right child on +1 (Figure 16)
+        label = 2 * label + bit
+        node = 2 * node + 1 + bit
+    return label
+
+
+@pytest.mark.parametrize("depth,k,d,random", [(3, 5, 100, False), (2, 3, 12, True), (1, 4, 9, False)])
+def test_hierarchical_labels_against_direct_evaluation(depth, k, d, random):
+    sup = data.hierarchical_supports(depth, k, d, generator=gen(6) if random else None)
+    assert sup.shape == (2**depth - 1, k) and sup.unique().numel() == sup.numel()  # disjoint blocks
+    x, label = data.hierarchical_batch(300, d, sup, generator=gen(7))
+    want = [_tree_label_direct(x[n].tolist(), sup.tolist(), depth) for n in range(300)]
+    assert label.tolist() == want
+    assert set(want) == set(range(2**depth))
+
+
+def test_hierarchical_paper_layout():
+    sup = data.hierarchical_supports(3, 5, 100)
+    assert sup[0].tolist() == [0, 1, 2, 3, 4] and sup[1].tolist() == [5, 6, 7, 8, 9]
+    # Figure 17: classes 0/1 are decided by x1..x5, x6..x10, x16..x20 (root, node 1, node 3)
+    x = data.sample_cube(2000, 100, generator=gen(8))
+    lab = data.hierarchical_labels(x, sup)
+    t = [x[:, s].prod(1) for s in sup]
+    assert torch.equal(lab <= 1, (t[0] < 0) & (t[1] < 0))
+    assert torch.equal(lab[lab <= 1], (t[3][lab <= 1] > 0).long())
+    assert torch.equal(lab >= 4, t[0] > 0)  # c(i, 1) = 1 iff i >= 2^(D-1)
+    # depth 1 is a parity, with classes swapped relative to Definition 3.1
+    sup1 = data.hierarchical_supports(1, 3, 10)
+    assert torch.equal(data.hierarchical_labels(x[:, :10], sup1), 1 - data.parity_labels(x[:, :10], sup1[0])[1])
+
+
+# --------------------------------------------------------------------------- losses / schedules
+def test_losses_against_torch():
+    g = gen(9)
+    f = torch.randn(3, 7, 2, generator=g, dtype=F64)
+    ft = torch.randn(7, 2, generator=g, dtype=F64) * 3
+    lab = torch.randint(0, 2, (7,), generator=g)
+    ref_ce = torch.stack([torch.nn.functional.cross_entropy(f[r], lab) for r in range(3)])
+    assert torch.allclose(losses.cross_entropy(f, lab), ref_ce)
+    for tau in (1.0, 0.3):
+        q = torch.softmax(ft / tau, -1)
+        ref = torch.stack([torch.nn.functional.kl_div(torch.log_softmax(f[r], -1), q, reduction="batchmean")
+                           for r in range(3)])
+        assert torch.allclose(losses.distill_kl(f, ft, tau), ref)
+    # tau = 0: the teacher's argmax label, i.e. CE on argmax (KL to a one-hot = CE)
+    assert torch.allclose(losses.distill_kl(f, ft, 0.0), losses.cross_entropy(f, ft.argmax(-1)))
+    mix = losses.mixed_loss(f, lab, ft, 0.25, 0.5)
+    assert torch.allclose(mix, 0.25 * losses.cross_entropy(f, lab) + 0.75 * losses.distill_kl(f, ft, 0.5))
+    y = losses.labels_to_pm1(lab, F64)
+    assert torch.allclose(losses.hinge_loss(f[..., :1], y), torch.clamp(1 - y * f[..., 0], min=0).mean(-1))
+    assert torch.allclose(losses.student_hinge_loss(f[..., :1], ft[:, :1]),
+                          torch.clamp(1 - f[..., 0] * ft[:, 0], min=0).mean(-1))
+    with pytest.raises(ParameterError, match="C = 1"):
+        losses.hinge_loss(f, y)
+
+
+def test_output_gradients_against_autograd():
+    g = gen(10)
+    f = torch.randn(2, 5, 3, generator=g, dtype=F64, requires_grad=True)
+    q = losses.soft_targets(3, labels=torch.randint(0, 3, (5,), generator=g),
+                            teacher_logits=torch.randn(5, 3, generator=g, dtype=F64), alpha=0.4, tau=0.7)
+    assert torch.allclose(q.sum(-1), torch.ones(5, dtype=F64))
+    (grad,) = torch.autograd.grad(losses.soft_cross_entropy(f, q, "none").sum(), f)
+    assert torch.allclose(grad, losses.soft_ce_grad(f.detach(), q))
+    h = torch.randn(2, 5, generator=g, dtype=F64, requires_grad=True)
+    t = torch.randn(5, generator=g, dtype=F64)
+    (gh,) = torch.autograd.grad(torch.clamp(1 - t * h, min=0).sum(), h)
+    assert torch.allclose(gh, losses.hinge_grad(h.detach(), t))
+
+
+def test_schedules_known_values():
+    steps = torch.tensor([0, 5, 10, 60, 110, 200])
+    cos = losses.warmup_cosine(steps, warmup=10, total=110)
+    assert torch.allclose(cos, torch.tensor([0.0, 0.5, 1.0, 0.5, 0.0, 0.0], dtype=F64), atol=1e-12)
+    lin = losses.warmup_linear(steps, warmup=10, total=110, min_ratio=0.2)
+    assert torch.allclose(lin, torch.tensor([0.0, 0.5, 1.0, 0.6, 0.2, 0.2], dtype=F64), atol=1e-12)
+    assert torch.equal(losses.constant_lr(steps), torch.ones(6, dtype=F64))
+    assert math.isclose(float(losses.lr_schedule("cosine", warmup=0, total=100)(torch.tensor(25))),
+                        0.5 * (1 + math.cos(math.pi / 4)))
+    with pytest.raises(ParameterError, match="warmup"):
+        losses.warmup_cosine(steps, warmup=200, total=100)
+    with pytest.raises(ParameterError, match="kind"):
+        losses.lr_schedule("step")
+
+
+# --------------------------------------------------------------------------- SGD paths
+CASES = [  # loss, classes, train, weight_decay_W, weight_decay_a
+    ("ce", 2, "Wba", 0.0, 0.0),
+    ("kl", 2, "Wba", 0.0, 0.0),
+    ("mix", 2, "Wa", 0.1, 0.2),
+    ("hinge", 1, "Wba", 0.0, 0.0),
+    ("hinge_distill", 1, "W", 0.3, 0.0),
+    ("kl", 3, "a", 0.0, 0.2),
+]
+
+
+def _problem(loss, C, R, shared, T, seed=11, d=12, m=24):
+    g = gen(seed)
+    p = init_default(R, m, d, C, generator=g, dtype=F64, output_scale=2.0)
+    teacher = init_default(1, 40, d, C, generator=g, dtype=F64, output_scale=4.0)
+    x = data.sample_cube(T, d, generator=g, runs=None if shared else R, dtype=F64)
+    label = data.parity_labels(x, torch.tensor([0, 3]))[1]
+    if C == 3:
+        label = label + (x[..., 5] > 0).long()
+    tl = forward(teacher, x.reshape(-1, d))[0].reshape(*x.shape[:-1], C)
+    lr = torch.tensor([0.2, 0.05, 0.1], dtype=F64)[:R]
+    return p, x, label, tl, lr
+
+
+def _reference_run(p, x, label, tl, lr, loss, train, wdW, wda, tau=0.5, alpha=0.3):
+    outs = []
+    for t in range(x.shape[-2]):
+        sl = (slice(None), slice(t, t + 1)) if x.dim() == 3 else (slice(t, t + 1),)
+        p, f = sgd.reference_step(p, x[sl], lr, loss=loss, labels=label[sl], teacher_logits=tl[sl], alpha=alpha,
+                                  tau=tau, train=train, weight_decay_W=wdW, weight_decay_a=wda)
+        outs.append(f)
+    return p, torch.cat(outs, 1)
+
+
+def _assert_params_close(p, q, tol=1e-10):
+    for k in ("W", "b", "a"):
+        assert torch.allclose(getattr(p, k), getattr(q, k), rtol=tol, atol=tol), k
+
+
+@pytest.mark.parametrize("backend", ["native", "torch"])
+@pytest.mark.parametrize("R,shared", [(1, True), (3, True), (3, False)])
+@pytest.mark.parametrize("loss,C,train,wdW,wda", CASES)
+def test_blocked_equals_autograd_reference(backend, R, shared, loss, C, train, wdW, wda):
+    if backend == "native" and not blocked._ckernel.available():
+        pytest.skip("no C compiler")
+    T = 37
+    p, x, label, tl, lr = _problem(loss, C, R, shared, T)
+    ref, ref_out = _reference_run(p.clone(), x, label, tl, lr, loss, train, wdW, wda)
+    tgt = sgd.make_targets(loss, C, labels=label, teacher_logits=tl, alpha=0.3, tau=0.5, dtype=F64)
+    fast = p.clone()
+    out = blocked.block_sgd_(fast, x, tgt, lr[:, None].expand(R, T), loss_kind=sgd.loss_kind(loss), train=train,
+                             weight_decay_W=wdW, weight_decay_a=wda, backend=backend)
+    _assert_params_close(fast, ref)
+    assert torch.allclose(out, ref_out, rtol=1e-10, atol=1e-10)
+    for k in "Wba":  # frozen tensors untouched, trained ones moved
+        assert torch.equal(getattr(fast, k), getattr(p, k)) == (k not in train)
+
+
+@pytest.mark.parametrize("R,m,T", [(1, 4096, 16), (8, 2048, 8)])
+def test_native_threaded_paths_equal_reference(R, m, T):
+    """Width split over threads (one wide run) and run split (many runs) give the same iterates."""
+    if not blocked._ckernel.available():
+        pytest.skip("no C compiler")
+    g = gen(22)
+    p = init_default(R, m, 12, 2, generator=g, dtype=F64)
+    x = data.sample_cube(T, 12, generator=g, dtype=F64)
+    label = data.parity_labels(x, torch.tensor([0, 3]))[1]
+    lr = torch.linspace(0.05, 0.2, R, dtype=F64)
+    ref, ref_out = _reference_run(p.clone(), x, label, label, lr, "ce", "Wba", 0.1, 0.0)
+    fast = p.clone()
+    tgt = sgd.make_targets("ce", 2, labels=label, dtype=F64)
+    out = blocked.block_sgd_(fast, x, tgt, lr[:, None].expand(R, T), loss_kind=1, weight_decay_W=0.1, threads=2,
+                             backend="native")
+    _assert_params_close(fast, ref)
+    assert torch.allclose(out, ref_out, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("loss,C,train,wdW,wda", CASES)
+def test_minibatch_sgd_step_equals_autograd(loss, C, train, wdW, wda):
+    p, x, label, tl, lr = _problem(loss, C, 3, False, 6)
+    ref, ref_out = sgd.reference_step(p.clone(), x, lr, loss=loss, labels=label, teacher_logits=tl, alpha=0.3,
+                                      tau=0.5, train=train, weight_decay_W=wdW, weight_decay_a=wda)
+    fast = p.clone()
+    tgt = sgd.make_targets(loss, C, labels=label, teacher_logits=tl, alpha=0.3, tau=0.5, dtype=F64)
+    out = sgd.sgd_step(fast, x, tgt, lr, loss_kind=sgd.loss_kind(loss), train=train, weight_decay_W=wdW,
+                       weight_decay_a=wda)
+    _assert_params_close(fast, ref)
+    assert torch.allclose(out, ref_out)
+
+
+def _parity_sampler(g, d, S, runs=None, dtype=F64):
+    def sampler(n):
+        x, _, label = data.sparse_parity_batch(n, d, S, generator=g, runs=runs, dtype=dtype)
+        return x, label
+    return sampler
+
+
+@pytest.mark.parametrize("runs_data", [None, 2])
+def test_train_online_equals_train_sgd_with_teacher_schedule_and_callback(runs_data):
+    d, S = 12, torch.tensor([2, 5, 7])
+    p0 = init_default(2, 20, d, 2, generator=gen(12), dtype=F64)
+    teacher = init_default(1, 30, d, 2, generator=gen(13), dtype=F64, output_scale=5.0)
+    sched = losses.lr_schedule("cosine", warmup=30, total=300)
+    kw = dict(loss="mix", teacher=teacher, alpha=0.5, tau=0.1, schedule=sched, start_step=10, every=100, chunk=64)
+    lr = torch.tensor([0.1, 0.3], dtype=F64)
+    calls_a, calls_b = [], []
+    a = blocked.train_online(p0.clone(), _parity_sampler(gen(14), d, S, runs_data), 250, lr, block_size=16,
+                             on_block=lambda s, p: calls_a.append((s, p.W.sum().item())), **kw)
+    b = sgd.train_sgd(p0.clone(), _parity_sampler(gen(14), d, S, runs_data), 250, lr,
+                      on_block=lambda s, p: calls_b.append((s, p.W.sum().item())), **kw)
+    _assert_params_close(a, b, 1e-9)
+    assert [s for s, _ in calls_a] == [100, 200] == [s for s, _ in calls_b]
+    assert np.allclose([w for _, w in calls_a], [w for _, w in calls_b])
+
+
+def test_compile_backend_padding_matches_native():
+    if not hasattr(torch, "compile"):
+        pytest.skip("no torch.compile")
+    p, x, label, tl, lr = _problem("ce", 2, 2, True, 5)
+    ref = p.clone()
+    sampler = lambda n: (x[:n], label[:n])  # noqa: E731
+    blocked.train_online(ref, sampler, 5, lr, loss="ce", backend="torch", chunk=5)
+    try:
+        got = blocked.train_online(p.clone(), sampler, 5, lr, loss="ce", backend="compile", block_size=8, chunk=5)
+    except Exception as exc:  # torch.compile needs a working toolchain; the fallback is the torch backend
+        pytest.skip(f"torch.compile unavailable: {type(exc).__name__}")
+    _assert_params_close(got, ref)
+
+
+def test_two_stage_training_algorithm1():
+    d, S = 10, torch.tensor([0, 1])
+    p0 = init_symmetric(2, 16, d, 2, generator=gen(15), dtype=F64)
+    kw = dict(T1=3, T2=40, B1=50, B2=1, eta1=torch.tensor([0.5, 1.0]), eta2=0.05, lambda1=0.4, loss="hinge")
+    out = sgd.two_stage_train(p0.clone(), _parity_sampler(gen(16), d, S), **kw)
+    assert torch.equal(out.b, p0.b)  # biases frozen throughout
+    assert not torch.equal(out.W, p0.W) and not torch.equal(out.a, p0.a)
+    # same as the two stages done by hand (stage 1 batch 50 on W with decay, stage 2 online on a)
+    man = p0.clone()
+    smp = _parity_sampler(gen(16), d, S)
+    sgd.train_sgd(man, smp, 3, kw["eta1"], batch_size=50, loss="hinge", train="W", weight_decay_W=0.4)
+    W1 = man.W.clone()
+    sgd.train_sgd(man, smp, 40, 0.05, loss="hinge", train="a", start_step=3)
+    _assert_params_close(out, man)
+    assert torch.equal(out.W, W1)  # stage 2 leaves W alone
+    # the student form: hinge to the teacher's output
+    student = init_symmetric(2, 8, d, 2, generator=gen(17), dtype=F64)
+    sgd.two_stage_train(student, _parity_sampler(gen(18), d, S), T1=2, T2=5, B1=20, B2=1, eta1=0.5, eta2=0.05,
+                        loss="hinge_distill", teacher=out.select(0))
+
+
+def test_bad_arguments_raise_parameter_error():
+    p = init_default(2, 8, 6, 2, generator=gen(19))
+    smp = _parity_sampler(gen(20), 6, torch.tensor([0, 1]), dtype=torch.float32)
+    with pytest.raises(ParameterError, match="loss"):
+        blocked.train_online(p, smp, 10, 0.1, loss="mse")
+    with pytest.raises(ParameterError, match="train"):
+        blocked.train_online(p, smp, 10, 0.1, train="Wx")
+    with pytest.raises(ParameterError, match="lr"):
+        blocked.train_online(p, smp, 10, torch.tensor([0.1, 0.2, 0.3]))
+    with pytest.raises(ParameterError, match="weight_decay_W"):
+        blocked.train_online(p, smp, 10, 0.5, weight_decay_W=1.0)
+    with pytest.raises(ParameterError, match="C = 1"):
+        blocked.train_online(p, smp, 10, 0.1, loss="hinge")
+    with pytest.raises(ParameterError, match="teacher"):
+        sgd.train_sgd(p, smp, 10, 0.1, loss="kl")
+    with pytest.raises(ParameterError, match="backend"):
+        blocked.train_online(p, smp, 10, 0.1, backend="cuda")
+    with pytest.raises(ParameterError, match="steps"):
+        blocked.train_online(p, smp, -1, 0.1)
+
+
+# --------------------------------------------------------------------------- learning
+@pytest.mark.parametrize("loss,C", [("ce", 2), ("hinge", 1)])
+def test_online_sgd_learns_sparse_parity(loss, C):
+    d, k = 30, 3
+    g = gen(21)
+    S = data.random_support(d, k, generator=g)
+    p = init_default(1, 128, d, C, generator=g)
+    X, _, label = data.heldout_parity(d, S)
+
+    def accuracy(params: MLPParams) -> float:
+        f = forward(params, X)[0]
+        pred = f.argmax(-1) if C == 2 else (f[:, 0] < 0).long()
+        return (pred == label).float().mean().item()
+
+    assert accuracy(p) < 0.6
+    blocked.train_online(p, _parity_sampler(g, d, S, dtype=torch.float32), 30_000, 0.05, loss=loss)
+    assert accuracy(p) >= 0.95

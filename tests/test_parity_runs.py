@@ -1,0 +1,125 @@
+"""Teacher and student runs end to end on CPU: they learn, resume, and reject bad configs."""
+import dataclasses
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from icurr.config import apply_overrides
+from simulate.checkpoints import CheckpointDir, NoCheckpointsError, save_checkpoint
+from simulate.config import StudentConfig, TeacherConfig
+from simulate.model import init_default
+from simulate.rundir import RunDir
+from simulate.student import train_student
+from simulate.teacher import train_teacher
+from theory import ParameterError
+
+TINY_TEACHER = TeacherConfig(d=10, k=2, width=128, steps=3000, lr=0.05, seeds=(0,), eval_every=250,
+                             checkpoint_every=500, probe_every=500, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("teacher")
+    train_teacher(TINY_TEACHER, out, progress=False)
+    return out
+
+
+def test_teacher_learns_and_writes_its_files(teacher_dir):
+    rd = RunDir(teacher_dir)
+    for name in ("config.json", "env.json", "metrics.parquet", "summary.json"):
+        assert (teacher_dir / name).exists(), name
+    assert CheckpointDir(rd.ckpt).steps() == list(range(0, 3001, 500))
+    summary = rd.read_json("summary.json")
+    assert summary["runs"][0]["final_accuracy"] >= 0.99  # exact evaluation over all 1024 inputs
+    df = rd.metrics()
+    assert {"corr1_in_mean", "corr1_off_max", "test_accuracy", "samples"} <= set(df.columns)
+    assert summary["support"] == [0, 1]
+
+
+def test_teacher_resumes_after_a_kill_with_the_same_iterates(tmp_path, teacher_dir, monkeypatch):
+    out = tmp_path / "t"
+    original = RunDir.append_metrics
+
+    def dying(self, rows):
+        rows = list(rows)
+        original(self, rows)
+        if rows and rows[0]["step"] == 1500:
+            raise KeyboardInterrupt  # killed after the checkpoint at 1500 was due, before the end
+
+    monkeypatch.setattr(RunDir, "append_metrics", dying)
+    with pytest.raises(KeyboardInterrupt):
+        train_teacher(TINY_TEACHER, out, progress=False)
+    monkeypatch.setattr(RunDir, "append_metrics", original)
+    assert not RunDir(out).finished
+    train_teacher(TINY_TEACHER, out, progress=False)
+    a = CheckpointDir(RunDir(out).ckpt).load(3000).params
+    b = CheckpointDir(RunDir(teacher_dir).ckpt).load(3000).params
+    for name in ("W", "b", "a"):
+        torch.testing.assert_close(getattr(a, name), getattr(b, name), rtol=1e-5, atol=1e-6)
+    steps = RunDir(out).metrics()["step"].tolist()
+    assert steps == sorted(steps) and len(steps) == len(set(steps)) == 13
+
+
+@pytest.mark.parametrize("strategy", ["ce", "oneshot", "progressive", "two-shot", "equal-split"])
+def test_each_strategy_learns(tmp_path, teacher_dir, strategy):
+    cfg = StudentConfig(teacher=str(teacher_dir), strategy=strategy, width=64, steps=6000, lr=0.05,
+                        seeds=(0, 1), eval_every=500, stage_steps=500, device="cpu")
+    rd = train_student(cfg, tmp_path / strategy, progress=False)
+    summary = rd.read_json("summary.json")
+    accs = [r["final_accuracy"] for r in summary["runs"]]
+    assert min(accs) >= 0.9, accs
+    if strategy in ("two-shot", "equal-split"):
+        assert summary["checkpoint_choice"]["rule"] in ("correlation_gap", "accuracy")
+
+
+@pytest.mark.parametrize(
+    "words, field",
+    [(["k=11"], "k must"), (["width=0"], "width must"), (["batch=0"], "batch must"),
+     (["lr=-1"], "lr must"), (["seeds="], "seeds must"), (["checkpoint_every=300"], "checkpoint_every")],
+)
+def test_invalid_teacher_configs(words, field):
+    with pytest.raises(ParameterError, match=field):
+        apply_overrides(TINY_TEACHER, words)
+
+
+def test_invalid_student_configs(tmp_path, teacher_dir):
+    with pytest.raises(ParameterError, match="temperature must"):
+        StudentConfig(temperature=-1)
+    empty = tmp_path / "empty"
+    RunDir(empty).write_json("config.json", json.loads((teacher_dir / "config.json").read_text()))
+    with pytest.raises(NoCheckpointsError):
+        train_student(StudentConfig(teacher=str(empty), strategy="oneshot", device="cpu"), tmp_path / "s1")
+    # a checkpoint of another shape in a teacher directory
+    other = tmp_path / "other"
+    RunDir(other).write_json("config.json", json.loads((teacher_dir / "config.json").read_text()))
+    g = torch.Generator().manual_seed(0)
+    save_checkpoint(other / "ckpt" / "step_000003000.safetensors", init_default(1, 64, 10, 2, generator=g),
+                    step=3000, samples=3000)
+    with pytest.raises(ValueError, match="width 64 != expected 128"):
+        train_student(StudentConfig(teacher=str(other), strategy="oneshot", steps=1000, device="cpu"),
+                      tmp_path / "s2", progress=False)
+
+
+def test_compare_cli_json(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "icurr", "parity", "compare", "--out", str(tmp_path), "--format", "json",
+         "--no-progress", "--device", "cpu", "teacher.d=10", "teacher.k=2", "teacher.width=128",
+         "teacher.steps=3000", "teacher.eval_every=250", "teacher.checkpoint_every=500",
+         "teacher.probe_every=500", "student.width=64", "student.steps=4000", "student.eval_every=250",
+         "student.seeds=0,1,2", "strategies=ce,oneshot,progressive"],
+        capture_output=True, text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert [r["strategy"] for r in rows] == ["ce", "oneshot", "progressive"]
+    for r in rows:
+        assert {"samples_to_95", "samples_to_99", "seeds", "final_accuracy"} <= set(r)
+        assert r["seeds"] == 3
+
+
+def test_cli_rejects_unknown_keys():
+    out = subprocess.run([sys.executable, "-m", "icurr", "parity", "teacher", "widht=3"], capture_output=True, text=True)
+    assert out.returncode == 2 and "unknown config key 'widht'" in out.stderr
