@@ -78,14 +78,23 @@ def engine(width: int, runs: int, steps: int, backend: str, seed: int = 0) -> tu
     return steps / dt, name, T
 
 
+def _load() -> str:
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="about 4x fewer steps everywhere")
+    ap.add_argument("--quick", action="store_true", help="about 4x fewer steps and 2 repetitions")
+    ap.add_argument("--reps", type=int, default=None, help="repetitions, best kept (default 3, quick 2)")
     ap.add_argument("--backend", default="auto", choices=blocked.BACKENDS)
     ap.add_argument("--widths", type=int, nargs="+", default=[100, 1000, 50000])
     ap.add_argument("--runs", type=int, default=32, help="R of the batched measurement")
     args = ap.parse_args(argv)
     s = 0.25 if args.quick else 1.0
+    reps = args.reps or (2 if args.quick else 3)
 
     def n(x):
         return max(50, int(x * s))
@@ -94,24 +103,26 @@ def main(argv=None) -> None:
     engine_steps = {100: n(800_000), 1000: n(200_000), 50000: n(6000)}
     batched_steps = {100: n(80_000), 1000: n(12_000)}
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
-          f"d = {D}, k = {K}, batch size 1, cross-entropy, warmup+cosine lr")
-    plain = {}
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+          f"{platform.machine()}, d = {D}, k = {K}, batch size 1, cross-entropy, warmup+cosine lr")
+    print(f"load average at start: {_load()}; plain loop and engine alternate, best of {reps} kept")
+    settings = [(m, 1) for m in args.widths] + [(m, args.runs) for m in (100, 1000) if m in args.widths]
     rows = []
-    for m in args.widths:
-        plain[m] = plain_loop(m, plain_steps.get(m, n(int(4e6 / m) + 100)))
-        rate, name, T = engine(m, 1, engine_steps.get(m, n(int(2e8 / m) + 1000)), args.backend)
-        rows.append((f"single run, width {m}", plain[m], rate, name, T))
-    for m in (100, 1000):
-        if m not in plain:
-            continue
-        rate, name, T = engine(m, args.runs, batched_steps[m], args.backend)
-        rows.append((f"R = {args.runs} runs, width {m} (model-steps/s)", plain[m], rate * args.runs, name, T))
+    for m, R in settings:
+        best_plain, best_engine, name, T = 0.0, 0.0, "", 0
+        for _ in range(reps):  # alternate, so that both see the same machine load
+            best_plain = max(best_plain, plain_loop(m, plain_steps.get(m, n(int(4e6 / m) + 100))))
+            steps = (engine_steps if R == 1 else batched_steps).get(m, n(int(2e8 / (m * R)) + 1000))
+            rate, name, T = engine(m, R, steps, args.backend)
+            best_engine = max(best_engine, rate * R)
+        label = f"single run, width {m}" if R == 1 else f"R = {R} runs, width {m} (model-steps/s)"
+        rows.append((label, best_plain, best_engine, name, T))
 
     print(f"{'setting':<40} {'plain steps/s':>14} {'engine':>14} {'ratio':>8}  backend, block")
     for label, p, e, name, T in rows:
         print(f"{label:<40} {p:>14,.0f} {e:>14,.0f} {e / p:>7.1f}x  {name}, T={T}")
     print("targets: single run >= 25x at widths 100 and 1000; R = 32: >= 100x (width 100), >= 50x (width 1000)")
+    print(f"load average at end: {_load()}")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,10 @@ where ``Gam_t = prod_{s<t} (1 - 2 eta_s lambda_W)`` folds the weight decay of Al
 the rank-one terms; at the end ``U`` is multiplied by ``Gam_T`` so that
 ``W_T = Gam_T W_0 + U^T X``. Loss 0 is the hinge ``max(0, 1 - t f)`` (``C = 1``, target value
 ``t``); loss 1 is soft cross-entropy with target distribution ``q`` (gradient ``softmax(f) - q``).
+The sum over ``s < t`` is split at sub-blocks of ``SUB = 8`` steps: the earlier sub-blocks'
+share of the next 8 pre-activations is summed in one cache-friendly pass (each row of ``U`` read
+once per sub-block, not once per step), the rest step by step. Measured per step at width 1000,
+``T = 64``: 3.8 us without sub-blocks, 2.6 us with; at width 50000: 450 -> 222 us.
 """
 from __future__ import annotations
 
@@ -39,7 +43,7 @@ import torch
 
 __all__ = ["load", "available", "MAX_CLASSES"]
 
-MAX_CLASSES = 256
+MAX_CLASSES = 64
 
 _TEMPLATE = r"""
 typedef struct {
@@ -143,10 +147,9 @@ static void presum_SFX(const int ns, const int t0, const int T, const int w, con
   }
 }
 
-/* The T steps of run r on the coordinates [i0, i1) owned by this thread; z, d (width w) and
-   Z (SUB x w): scratch. */
-static void run_SFX(const args_SFX *A, int r, REAL *restrict z, REAL *restrict d, REAL *restrict Z,
-                    int *sense) {
+/* The T steps of run r on the coordinates [i0, i1) owned by this thread; z (w) and Z (SUB x w):
+   scratch of width w = i1 - i0. */
+static void run_SFX(const args_SFX *A, int r, REAL *restrict z, REAL *restrict Z, int *sense) {
   const int T = A->T, m = A->m, C = A->C, i0 = A->i0, i1 = A->i1, w = i1 - i0;
   const REAL *P = A->P + r * A->p_r;
   const REAL *G = A->G + r * A->g_r;
@@ -165,14 +168,14 @@ static void run_SFX(const args_SFX *A, int r, REAL *restrict z, REAL *restrict d
       t0 = t;
       presum_SFX(T - t0 < SUB ? T - t0 : SUB, t0, T, w, P + i0, A->p_t, G, U + i0, A->u_t, Z);
     }
-    const REAL *restrict Pt = A->train_W ? Z + (long)(t - t0) * w - i0 : P + t * A->p_t;
+    const REAL *restrict Pt = A->train_W ? Z + (long)(t - t0) * w : P + t * A->p_t + i0;  /* from i0 */
     for (int c = 0; c < C; c++) f[c] = 0;
     for (int j0 = i0; j0 < i1; j0 += CHUNK) {
       const int j1 = j0 + CHUNK < i1 ? j0 + CHUNK : i1;
       REAL *restrict zz = z + (j0 - i0);
       const int n = j1 - j0;
       #pragma omp simd
-      for (int i = 0; i < n; i++) zz[i] = Pt[j0 + i];
+      for (int i = 0; i < n; i++) zz[i] = Pt[j0 - i0 + i];
       if (A->train_W) {
         int s = t0;
         for (; s + 4 <= t; s += 4) {
@@ -252,7 +255,7 @@ int block_SFX(int R, int T, int m, int C, int loss, int train_W, int train_b, in
   else if (nthreads > R) nthreads = R;
   REAL fpart[2 * MAXTHREADS * MAXC];
   spin_barrier_t bar = {0, 0, 0};
-  REAL *scratch = (REAL *)malloc(sizeof(REAL) * (2 + SUB) * (size_t)m * (split_width ? 1 : nthreads));
+  REAL *scratch = (REAL *)malloc(sizeof(REAL) * (1 + SUB) * (size_t)m * (split_width ? 1 : nthreads));
   if (!scratch) return 1;
   /* threads come from the OpenMP runtime torch already uses (no second, competing thread pool) */
 #ifdef _OPENMP
@@ -276,13 +279,13 @@ int block_SFX(int R, int T, int m, int C, int loss, int train_W, int train_b, in
 #ifdef _OPENMP
 #pragma omp barrier
 #endif
-      z = scratch + (2 + SUB) * (long)x.i0;
+      z = scratch + (1 + SUB) * (long)x.i0;
     } else {            /* threads split the runs */
       x.r0 = (int)((long)R * k / n); x.r1 = (int)((long)R * (k + 1) / n);
-      z = scratch + (2 + SUB) * (long)m * k;
+      z = scratch + (1 + SUB) * (long)m * k;
     }
     const int w = x.i1 - x.i0;
-    for (int r = x.r0; r < x.r1; r++) run_SFX(&x, r, z, z + w, z + 2 * w, &sense);
+    for (int r = x.r0; r < x.r1; r++) run_SFX(&x, r, z, z + w, &sense);
   }
   free(scratch);
   return 0;

@@ -13,15 +13,21 @@ the same sequence of iterates as plain SGD, up to floating-point rounding.
 
 Backends for the serial part (``backend=``):
 
-* ``"native"``: a small C kernel (``simulate._ckernel``), CPU only, threads over runs; the default
-  on CPU when a C compiler is found;
-* ``"torch"``: the same recurrence in torch ops, any device (the fallback; per-step dispatch cost);
-* ``"compile"``: ``torch.compile`` of the torch block (optional, any device; on CPU it compiled in
-  over a minute for ``T = 32`` and ran slower than ``"native"``, so it is never chosen by
-  ``"auto"`` on CPU; on CUDA ``"auto"`` uses ``"torch"`` unless asked).
+* ``"native"``: a small C kernel (``simulate._ckernel``), CPU only, OpenMP threads over the runs
+  (or over the width of a single wide run); the default on CPU when a C compiler is found;
+* ``"torch"``: the same recurrence in torch ops, any device (the fallback; about 15 small ops a
+  step, so dispatch- or launch-bound: ~4k steps/s at width 100 on the 2-core CPU);
+* ``"compile"``: ``torch.compile`` of the torch block, any device, optional. Measured on the
+  2-core CPU at width 100, ``T = 32``: 38 s to compile, then 55k steps/s against ~400k for
+  ``"native"``, so ``"auto"`` never picks it; on CUDA ``"auto"`` uses ``"torch"`` (not measured
+  here: no GPU was available), ask for ``"compile"`` to try CUDA graphs.
+
+Large ``R`` (many seeds or learning rates trained as one program) is the cheap way to fill a
+device: the GEMMs grow, the per-block overhead does not.
 """
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 import torch
@@ -30,7 +36,7 @@ from theory._checks import ParameterError, check_choice, check_int
 
 from . import _ckernel
 from .model import MLPParams
-from .sgd import _check_train, _lr_steps, _segments, _setup
+from .sgd import _check_train, _decay_check, _lr_steps, _segments, _setup
 
 __all__ = ["BACKENDS", "block_sgd_", "default_block_size", "resolve_backend", "train_online"]
 
@@ -204,29 +210,96 @@ def train_online(
     ``teacher`` is an :class:`MLPParams` (1 or ``R`` runs) or a callable ``x -> logits``, evaluated
     once per chunk of samples; ``lr`` is the per-run base rate ``(R,)`` (or a float) times
     ``schedule(global_step)``; ``on_block(step, params)`` is called whenever the global step
-    ``start_step + done`` reaches a multiple of ``every``. Updates ``params`` in place and
-    returns it.
+    ``start_step + done`` reaches a multiple of ``every``. ``threads``: CPU threads (default:
+    chosen by measurement between 1 and ``torch.get_num_threads()``, see :class:`_ThreadTuner`). ``block_size``: steps per block (default
+    :func:`default_block_size`). Updates ``params`` in place and returns it.
     """
     setup = _setup(params, steps, lr, loss, teacher, alpha, tau, start_step, train, weight_decay_W,
                    weight_decay_a, every, chunk, batch_size=1)
+    _decay_check(setup)
     name = resolve_backend(backend, params.W.device)
     T = check_int("block_size", block_size, 1) if block_size is not None else \
         default_block_size(params.width, params.dim, params.runs)
-    for g0, n in _segments(setup.start_step, setup.steps, setup.every, setup.chunk):
-        x, tgt = setup.batch(sampler, n)  # x (n, d) | (R, n, d); targets step-major in the sample axis
-        lrs = _lr_steps(setup, schedule, g0, n)  # (R, n)
-        for s0 in range(0, n, T):
-            s1 = min(n, s0 + T)
-            xb = x[s0:s1] if x.dim() == 2 else x[:, s0:s1]
-            tb = tgt[s0:s1] if tgt.dim() == setup.target_dim else tgt[:, s0:s1]
-            lb = lrs[:, s0:s1]
-            if name == "compile" and s1 - s0 < T:  # pad with lr = 0 steps (exact no-ops): one shape
-                xb, tb, lb = _pad(xb, tb, lb, T, setup.target_dim)
-            block_sgd_(params, xb, tb, lb, loss_kind=setup.kind, train=setup.train,
-                       weight_decay_W=setup.wd_W, weight_decay_a=setup.wd_a, backend=name, threads=threads)
-        if on_block is not None and setup.every and (g0 + n) % setup.every == 0:
-            on_block(g0 + n, params)
+    base_threads = torch.get_num_threads()
+    tuner = _ThreadTuner(threads, base_threads, params.W.device.type == "cpu")
+    group = max(1, 1024 // T)  # blocks timed together by the thread tuner
+    try:
+        for g0, n in _segments(setup.start_step, setup.steps, setup.every, setup.chunk):
+            x, tgt = setup.batch(sampler, n)  # x (n, d) | (R, n, d); targets with the sample axis of x
+            lrs = _lr_steps(setup, schedule, g0, n)  # (R, n)
+            starts = list(range(0, n, T))
+            for j in range(0, len(starts), group):
+                nt = tuner.pick()
+                t_start = time.perf_counter()
+                for s0 in starts[j:j + group]:
+                    s1 = min(n, s0 + T)
+                    xb = x[s0:s1] if x.dim() == 2 else x[:, s0:s1]
+                    tb = tgt[s0:s1] if tgt.dim() == setup.target_dim else tgt[:, s0:s1]
+                    lb = lrs[:, s0:s1]
+                    if name == "compile" and s1 - s0 < T:  # pad with lr = 0 steps (exact no-ops): one shape
+                        xb, tb, lb = _pad(xb, tb, lb, T, setup.target_dim)
+                    block_sgd_(params, xb, tb, lb, loss_kind=setup.kind, train=setup.train,
+                               weight_decay_W=setup.wd_W, weight_decay_a=setup.wd_a, backend=name, threads=nt)
+                tuner.report(nt, min(n, starts[j] + group * T) - starts[j], time.perf_counter() - t_start)
+            if on_block is not None and setup.every and (g0 + n) % setup.every == 0:
+                tuner.restore()
+                on_block(g0 + n, params)
+    finally:
+        tuner.restore()
     return params
+
+
+class _ThreadTuner:
+    """Chooses the CPU thread count by measurement, per group of blocks (``threads=None``).
+
+    On a quiet machine two threads are faster for wide or batched runs; on a shared, busy one
+    every OpenMP parallel region (torch's GEMMs, the kernel) can wait a scheduler tick for its
+    second thread, and one thread is then up to 100x faster (measured with two CPU burners on 2
+    cores). So the tuner tries both, keeps the faster (moving average of seconds per step) and
+    re-tries the other after 4 groups, doubling that wait (up to 1024) each time the re-try
+    loses. ``torch.set_num_threads`` is changed only during the call and restored after it.
+    """
+
+    def __init__(self, threads: int | None, base: int, cpu: bool):
+        self.base = base
+        if threads is not None:
+            self.choices = [check_int("threads", threads, 1)]
+        else:
+            self.choices = [1, base] if cpu and base > 1 else [base]
+        self.cost: dict[int, float] = {}  # threads -> seconds per step (moving average)
+        self.best = self.choices[0]
+        self.wait = 4
+        self.since = 0
+        self.probing = False
+
+    def pick(self) -> int:
+        untried = [c for c in self.choices if c not in self.cost]
+        if untried:
+            nt = untried[0]
+        elif len(self.choices) > 1 and self.since >= self.wait:
+            nt = next(c for c in self.choices if c != self.best)
+            self.probing = True
+            self.since = 0
+        else:
+            nt = self.best
+            self.since += 1
+        if torch.get_num_threads() != nt:
+            torch.set_num_threads(nt)
+        return nt
+
+    def report(self, nt: int, steps: int, seconds: float) -> None:
+        per_step = seconds / max(steps, 1)
+        old = self.cost.get(nt)
+        self.cost[nt] = per_step if old is None or self.probing else 0.5 * old + 0.5 * per_step
+        winner = min(self.cost, key=self.cost.__getitem__)
+        if self.probing:
+            self.wait = 4 if winner == nt else min(2 * self.wait, 1024)
+            self.probing = False
+        self.best = winner
+
+    def restore(self) -> None:
+        if torch.get_num_threads() != self.base:
+            torch.set_num_threads(self.base)
 
 
 def _pad(xb, tb, lb, T, target_dim):

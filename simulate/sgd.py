@@ -113,31 +113,42 @@ def reference_step(
     return new, f.detach()
 
 
+def _output_grads(params: MLPParams, x: torch.Tensor, targets: torch.Tensor, loss_kind: int):
+    """Summed (not averaged) gradients ``(gW, gb, ga)`` over the rows of ``x`` and the outputs."""
+    z = hidden(params, x)  # (R, B, m)
+    h = torch.relu(z)
+    f = torch.bmm(h, params.a.transpose(1, 2))  # (R, B, C)
+    g = L.hinge_grad(f[..., 0], targets)[..., None] if loss_kind == 0 else L.soft_ce_grad(f, targets)
+    dz = torch.bmm(g, params.a) * (z > 0)  # (R, B, m)
+    gW = torch.einsum("rbm,bd->rmd", dz, x) if x.dim() == 2 else torch.bmm(dz.transpose(1, 2), x)
+    return gW, dz.sum(1), torch.bmm(g.transpose(1, 2), h), f
+
+
 def sgd_step(
     params: MLPParams, x: torch.Tensor, targets: torch.Tensor, lr: torch.Tensor, *, loss_kind: int,
-    train: str = "Wba", weight_decay_W: float = 0.0, weight_decay_a: float = 0.0,
+    train: str = "Wba", weight_decay_W: float = 0.0, weight_decay_a: float = 0.0, max_rows: int | None = None,
 ) -> torch.Tensor:
     """One mini-batch SGD step with the hand-written gradient, in place; returns outputs ``(R, B, C)``.
 
     ``x``: ``(B, d)`` or ``(R, B, d)``; ``targets`` as :func:`make_targets` gives them, ``(B,)``
     / ``(R, B)`` (hinge, ``loss_kind = 0``) or ``(B, C)`` / ``(R, B, C)`` (``loss_kind = 1``).
+    Large batches (Algorithm 1's ``B_1``) are processed in micro-batches of ``max_rows`` rows
+    (default: ``R * rows * m <= 2^24``) whose gradients are summed, so memory stays bounded.
     """
     x = x.to(params.W.dtype)
-    z = hidden(params, x)  # (R, B, m)
-    h = torch.relu(z)
-    f = torch.bmm(h, params.a.transpose(1, 2))  # (R, B, C)
-    B = f.shape[1]
-    if loss_kind == 0:
-        g = L.hinge_grad(f[..., 0], targets)[..., None]
-    else:
-        g = L.soft_ce_grad(f, targets)
-    g = g / B
-    dz = torch.bmm(g, params.a) * (z > 0)  # (R, B, m)
-    gW = torch.einsum("rbm,bd->rmd", dz, x) if x.dim() == 2 else torch.bmm(dz.transpose(1, 2), x)
-    ga = torch.bmm(g.transpose(1, 2), h)  # (R, C, m)
-    _apply(params, gW, dz.sum(1), ga, torch.as_tensor(lr, device=f.device).expand(params.runs), train,
+    B = x.shape[-2]
+    rows = max_rows or max(1, (1 << 24) // (params.runs * params.width))
+    sums, outs = None, []
+    for i in range(0, B, rows):
+        xs = x[..., i:i + rows, :]
+        ts = targets[i:i + rows] if targets.dim() == (1 if loss_kind == 0 else 2) else targets[:, i:i + rows]
+        *grads, f = _output_grads(params, xs, ts, loss_kind)
+        sums = grads if sums is None else [u + v for u, v in zip(sums, grads)]
+        outs.append(f)
+    gW, gb, ga = (t / B for t in sums)
+    _apply(params, gW, gb, ga, torch.as_tensor(lr, device=x.device).expand(params.runs), train,
            weight_decay_W, weight_decay_a)
-    return f
+    return outs[0] if len(outs) == 1 else torch.cat(outs, 1)
 
 
 # --------------------------------------------------------------------------- shared training driver
@@ -203,11 +214,12 @@ def _setup(params, steps, lr, loss, teacher, alpha, tau, start_step, train, wd_W
         lr=lr.to(params.W.device), runs=params.runs, dim=params.dim, classes=params.classes,
         dtype=params.W.dtype, target_dim=1 if kind == 0 else 2,
     )
-    _decay_check(setup)
     return setup
 
 
 def _decay_check(setup: TrainSetup) -> None:
+    """The blocked path divides by ``prod (1 - 2 lr lambda)``, so it needs ``2 lr lambda < 1``
+    (mini-batch SGD takes any decay, e.g. Algorithm 1's ``2 eta_1 lambda_1 = 1``)."""
     top = float(setup.lr.max()) if setup.lr.numel() else 0.0
     for name, wd in (("weight_decay_W", setup.wd_W), ("weight_decay_a", setup.wd_a)):
         if 2 * top * wd >= 1:
@@ -252,12 +264,14 @@ def train_sgd(
 
     Arguments as in :func:`simulate.blocked.train_online` (``sampler(n)`` returns ``(x, labels)``
     with ``x`` ``(n, d)`` or ``(R, n, d)``; data and teacher outputs are produced once per chunk
-    of ``chunk`` steps; ``on_block(step, params)`` at global multiples of ``every``).
+    of ``chunk`` steps, fewer when ``chunk * batch_size > 2^20``; ``on_block(step, params)`` at
+    global multiples of ``every``). With ``batch_size=1`` the iterates equal ``train_online``'s.
     """
     setup = _setup(params, steps, lr, loss, teacher, alpha, tau, start_step, train, weight_decay_W,
                    weight_decay_a, every, chunk, batch_size)
     B = setup.batch_size
-    for g0, n in _segments(setup.start_step, setup.steps, setup.every, setup.chunk):
+    chunk = max(1, min(setup.chunk, (1 << 20) // B))  # at most ~2^20 samples drawn at once
+    for g0, n in _segments(setup.start_step, setup.steps, setup.every, chunk):
         x, tgt = setup.batch(sampler, n)
         xs, ts = _step_major(x, n, B, 2), _step_major(tgt, n, B, setup.target_dim)
         lrs = _lr_steps(setup, schedule, g0, n)
@@ -281,7 +295,8 @@ def two_stage_train(
     ``lambda1``; stage 2: ``T2`` steps of batch ``B2`` training only ``a`` with ``eta2``,
     ``lambda2``. The teacher uses ``loss="hinge"`` (labels), the student ``loss="hinge_distill"``
     with ``teacher`` (the paper's setting; the CE losses work too). ``eta1``/``eta2``: float or
-    ``(R,)``. Batch-1 stages run through the blocked path (``backend``), others through
+    ``(R,)``. Batch-1 stages run through the blocked path (``backend``), others (and batch-1
+    stages with ``2 eta lambda >= 1``, e.g. Lemma B.2's ``2 eta_1 lambda_1 = 1``) through
     :func:`train_sgd`; stage 2's global steps continue from ``T1`` for ``on_block``.
     """
     from .blocked import train_online
@@ -292,7 +307,8 @@ def two_stage_train(
     for train, steps, B, eta, wd_W, wd_a, start in stages:
         common = dict(loss=loss, teacher=teacher, alpha=alpha, tau=tau, start_step=start, train=train,
                       weight_decay_W=wd_W, weight_decay_a=wd_a, on_block=on_block, every=every)
-        if B == 1:
+        top = float(torch.as_tensor(eta, dtype=torch.float64).max()) if steps else 0.0
+        if B == 1 and 2 * top * max(wd_W, wd_a) < 1:  # the blocked path needs 2 eta lambda < 1
             train_online(params, sampler, steps, eta, backend=backend, **common)
         else:
             train_sgd(params, sampler, steps, eta, batch_size=B, **common)

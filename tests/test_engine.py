@@ -55,6 +55,15 @@ def test_parity_labels_products_and_class_mapping():
     assert 0.4 < label.float().mean() < 0.6
 
 
+def test_sample_cube_uniform_and_independent_coordinates():
+    x = data.sample_cube(100_000, 130, generator=gen(23))  # three 62-bit words per point
+    assert set(x.unique().tolist()) == {-1.0, 1.0}
+    assert x.mean(0).abs().max() < 0.02  # 6 sigma
+    corr = x.T @ x / x.shape[0] - torch.eye(130)
+    assert corr.abs().max() < 0.025
+    assert torch.equal(data.sample_cube(7, 130, generator=gen(24)), data.sample_cube(7, 130, generator=gen(24)))
+
+
 def test_full_cube_matches_theory_cube():
     X = data.full_cube(6)
     assert X.shape == (64, 6)
@@ -248,12 +257,13 @@ def test_minibatch_sgd_step_equals_autograd(loss, C, train, wdW, wda):
     p, x, label, tl, lr = _problem(loss, C, 3, False, 6)
     ref, ref_out = sgd.reference_step(p.clone(), x, lr, loss=loss, labels=label, teacher_logits=tl, alpha=0.3,
                                       tau=0.5, train=train, weight_decay_W=wdW, weight_decay_a=wda)
-    fast = p.clone()
     tgt = sgd.make_targets(loss, C, labels=label, teacher_logits=tl, alpha=0.3, tau=0.5, dtype=F64)
-    out = sgd.sgd_step(fast, x, tgt, lr, loss_kind=sgd.loss_kind(loss), train=train, weight_decay_W=wdW,
-                       weight_decay_a=wda)
-    _assert_params_close(fast, ref)
-    assert torch.allclose(out, ref_out)
+    for rows in (None, 4):  # whole batch, and micro-batches of 4 + 2 rows
+        fast = p.clone()
+        out = sgd.sgd_step(fast, x, tgt, lr, loss_kind=sgd.loss_kind(loss), train=train, weight_decay_W=wdW,
+                           weight_decay_a=wda, max_rows=rows)
+        _assert_params_close(fast, ref)
+        assert torch.allclose(out, ref_out)
 
 
 def _parity_sampler(g, d, S, runs=None, dtype=F64):
@@ -281,6 +291,7 @@ def test_train_online_equals_train_sgd_with_teacher_schedule_and_callback(runs_d
     assert np.allclose([w for _, w in calls_a], [w for _, w in calls_b])
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch-internal, from torch.compile
 def test_compile_backend_padding_matches_native():
     if not hasattr(torch, "compile"):
         pytest.skip("no torch.compile")
