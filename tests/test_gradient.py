@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from theory import ParameterError
-from theory.fourier import cube
+from theory.fourier import cube, zeta
 from theory.gradient import (
     gradient_magnitudes,
     lemma_b2_corrected,
@@ -104,3 +104,23 @@ def test_bad_input():
         population_gradient([1, -1, 1], 0, [0, 5])
     with pytest.raises(ParameterError, match="k must"):
         gradient_magnitudes(5, 5)
+
+
+def test_stage_one_pair_correlations_cancel_over_initial_signs():
+    """Lemma B.5's per-pair correlation is >= 1/(8k) in size but its sign is chi_{S-j}(w0): the mean
+    over the in-support initial sign patterns is exactly 0 (ERRATA item 9)."""
+    import itertools
+
+    from theory.gradient import stage_one_pair_correlations
+
+    d, k, b = 9, 2, 0.5
+    values = []
+    for pattern in itertools.product([-1, 1], repeat=k):
+        w0 = np.ones(d)
+        w0[:k] = pattern
+        c = stage_one_pair_correlations(w0, 1.0, b, range(k), d, k)
+        assert abs(c[0]) >= 1 / (8 * k)
+        # the sign is sign(a) sign(zeta_{k-1}) chi_{S-j}(w0), here with a = 1 and j = 0
+        assert np.sign(c[0]) == np.sign(zeta(k - 1, d)) * np.prod(pattern[1:])
+        values.append(c[0])
+    assert abs(np.mean(values)) < 1e-12 and max(values) > 0 > min(values)

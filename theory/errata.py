@@ -17,7 +17,7 @@ from .algorithm1 import paper_hyperparameters
 from .bounds import teacher_lemma_b7
 from .fourier import cube, fourier_coefficients, zeta
 from .gap import bound_validity, fourier_gap
-from .gradient import lemma_b2_corrected, lemma_b2_stated, stage_one_update
+from .gradient import lemma_b2_corrected, lemma_b2_stated, stage_one_pair_correlations, stage_one_update
 
 __all__ = ["render", "ERRATA_PATH"]
 
@@ -202,9 +202,47 @@ def _lemma_b2() -> str:
     ])
 
 
+def _lemma_b5() -> str:
+    d, k = 11, 4
+    rows = []
+    for b in (Fraction(1, 4), Fraction(1, 2)):
+        vals = []
+        for p in range(2**k):
+            w0 = np.ones(d)
+            w0[:k] = [1 - 2 * ((p >> j) & 1) for j in range(k)]
+            vals.append(stage_one_pair_correlations(w0, 1.0, b, range(k), d, k)[0])
+        vals = np.array(vals)
+        pos = int(np.sum(vals > 0))
+        assert pos == len(vals) // 2 and abs(vals.mean()) < 1e-12
+        rows.append(f"| {b} | {_g(np.abs(vals).min())} | {pos} of {len(vals)} | {len(vals) - pos} of {len(vals)} "
+                    f"| 0 (below 1e-12) | {_g(1 / (8 * k))} |")
+    return "\n".join([
+        "## 9. The sign of the first-stage correlations (Lemma B.5 (1), Corollary B.6)",
+        "",
+        "**Stated:** after the first stage, `E[f^(1)(x) x_i] >= 1/(8k) + O(tau_g d / |zeta_{k-1}|) + O(m^(-1/2))`",
+        "for `i in S`; the proof assumes 'W.L.O.G.' `sign(w_ij) = sign(a_i zeta_{k-1})` for all `j in [k]` and adds",
+        "the neurons' contributions as if they had one sign.",
+        "",
+        "**Exact:** with `2 eta_1 lambda_1 = 1` the mirrored pair of neuron `i` is `a_i (relu(w1.x + b) - relu(-w1.x + b))`,",
+        "an odd function of `w1.x`, so the sign of its correlation with `x_j` is `sign(a_i) sign(w1_ij) =",
+        "sign(zeta_{k-1}) chi_{S-j}(w0_i)`: it depends on the signs of the *initial* in-support weights and is",
+        "+ and - equally often over the initialization. The 'W.L.O.G.' holds for one neuron, not for all at once.",
+        "Hence `E_init E_x[f^(1) x_i] = 0` and, for width `m` (`m/2` pairs, `a = +-1/m`), `E_x[f^(1) x_i]` has a random",
+        "sign and size `~ c / sqrt(2m)`, where `c` is one pair's correlation: no `Omega(1/k)` degree-1 signal for",
+        "the student of Theorem B.1 to learn from. Exact enumeration of {+-1}^11, k = 4, over the 16 sign patterns",
+        "of the in-support initial weights (off-support weights +1), one pair with `a = 1`, `j = 0`:",
+        "",
+        "| b | abs value of each pattern | patterns with + | patterns with - | mean over patterns | paper's bound 1/(8k) |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "Implemented: `theory.gradient.stage_one_pair_correlations`.",
+    ])
+
+
 def _statements() -> str:
     return "\n".join([
-        "## 8. Inconsistent statements of the main result",
+        "## 10. Inconsistent statements of the main result",
         "",
         "* Theorem 3.2 (informal) gives `Theta~(2^k d^2 eps^-2 + k^3)` for progressive distillation;",
         "  Theorem B.1 gives `Theta(k^2 log(d m~/delta) + 2^k d^2 k^4 eps^-2 log(k/delta))` (powers of `k` differ).",
@@ -224,7 +262,7 @@ def render() -> str:
         "checks that this file matches what the code computes. Conventions as in `theory/fourier.py`.",
     ])
     parts = [header, _zeta_order(), _even_degrees(), _claim_b3_sign(), _ratio(), _gap_range(),
-             _lemma_b7_power(), _lemma_b2(), _statements()]
+             _lemma_b7_power(), _lemma_b2(), _lemma_b5(), _statements()]
     return "\n\n".join(parts) + "\n"
 
 

@@ -147,3 +147,23 @@ def _lemma_b2(w0, a0, support, d, k, *, divide_in_support):
             chi = chi_S * w0[j]
             out[j] = zkp1 * sgn_a * chi / (2 * k * abs(zkm1))
     return out
+
+
+def stage_one_pair_correlations(w0, a0, bias, support, d: int, k: int) -> np.ndarray:
+    """``E_x[f_pair(x) x_j]`` for every ``j`` (shape ``(d,)``), by enumeration of {+-1}^d (``d <= 20``).
+
+    ``f_pair = a0 relu(w1.x + b) - a0 relu(w1'.x + b)`` is a mirrored pair of the symmetric
+    initialization after the population stage-1 step with ``2 eta_1 lambda_1 = 1`` (so ``w1' = -w1``,
+    :func:`lemma_b2_corrected`); ``a0 = +-1/m``. This is the quantity Lemma B.5 bounds below by
+    ``1/(8k)`` (times ``|a0|``) for ``i in S``, see ERRATA.md.
+    """
+    from .fourier import cube
+
+    w1 = lemma_b2_corrected(w0, a0, support, d, k)
+    x = cube(d).astype(np.float64)
+    z = x @ w1
+    f = a0 * (np.maximum(z + float(bias), 0) - np.maximum(-z + float(bias), 0))
+    return (f[:, None] * x).mean(0)
+
+
+__all__.append("stage_one_pair_correlations")
