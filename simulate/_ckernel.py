@@ -17,12 +17,13 @@ wide run), the recurrence of one block of
     z_t = Gam_t (P[t] + sum_{s<t} G[s, t] U[s]) + b_t,   f_t = a_t relu(z_t),
     g_t = dloss/df_t,  u_t = -eta_t (a_t^T g_t) * 1[z_t > 0],
     U[t] = u_t / Gam_{t+1},  b_{t+1} = b_t + u_t,
-    a_{t+1} = (1 - 2 eta_t lambda_a) a_t - eta_t g_t relu(z_t)^T,
+    a_{t+1} = (1 - 2 eta^a_t lambda_a) a_t - eta^a_t g_t relu(z_t)^T,   eta^a_t = eta_t * lr_a_mult,
 
 where ``Gam_t = prod_{s<t} (1 - 2 eta_s lambda_W)`` folds the weight decay of Algorithm 1 into
 the rank-one terms; at the end ``U`` is multiplied by ``Gam_T`` so that
 ``W_T = Gam_T W_0 + U^T X``. Loss 0 is the hinge ``max(0, 1 - t f)`` (``C = 1``, target value
-``t``); loss 1 is soft cross-entropy with target distribution ``q`` (gradient ``softmax(f) - q``).
+``t``); ``lr_a_mult`` is the per-layer rate multiplier of the output layer (1: plain SGD);
+loss 1 is soft cross-entropy with target distribution ``q`` (gradient ``softmax(f) - q``).
 The sum over ``s < t`` is split at sub-blocks of ``SUB = 8`` steps: the earlier sub-blocks'
 share of the next 8 pre-activations is summed in one cache-friendly pass (each row of ``U`` read
 once per sub-block, not once per step), the rest step by step. Measured per step at width 1000,
@@ -54,7 +55,7 @@ typedef struct {
   REAL *U; long u_r, u_t;
   const REAL *tgt; long tg_r;
   const REAL *lr;
-  REAL wd_W, wd_a;
+  REAL wd_W, wd_a, lr_a_mult;
   REAL *F; REAL *gam;
   int r0, r1, i0, i1, team_k, team_n;
   REAL *fpart; /* (2, team_n, C) partial outputs, double buffered */
@@ -72,12 +73,13 @@ static REAL dot_relu_SFX(int n, const REAL *restrict a, const REAL *restrict z) 
 }
 
 /* Second half of a step on n coordinates: u = -eta (a^T g) 1[z > 0] (old a), Ut = u / Gam_{t+1}
-   (if Ut), b += u (if b), a = da a - eta g relu(z)^T (if train_a). a has row stride m. */
+   (if Ut), b += u (if b), a = da a - eta_a g relu(z)^T (if train_a). a has row stride m. */
 static inline __attribute__((always_inline)) void update_SFX(
     const int C, const int n, const long m, const REAL *restrict z, REAL *restrict a, REAL *restrict b,
-    REAL *restrict Ut, const REAL *g, const REAL eta, const REAL inv_next, const REAL da, const int train_a) {
+    REAL *restrict Ut, const REAL *g, const REAL eta, const REAL eta_a, const REAL inv_next, const REAL da,
+    const int train_a) {
   REAL gg[MAXC], eg[MAXC];
-  for (int c = 0; c < C; c++) { gg[c] = g[c]; eg[c] = eta * g[c]; }
+  for (int c = 0; c < C; c++) { gg[c] = g[c]; eg[c] = eta_a * g[c]; }
   if (Ut && b && train_a) {
 #pragma omp simd
     for (int i = 0; i < n; i++) {
@@ -223,15 +225,16 @@ static void run_SFX(const args_SFX *A, int r, REAL *restrict z, REAL *restrict Z
     }
     const REAL gam_next = gam * (1 - 2 * eta * A->wd_W);
     const REAL inv_next = 1 / gam_next;
-    const REAL da = 1 - 2 * eta * A->wd_a;
+    const REAL eta_a = eta * A->lr_a_mult;  /* exactly eta when lr_a_mult = 1 */
+    const REAL da = 1 - 2 * eta_a * A->wd_a;
     const int n = i1 - i0;
     REAL *Ut = A->train_W ? U + t * A->u_t + i0 : 0;
     REAL *bb = A->train_b ? b + i0 : 0;
     REAL *ai = a + i0;
     /* u = -eta (a^T g) 1[z > 0] with the old a; then U[t], b and a updates, in one pass */
-    if (C == 1) update_SFX(1, n, m, z, ai, bb, Ut, g, eta, inv_next, da, A->train_a);
-    else if (C == 2) update_SFX(2, n, m, z, ai, bb, Ut, g, eta, inv_next, da, A->train_a);
-    else update_SFX(C, n, m, z, ai, bb, Ut, g, eta, inv_next, da, A->train_a);
+    if (C == 1) update_SFX(1, n, m, z, ai, bb, Ut, g, eta, eta_a, inv_next, da, A->train_a);
+    else if (C == 2) update_SFX(2, n, m, z, ai, bb, Ut, g, eta, eta_a, inv_next, da, A->train_a);
+    else update_SFX(C, n, m, z, ai, bb, Ut, g, eta, eta_a, inv_next, da, A->train_a);
     gam = gam_next;
   }
   if (A->train_W && gam != 1) {
@@ -247,7 +250,7 @@ static void run_SFX(const args_SFX *A, int r, REAL *restrict z, REAL *restrict Z
 int block_SFX(int R, int T, int m, int C, int loss, int train_W, int train_b, int train_a,
               const REAL *P, long p_r, long p_t, const REAL *G, long g_r, REAL *b, REAL *a,
               REAL *U, long u_r, long u_t, const REAL *tgt, long tg_r, const REAL *lr,
-              double wd_W, double wd_a, REAL *F, REAL *gam, int nthreads, int split_width) {
+              double wd_W, double wd_a, REAL *F, REAL *gam, int nthreads, int split_width, double lr_a_mult) {
   if (C > MAXC || C < 1 || m < 1 || T < 1 || R < 1) return 2;
   if (nthreads < 1) nthreads = 1;
   if (nthreads > MAXTHREADS) nthreads = MAXTHREADS;
@@ -268,7 +271,7 @@ int block_SFX(int R, int T, int m, int C, int loss, int train_W, int train_b, in
     const int k = 0, n = 1;
 #endif
     args_SFX x = {R, T, m, C, loss, train_W, train_b, train_a, P, p_r, p_t, G, g_r, b, a, U, u_r, u_t,
-                  tgt, tg_r, lr, (REAL)wd_W, (REAL)wd_a, F, gam, 0, R, 0, m, 0, 1, fpart, &bar};
+                  tgt, tg_r, lr, (REAL)wd_W, (REAL)wd_a, (REAL)lr_a_mult, F, gam, 0, R, 0, m, 0, 1, fpart, &bar};
     int sense = 0;
     REAL *z;
     if (split_width) {  /* every thread: all runs, a 16-aligned slice of the width; a barrier a step */
@@ -398,7 +401,7 @@ def _build() -> ctypes.CDLL | None:
         for name in ("block_f32", "block_f64"):
             fn = getattr(lib, name)
             fn.restype = I
-            fn.argtypes = [I] * 8 + [V, L, L, V, L, V, V, V, L, L, V, L, V, D, D, V, V, I, I]
+            fn.argtypes = [I] * 8 + [V, L, L, V, L, V, V, V, L, L, V, L, V, D, D, V, V, I, I, D]
         return lib
     return None
 
@@ -426,15 +429,17 @@ def call(
     P: torch.Tensor, p_r: int, p_t: int, G: torch.Tensor, g_r: int, b: torch.Tensor, a: torch.Tensor,
     U: torch.Tensor, u_r: int, u_t: int, tgt: torch.Tensor, tg_r: int, lr: torch.Tensor, wd_W: float,
     wd_a: float, F: torch.Tensor, gam: torch.Tensor, nthreads: int, split_width: bool = False,
+    lr_a_mult: float = 1.0,
 ) -> None:
     """Run one block (all tensors CPU, of ``dtype``; ``b``, ``a``, ``lr``, ``F`` contiguous; strides in
     elements). ``nthreads`` OpenMP threads split the runs, or with ``split_width`` the width of
-    every run (one barrier per step to sum the partial outputs)."""
+    every run (one barrier per step to sum the partial outputs). ``lr_a_mult``: the output layer
+    ``a`` steps with ``lr * lr_a_mult`` (its decay factor too)."""
     lib = load()
     fn = lib.block_f32 if dtype == torch.float32 else lib.block_f64
     rc = fn(R, T, m, C, loss, int(train_W), int(train_b), int(train_a),
             P.data_ptr(), p_r, p_t, G.data_ptr(), g_r, b.data_ptr(), a.data_ptr(),
             U.data_ptr(), u_r, u_t, tgt.data_ptr(), tg_r, lr.data_ptr(), wd_W, wd_a,
-            F.data_ptr(), gam.data_ptr(), nthreads, int(split_width))
+            F.data_ptr(), gam.data_ptr(), nthreads, int(split_width), float(lr_a_mult))
     if rc != 0:
         raise RuntimeError(f"native blocked-SGD kernel failed with code {rc}")

@@ -9,7 +9,9 @@ block of ``T`` steps the pre-activation of step ``t`` is therefore
 so a block costs one GEMM ``W_0 X^T``, one Gram matrix ``X X^T``, a serial recurrence over the
 block that touches only width-``m`` vectors (the second layer ``a`` and the biases are updated at
 every step inside it, exactly as SGD does), and one GEMM ``W <- Gam_T W_0 + U^T X``. The result is
-the same sequence of iterates as plain SGD, up to floating-point rounding.
+the same sequence of iterates as plain SGD, up to floating-point rounding. ``lr_a_mult`` scales
+the rate of the output layer only (``a`` steps with ``eta_s * lr_a_mult``, its decay too; see
+``simulate.sgd``), so the rank-one recurrence of ``W`` is unchanged.
 
 Backends for the serial part (``backend=``):
 
@@ -32,7 +34,7 @@ from typing import Callable
 
 import torch
 
-from theory._checks import ParameterError, check_choice, check_int
+from theory._checks import ParameterError, check_choice, check_int, check_real
 
 from . import _ckernel
 from .model import MLPParams
@@ -64,7 +66,7 @@ def default_block_size(width: int, dim: int, runs: int = 1) -> int:
 
 
 def _block_torch(W, b, a, x, tgt, lr, loss_kind: int, train_W: bool, train_b: bool, train_a: bool,
-                 wd_W: float, wd_a: float):
+                 wd_W: float, wd_a: float, lr_a_mult: float = 1.0):
     """Pure-torch block (functional: returns new ``W, b, a`` and outputs ``F (R, T, C)``)."""
     R, m, d = W.shape
     T = x.shape[-2]
@@ -98,7 +100,8 @@ def _block_torch(W, b, a, x, tgt, lr, loss_kind: int, train_W: bool, train_b: bo
         if train_b:
             b = b + u
         if train_a:
-            a = a * (1 - 2 * eta * wd_a)[:, None, None] - eta[:, None, None] * g[:, :, None] * h[:, None, :]
+            eta_a = eta * lr_a_mult
+            a = a * (1 - 2 * eta_a * wd_a)[:, None, None] - eta_a[:, None, None] * g[:, :, None] * h[:, None, :]
         gam = gam_next
         outs.append(f)
     if train_W:
@@ -107,7 +110,8 @@ def _block_torch(W, b, a, x, tgt, lr, loss_kind: int, train_W: bool, train_b: bo
     return W, b, a, torch.stack(outs, 1)
 
 
-def _block_native(params: MLPParams, x, tgt, lr, loss_kind, train_W, train_b, train_a, wd_W, wd_a, threads):
+def _block_native(params: MLPParams, x, tgt, lr, loss_kind, train_W, train_b, train_a, wd_W, wd_a, threads,
+                  lr_a_mult=1.0):
     W, b, a = params.W, params.b, params.a
     R, m, d = W.shape
     C = a.shape[1]
@@ -130,7 +134,7 @@ def _block_native(params: MLPParams, x, tgt, lr, loss_kind, train_W, train_b, tr
     split = m >= 4096 and R < 4 * threads
     nthreads = threads if (split or R > 1) and R * m * T >= 50_000 else 1
     _ckernel.call(W.dtype, R, T, m, C, loss_kind, train_W, train_b, train_a, P, p_r, p_t, G, g_r, b, a,
-                  U, u_r, u_t, tgt, tg_r, lr, wd_W, wd_a, F, gam, nthreads, split)
+                  U, u_r, u_t, tgt, tg_r, lr, wd_W, wd_a, F, gam, nthreads, split, lr_a_mult)
     if train_W:
         if wd_W != 0:
             W.mul_(gam[:, None, None])
@@ -144,7 +148,7 @@ def _block_native(params: MLPParams, x, tgt, lr, loss_kind, train_W, train_b, tr
 def block_sgd_(
     params: MLPParams, x: torch.Tensor, targets: torch.Tensor, lr: torch.Tensor, *, loss_kind: int,
     train: str = "Wba", weight_decay_W: float = 0.0, weight_decay_a: float = 0.0, backend: str = "auto",
-    threads: int | None = None,
+    threads: int | None = None, lr_a_mult: float = 1.0,
 ) -> torch.Tensor:
     """``T`` consecutive batch-1 SGD steps on the rows of ``x``, in place on ``params``.
 
@@ -153,10 +157,12 @@ def block_sgd_(
     for ``loss_kind = 1`` (soft cross-entropy, gradient ``softmax(f) - q``) distributions
     ``(T, C)`` / ``(R, T, C)``. ``lr``: ``(R, T)`` per-run, per-step learning rates. ``train``:
     the trained tensors among ``"W"``, ``"b"``, ``"a"``; ``weight_decay_*`` is Algorithm 1's
-    ``lambda`` (step factor ``1 - 2 eta lambda``). Returns the outputs ``(R, T, C)`` of each step
-    before its update (online predictions).
+    ``lambda`` (step factor ``1 - 2 eta lambda``). ``lr_a_mult`` (float > 0): ``a`` steps with
+    ``eta * lr_a_mult`` (decay factor ``1 - 2 eta lr_a_mult lambda_a``). Returns the outputs
+    ``(R, T, C)`` of each step before its update (online predictions).
     """
     train_W, train_b, train_a = _check_train(train)
+    lr_a_mult = float(check_real("lr_a_mult", lr_a_mult, 0, lo_open=True))
     kind = check_int("loss_kind", loss_kind, 0, 1)
     W = params.W
     dev, dt = W.device, W.dtype
@@ -178,17 +184,18 @@ def block_sgd_(
             if not getattr(params, key).is_contiguous():
                 setattr(params, key, getattr(params, key).contiguous())
         return _block_native(params, x.contiguous(), targets, lr, kind, train_W, train_b, train_a,
-                             float(weight_decay_W), float(weight_decay_a), threads or torch.get_num_threads())
+                             float(weight_decay_W), float(weight_decay_a), threads or torch.get_num_threads(),
+                             lr_a_mult)
     fn = _block_torch
     if name == "compile":
-        key = (kind, train_W, train_b, train_a, float(weight_decay_W), float(weight_decay_a))
+        key = (kind, train_W, train_b, train_a, float(weight_decay_W), float(weight_decay_a), lr_a_mult)
         if key not in _compiled:
             mode = "reduce-overhead" if dev.type == "cuda" else None
             _compiled[key] = torch.compile(_block_torch, dynamic=False, mode=mode)
         fn = _compiled[key]
     with torch.no_grad():
         W2, b2, a2, F = fn(params.W, params.b, params.a, x, targets, lr, kind, train_W, train_b, train_a,
-                           float(weight_decay_W), float(weight_decay_a))
+                           float(weight_decay_W), float(weight_decay_a), lr_a_mult)
     params.W.copy_(W2)
     params.b.copy_(b2)
     params.a.copy_(a2)
@@ -201,6 +208,7 @@ def train_online(
     schedule: Callable[[torch.Tensor], torch.Tensor] | None = None, start_step: int = 0, train: str = "Wba",
     weight_decay_W: float = 0.0, weight_decay_a: float = 0.0, on_block=None, every: int | None = None,
     chunk: int = 4096, block_size: int | None = None, backend: str = "auto", threads: int | None = None,
+    lr_a_mult: float = 1.0,
 ) -> MLPParams:
     """Online SGD with batch size 1 (Appendix C.1's training) through the blocked rank-one path.
 
@@ -211,11 +219,13 @@ def train_online(
     once per chunk of samples; ``lr`` is the per-run base rate ``(R,)`` (or a float) times
     ``schedule(global_step)``; ``on_block(step, params)`` is called whenever the global step
     ``start_step + done`` reaches a multiple of ``every``. ``threads``: CPU threads (default:
-    chosen by measurement between 1 and ``torch.get_num_threads()``, see :class:`_ThreadTuner`). ``block_size``: steps per block (default
-    :func:`default_block_size`). Updates ``params`` in place and returns it.
+    chosen by measurement between 1 and ``torch.get_num_threads()``, see :class:`_ThreadTuner`).
+    ``block_size``: steps per block (default :func:`default_block_size`). ``lr_a_mult``: rate
+    multiplier of the output layer ``a`` (see :mod:`simulate.sgd`). Updates ``params`` in place
+    and returns it.
     """
     setup = _setup(params, steps, lr, loss, teacher, alpha, tau, start_step, train, weight_decay_W,
-                   weight_decay_a, every, chunk, batch_size=1)
+                   weight_decay_a, every, chunk, batch_size=1, lr_a_mult=lr_a_mult)
     _decay_check(setup)
     name = resolve_backend(backend, params.W.device)
     T = check_int("block_size", block_size, 1) if block_size is not None else \
@@ -239,7 +249,8 @@ def train_online(
                     if name == "compile" and s1 - s0 < T:  # pad with lr = 0 steps (exact no-ops): one shape
                         xb, tb, lb = _pad(xb, tb, lb, T, setup.target_dim)
                     block_sgd_(params, xb, tb, lb, loss_kind=setup.kind, train=setup.train,
-                               weight_decay_W=setup.wd_W, weight_decay_a=setup.wd_a, backend=name, threads=nt)
+                               weight_decay_W=setup.wd_W, weight_decay_a=setup.wd_a, backend=name, threads=nt,
+                               lr_a_mult=setup.lr_a_mult)
                 tuner.report(nt, min(n, starts[j] + group * T) - starts[j], time.perf_counter() - t_start)
             if on_block is not None and setup.every and (g0 + n) % setup.every == 0:
                 tuner.restore()

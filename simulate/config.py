@@ -4,8 +4,9 @@ Every field has a commented default; ``__post_init__`` checks ranges and raises
 ``ParameterError`` naming the field, before any work starts. Change fields on the command line
 with ``key=value`` words (``teacher.width=1000`` inside :class:`CompareConfig`).
 
-The defaults are the CPU-sized configuration documented in the README (a wide teacher and a
-narrow student on (30, 4)-sparse parity); :data:`PRESETS` holds the paper's scale.
+The defaults are the CPU-sized configuration documented in the README (a width-2000 teacher and
+width-64 students on (24, 5)-sparse parity, about 3 minutes for ``icurr parity compare`` on 2 cores);
+:data:`PRESETS` holds the paper's scale.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ def _common(cfg) -> None:
     check_int("steps", cfg.steps, 1)
     check_int("batch", cfg.batch, 1)
     check_real("lr", cfg.lr, 0, lo_open=True)
+    check_real("lr_a_mult", cfg.lr_a_mult, 0, lo_open=True)
     check_choice("lr_schedule", cfg.lr_schedule, ("constant", "cosine", "linear"))
     check_int("warmup", cfg.warmup, 0, cfg.steps)
     check_choice("init", cfg.init, ("default", "symmetric"))
@@ -49,17 +51,22 @@ def _common(cfg) -> None:
 class TeacherConfig:
     """A teacher trained by online SGD on (d, k)-sparse parity (Section 3, Appendix C.1)."""
 
-    d: int = 30  # input dimension; x uniform on {+-1}^d
-    k: int = 4  # parity degree |S|, 1 <= k <= d
+    d: int = 24  # input dimension; x uniform on {+-1}^d
+    k: int = 5  # parity degree |S|, 1 <= k <= d
     support: Literal["first", "random"] = "first"  # S = {0..k-1}, or a random k-subset (without replacement)
     support_seed: int = 0  # seed of the random support
     width: int = 2000  # hidden width m (the paper: 50000)
     init: Literal["default", "symmetric"] = "default"  # PyTorch's default init, or Appendix B's symmetric init
     output_scale: float = 1.0  # multiplies the default init of the output layer
-    steps: int = 60_000  # SGD steps (fresh samples each step); samples = steps * batch
+    steps: int = 40_000  # SGD steps (fresh samples each step); samples = steps * batch
     batch: int = 1  # batch size (the paper: 1)
     lr: float = 0.05  # base learning rate
-    lr_schedule: Literal["constant", "cosine", "linear"] = "constant"  # multiplier after warmup
+    # rate multiplier of the output layer a (a steps with lr * lr_a_mult, W and b with lr). The
+    # default init's output-layer tangent kernel grows like m (||h||^2 ~ m/6): at width 50000 with
+    # lr >= 5e-3 the first steps saturate the logits unless lr * lr_a_mult * m <~ 3, e.g.
+    # lr_a_mult = 100/m (benchmarks/RESULTS.md, "Stability of the wide teacher")
+    lr_a_mult: float = 1.0
+    lr_schedule: Literal["constant", "cosine", "linear"] = "cosine"  # multiplier after warmup (cosine: to 0 at steps)
     warmup: int = 0  # linear warmup steps
     seeds: tuple[int, ...] = (0,)  # one run per seed (init and data), trained as one batched program
     eval_every: int = 1000  # steps between evaluations on the held-out set
@@ -94,25 +101,28 @@ class StudentConfig:
     teacher: str = ""  # teacher run directory (with ckpt/ and metrics); required except for strategy=ce
     teacher_run: int = 0  # which of the teacher's runs (seeds) supervises
     strategy: Literal["ce", "oneshot", "progressive", "two-shot", "equal-split"] = "progressive"
-    width: int = 100  # hidden width of the student
+    width: int = 64  # hidden width of the student
     init: Literal["default", "symmetric"] = "default"
     output_scale: float = 1.0
-    steps: int = 100_000  # student SGD steps
+    steps: int = 150_000  # student SGD steps
     batch: int = 1
     lr: float = 0.05
-    lr_schedule: Literal["constant", "cosine", "linear"] = "constant"
+    lr_a_mult: float = 1.0  # rate multiplier of the output layer a (as in TeacherConfig)
+    lr_schedule: Literal["constant", "cosine", "linear"] = "cosine"
     warmup: int = 0
-    seeds: tuple[int, ...] = (0, 1, 2)  # student runs (init and data), batched
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # student runs (init and data), batched
     temperature: float = 1.0  # teacher temperature tau of KL(p_T^tau || p_S); 0 = the teacher's argmax label
     alpha: float = 0.0  # loss = alpha * CE(labels) + (1 - alpha) * KL(teacher); ignored by ce
     intermediate: str = "auto"  # two-shot: teacher step of the intermediate checkpoint, or "auto"
-    intermediate_rule: Literal["auto", "accuracy", "correlation_gap"] = "auto"  # rule for "auto"
-    stage_steps: int = 0  # T: student steps per intermediate checkpoint (0: the teacher's checkpoint spacing)
+    # rule for "auto": accuracy = middle of the phase transition (steepest rise of test accuracy);
+    # correlation_gap = peak of (in-support - off-support) degree-1 correlation, noisy below width ~10^4
+    intermediate_rule: Literal["auto", "accuracy", "correlation_gap"] = "accuracy"
+    stage_steps: int = 4000  # T: student steps per intermediate checkpoint (0: the teacher's checkpoint spacing)
     n_checkpoints: int = 0  # N of (N, T)-progressive / equal-split (0: every teacher checkpoint up to the final)
     kappa: float = 0.5  # equal-split: the first kappa * T0 student steps are split over the N checkpoints
     eval_every: int = 1000
     eval_size: int = 4096
-    probe_every: int = 0  # student probes (0: never)
+    probe_every: int = 2000  # student probes (0: never); multiple of eval_every
     probe_samples: int = 16384
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
@@ -122,7 +132,7 @@ class StudentConfig:
         check_int("teacher_run", self.teacher_run, 0)
         check_real("temperature", self.temperature, 0)
         check_real("alpha", self.alpha, 0, 1)
-        check_int("stage_steps", self.stage_steps, 0, self.steps)
+        check_int("stage_steps", self.stage_steps, 0)
         check_int("n_checkpoints", self.n_checkpoints, 0)
         check_real("kappa", self.kappa, 0, 1, lo_open=True)
         check_choice("intermediate_rule", self.intermediate_rule, ("auto", "accuracy", "correlation_gap"))
@@ -139,22 +149,35 @@ class CompareConfig:
 
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
-    strategies: tuple[str, ...] = ("ce", "oneshot", "progressive")  # student strategies to compare
+    strategies: tuple[str, ...] = STRATEGIES  # student strategies to compare
 
     def __post_init__(self) -> None:
         if not self.strategies:
             raise ParameterError("strategies must name at least one strategy")
         for s in self.strategies:
             check_choice("strategies", s, STRATEGIES)
+        t, st = self.teacher, self.student
+        stage = st.stage_steps or t.checkpoint_every
+        if "progressive" in self.strategies:
+            n = st.n_checkpoints or max(1, t.steps // t.checkpoint_every)
+            if n * stage > st.steps:
+                raise ParameterError(
+                    f"student.steps must be >= n_checkpoints * stage_steps = {n} * {stage} for progressive; "
+                    f"got {st.steps}")
+        two_shot_t = st.stage_steps or st.steps // 4
+        if "two-shot" in self.strategies and 2 * two_shot_t > st.steps:
+            raise ParameterError(f"student.steps must be >= 2 * stage_steps = {2 * two_shot_t} for two-shot; "
+                                 f"got {st.steps}")
 
 
 #: Named presets: ``key=value`` overrides applied before the user's own.
 PRESETS: dict[str, dict[str, dict[str, str]]] = {
     # Appendix C.1: (100, 6)-parity, width-50k teacher, width-100 students, batch 1, 20M steps.
     "paper": {
-        "teacher": {"d": "100", "k": "6", "width": "50000", "steps": "20000000", "lr": "0.005",
+        "teacher": {"d": "100", "k": "6", "width": "50000", "steps": "20000000", "lr": "0.005", "lr_a_mult": "0.002",
                     "eval_every": "100000", "checkpoint_every": "100000", "probe_every": "100000",
-                    "seeds": "0,1,2"},
-        "student": {"width": "100", "steps": "20000000", "lr": "0.005", "eval_every": "100000"},
+                    "seeds": "0,1,2", "lr_schedule": "constant"},
+        "student": {"width": "100", "steps": "20000000", "lr": "0.005", "eval_every": "100000",
+                    "probe_every": "100000", "stage_steps": "100000", "lr_schedule": "constant"},
     },
 }

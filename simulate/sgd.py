@@ -13,6 +13,15 @@ Conventions shared with ``simulate.blocked``: ``train`` names the trained tensor
 ``weight_decay_W``/``weight_decay_a`` are Algorithm 1's ``lambda`` in ``L + lambda ||w||^2``,
 so a step multiplies the weights by ``1 - 2 eta lambda`` (``torch.optim.SGD``'s
 ``weight_decay = 2 lambda``). Learning rates are per run, ``(R,)``. Losses are batch means.
+
+``lr_a_mult`` (float > 0, default 1) is a per-layer learning-rate multiplier of the output
+layer: ``W`` and ``b`` step with ``eta``, ``a`` with ``eta * lr_a_mult``. The decay of ``a`` is
+part of its gradient, so it is scaled by the same rate: ``a <- (1 - 2 eta lr_a_mult lambda_a) a
+- eta lr_a_mult dL/da``, i.e. exactly gradient descent on ``L + lambda_W ||W||^2 + lambda_a
+||a||^2`` with per-layer rates. With PyTorch's default init the tangent kernel of the output
+layer grows like ``||h||^2 ~ m / 6``, so at width ``m = 50000`` a rate ``eta`` moves the logits
+by ``~eta m / 6`` in one step; ``lr_a_mult`` with ``eta lr_a_mult m <~ 3`` (e.g. ``100/m``,
+mu-P-like) keeps wide networks out of saturation (``benchmarks/stability_wide_teacher.py``).
 """
 from __future__ import annotations
 
@@ -60,23 +69,29 @@ def make_targets(
     return soft_targets(classes, labels=labels, teacher_logits=teacher_logits, alpha=a, tau=tau, dtype=dtype)
 
 
-def _apply(params: MLPParams, gW, gb, ga, lr, train: str, wd_W: float, wd_a: float) -> None:
+def _check_mult(lr_a_mult) -> float:
+    return float(check_real("lr_a_mult", lr_a_mult, 0, lo_open=True))
+
+
+def _apply(params: MLPParams, gW, gb, ga, lr, train: str, wd_W: float, wd_a: float, lr_a_mult: float = 1.0) -> None:
     tW, tb, ta = _check_train(train)
     lr = lr.to(params.W.dtype)
+    lr_a = lr * lr_a_mult
     if tW:
         params.W.mul_((1 - 2 * lr * wd_W)[:, None, None]).sub_(lr[:, None, None] * gW)
     if tb:
         params.b.sub_(lr[:, None] * gb)
     if ta:
-        params.a.mul_((1 - 2 * lr * wd_a)[:, None, None]).sub_(lr[:, None, None] * ga)
+        params.a.mul_((1 - 2 * lr_a * wd_a)[:, None, None]).sub_(lr_a[:, None, None] * ga)
 
 
 def reference_step(
     params: MLPParams, x: torch.Tensor, lr: torch.Tensor, *, loss: str, labels: torch.Tensor | None = None,
     teacher_logits: torch.Tensor | None = None, alpha: float = 0.0, tau: float = 1.0, train: str = "Wba",
-    weight_decay_W: float = 0.0, weight_decay_a: float = 0.0,
+    weight_decay_W: float = 0.0, weight_decay_a: float = 0.0, lr_a_mult: float = 1.0,
 ) -> tuple[MLPParams, torch.Tensor]:
-    """One SGD step by autograd: ``theta <- theta - lr_r grad(L_r + lambda_W ||W||^2 + lambda_a ||a||^2)``.
+    """One SGD step by autograd: ``theta <- theta - lr_r grad(L_r + lambda_W ||W||^2 + lambda_a ||a||^2)``,
+    with the rate ``lr_r * lr_a_mult`` for ``a``.
 
     ``x``: ``(B, d)`` or ``(R, B, d)``; ``labels`` ``(B,)``/``(R, B)``; ``teacher_logits``
     ``(B, C)``/``(R, B, C)``; ``lr`` ``(R,)``. ``L_r`` is the batch mean of ``loss`` computed by
@@ -84,6 +99,7 @@ def reference_step(
     """
     check_choice("loss", loss, LOSSES)
     _check_train(train)
+    lr_a_mult = _check_mult(lr_a_mult)
     leaves = {k: v.detach().clone().requires_grad_(True) for k, v in params.tensors().items()}
     p = MLPParams(leaves["W"], leaves["b"], leaves["a"])
     f = forward(p, x.to(p.W.dtype))
@@ -109,7 +125,7 @@ def reference_step(
         if "b" in train:
             new.b.sub_(lr[:, None] * gb)
         if "a" in train:
-            new.a.sub_(lr[:, None, None] * ga)
+            new.a.sub_((lr * lr_a_mult)[:, None, None] * ga)
     return new, f.detach()
 
 
@@ -127,6 +143,7 @@ def _output_grads(params: MLPParams, x: torch.Tensor, targets: torch.Tensor, los
 def sgd_step(
     params: MLPParams, x: torch.Tensor, targets: torch.Tensor, lr: torch.Tensor, *, loss_kind: int,
     train: str = "Wba", weight_decay_W: float = 0.0, weight_decay_a: float = 0.0, max_rows: int | None = None,
+    lr_a_mult: float = 1.0,
 ) -> torch.Tensor:
     """One mini-batch SGD step with the hand-written gradient, in place; returns outputs ``(R, B, C)``.
 
@@ -134,7 +151,9 @@ def sgd_step(
     / ``(R, B)`` (hinge, ``loss_kind = 0``) or ``(B, C)`` / ``(R, B, C)`` (``loss_kind = 1``).
     Large batches (Algorithm 1's ``B_1``) are processed in micro-batches of ``max_rows`` rows
     (default: ``R * rows * m <= 2^24``) whose gradients are summed, so memory stays bounded.
+    ``lr`` ``(R,)``; ``a`` steps with ``lr * lr_a_mult`` (see the module doc).
     """
+    lr_a_mult = _check_mult(lr_a_mult)
     x = x.to(params.W.dtype)
     B = x.shape[-2]
     rows = max_rows or max(1, (1 << 24) // (params.runs * params.width))
@@ -147,7 +166,7 @@ def sgd_step(
         outs.append(f)
     gW, gb, ga = (t / B for t in sums)
     _apply(params, gW, gb, ga, torch.as_tensor(lr, device=x.device).expand(params.runs), train,
-           weight_decay_W, weight_decay_a)
+           weight_decay_W, weight_decay_a, lr_a_mult)
     return outs[0] if len(outs) == 1 else torch.cat(outs, 1)
 
 
@@ -187,7 +206,7 @@ class TrainSetup:
 
 
 def _setup(params, steps, lr, loss, teacher, alpha, tau, start_step, train, wd_W, wd_a, every, chunk,
-           batch_size) -> TrainSetup:
+           batch_size, lr_a_mult=1.0) -> TrainSetup:
     if not isinstance(params, MLPParams):
         raise ParameterError("params must be an MLPParams")
     kind = loss_kind(loss)
@@ -211,19 +230,23 @@ def _setup(params, steps, lr, loss, teacher, alpha, tau, start_step, train, wd_W
         batch_size=check_int("batch_size", batch_size, 1), loss=loss, kind=kind, teacher=teacher,
         alpha=float(check_real("alpha", alpha, 0, 1)), tau=float(check_real("tau", tau, 0)), train=train,
         wd_W=float(check_real("weight_decay_W", wd_W, 0)), wd_a=float(check_real("weight_decay_a", wd_a, 0)),
-        lr=lr.to(params.W.device), runs=params.runs, dim=params.dim, classes=params.classes,
-        dtype=params.W.dtype, target_dim=1 if kind == 0 else 2,
+        lr=lr.to(params.W.device), lr_a_mult=_check_mult(lr_a_mult), runs=params.runs, dim=params.dim,
+        classes=params.classes, dtype=params.W.dtype, target_dim=1 if kind == 0 else 2,
     )
     return setup
 
 
 def _decay_check(setup: TrainSetup) -> None:
-    """The blocked path divides by ``prod (1 - 2 lr lambda)``, so it needs ``2 lr lambda < 1``
-    (mini-batch SGD takes any decay, e.g. Algorithm 1's ``2 eta_1 lambda_1 = 1``)."""
+    """The blocked path divides by ``prod (1 - 2 lr lambda_W)``, so it needs ``2 lr lambda_W < 1``,
+    and ``2 lr lr_a_mult lambda_a < 1`` for ``a`` (mini-batch SGD takes any decay, e.g. Algorithm
+    1's ``2 eta_1 lambda_1 = 1``)."""
     top = float(setup.lr.max()) if setup.lr.numel() else 0.0
-    for name, wd in (("weight_decay_W", setup.wd_W), ("weight_decay_a", setup.wd_a)):
-        if 2 * top * wd >= 1:
-            raise ParameterError(f"{name} must satisfy 2 lr {name} < 1 (got lr = {top}, {name} = {wd})")
+    if 2 * top * setup.wd_W >= 1:
+        raise ParameterError(f"weight_decay_W must satisfy 2 lr weight_decay_W < 1 "
+                             f"(got lr = {top}, weight_decay_W = {setup.wd_W})")
+    if 2 * top * setup.lr_a_mult * setup.wd_a >= 1:
+        raise ParameterError(f"weight_decay_a must satisfy 2 lr lr_a_mult weight_decay_a < 1 (got lr = {top}, "
+                             f"lr_a_mult = {setup.lr_a_mult}, weight_decay_a = {setup.wd_a})")
 
 
 def _segments(start: int, steps: int, every: int | None, chunk: int):
@@ -258,17 +281,18 @@ def train_sgd(
     lr: torch.Tensor | float, *, batch_size: int = 1, loss: str = "ce", teacher=None, alpha: float = 0.0,
     tau: float = 1.0, schedule: Callable[[torch.Tensor], torch.Tensor] | None = None, start_step: int = 0,
     train: str = "Wba", weight_decay_W: float = 0.0, weight_decay_a: float = 0.0, on_block=None,
-    every: int | None = None, chunk: int = 4096,
+    every: int | None = None, chunk: int = 4096, lr_a_mult: float = 1.0,
 ) -> MLPParams:
     """Mini-batch SGD for ``steps`` steps of ``batch_size`` fresh samples each, in place.
 
     Arguments as in :func:`simulate.blocked.train_online` (``sampler(n)`` returns ``(x, labels)``
     with ``x`` ``(n, d)`` or ``(R, n, d)``; data and teacher outputs are produced once per chunk
     of ``chunk`` steps, fewer when ``chunk * batch_size > 2^20``; ``on_block(step, params)`` at
-    global multiples of ``every``). With ``batch_size=1`` the iterates equal ``train_online``'s.
+    global multiples of ``every``; ``lr_a_mult``: rate multiplier of ``a``, see the module doc).
+    With ``batch_size=1`` the iterates equal ``train_online``'s.
     """
     setup = _setup(params, steps, lr, loss, teacher, alpha, tau, start_step, train, weight_decay_W,
-                   weight_decay_a, every, chunk, batch_size)
+                   weight_decay_a, every, chunk, batch_size, lr_a_mult)
     B = setup.batch_size
     chunk = max(1, min(setup.chunk, (1 << 20) // B))  # at most ~2^20 samples drawn at once
     for g0, n in _segments(setup.start_step, setup.steps, setup.every, chunk):
@@ -277,7 +301,7 @@ def train_sgd(
         lrs = _lr_steps(setup, schedule, g0, n)
         for s in range(n):
             sgd_step(params, xs[s], ts[s], lrs[:, s], loss_kind=setup.kind, train=setup.train,
-                     weight_decay_W=setup.wd_W, weight_decay_a=setup.wd_a)
+                     weight_decay_W=setup.wd_W, weight_decay_a=setup.wd_a, lr_a_mult=setup.lr_a_mult)
         if on_block is not None and setup.every and (g0 + n) % setup.every == 0:
             on_block(g0 + n, params)
     return params
@@ -287,7 +311,7 @@ def two_stage_train(
     params: MLPParams, sampler: Callable[[int], tuple[torch.Tensor, torch.Tensor]], *, T1: int, T2: int,
     B1: int, B2: int, eta1, eta2, lambda1: float = 0.0, lambda2: float = 0.0, loss: str = "hinge",
     teacher=None, alpha: float = 0.0, tau: float = 1.0, on_block=None, every: int | None = None,
-    backend: str = "auto",
+    backend: str = "auto", lr_a_mult: float = 1.0,
 ) -> MLPParams:
     """Algorithm 1 (Appendix B), in place: biases frozen throughout.
 
@@ -298,17 +322,20 @@ def two_stage_train(
     ``(R,)``. Batch-1 stages run through the blocked path (``backend``), others (and batch-1
     stages with ``2 eta lambda >= 1``, e.g. Lemma B.2's ``2 eta_1 lambda_1 = 1``) through
     :func:`train_sgd`; stage 2's global steps continue from ``T1`` for ``on_block``.
+    ``lr_a_mult`` multiplies the rate of ``a``: stage 1 does not train ``a``, so it only makes
+    stage 2's rate (and decay step) ``eta2 * lr_a_mult``.
     """
     from .blocked import train_online
 
     T1, T2 = check_int("T1", T1, 0), check_int("T2", T2, 0)
+    lr_a_mult = _check_mult(lr_a_mult)
     stages = (("W", T1, check_int("B1", B1, 1), eta1, lambda1, 0.0, 0),
               ("a", T2, check_int("B2", B2, 1), eta2, 0.0, lambda2, T1))
     for train, steps, B, eta, wd_W, wd_a, start in stages:
         common = dict(loss=loss, teacher=teacher, alpha=alpha, tau=tau, start_step=start, train=train,
-                      weight_decay_W=wd_W, weight_decay_a=wd_a, on_block=on_block, every=every)
+                      weight_decay_W=wd_W, weight_decay_a=wd_a, on_block=on_block, every=every, lr_a_mult=lr_a_mult)
         top = float(torch.as_tensor(eta, dtype=torch.float64).max()) if steps else 0.0
-        if B == 1 and 2 * top * max(wd_W, wd_a) < 1:  # the blocked path needs 2 eta lambda < 1
+        if B == 1 and 2 * top * max(wd_W, lr_a_mult * wd_a) < 1:  # the blocked path needs 2 eta lambda < 1
             train_online(params, sampler, steps, eta, backend=backend, **common)
         else:
             train_sgd(params, sampler, steps, eta, batch_size=B, **common)

@@ -365,3 +365,149 @@ def test_online_sgd_learns_sparse_parity(loss, C):
     assert accuracy(p) < 0.6
     blocked.train_online(p, _parity_sampler(g, d, S, dtype=torch.float32), 30_000, 0.05, loss=loss)
     assert accuracy(p) >= 0.95
+
+
+# --------------------------------------------------------------------------- per-layer rate of the output layer
+MULT_CASES = [  # loss, classes, train, weight_decay_W, weight_decay_a, lr_a_mult
+    ("ce", 2, "Wba", 0.0, 0.0, 0.01),
+    ("mix", 2, "Wa", 0.1, 0.2, 3.0),
+    ("hinge", 1, "Wba", 0.0, 0.3, 0.25),
+    ("kl", 3, "a", 0.0, 0.2, 2.5),
+]
+
+
+@pytest.mark.parametrize("backend", ["native", "torch"])
+@pytest.mark.parametrize("R,shared", [(1, True), (3, True), (3, False)])
+@pytest.mark.parametrize("loss,C,train,wdW,wda,mult", MULT_CASES)
+def test_blocked_with_lr_a_mult_equals_autograd_reference(backend, R, shared, loss, C, train, wdW, wda, mult):
+    if backend == "native" and not blocked._ckernel.available():
+        pytest.skip("no C compiler")
+    T = 37
+    p, x, label, tl, lr = _problem(loss, C, R, shared, T)
+    outs, ref = [], p.clone()
+    for t in range(T):
+        sl = (slice(None), slice(t, t + 1)) if x.dim() == 3 else (slice(t, t + 1),)
+        ref, f = sgd.reference_step(ref, x[sl], lr, loss=loss, labels=label[sl], teacher_logits=tl[sl], alpha=0.3,
+                                    tau=0.5, train=train, weight_decay_W=wdW, weight_decay_a=wda, lr_a_mult=mult)
+        outs.append(f)
+    tgt = sgd.make_targets(loss, C, labels=label, teacher_logits=tl, alpha=0.3, tau=0.5, dtype=F64)
+    fast = p.clone()
+    out = blocked.block_sgd_(fast, x, tgt, lr[:, None].expand(R, T), loss_kind=sgd.loss_kind(loss), train=train,
+                             weight_decay_W=wdW, weight_decay_a=wda, backend=backend, lr_a_mult=mult)
+    _assert_params_close(fast, ref)
+    assert torch.allclose(out, torch.cat(outs, 1), rtol=1e-10, atol=1e-10)
+    # the multiplier really changes the iterates (a is trained in every case)
+    plain, _ = _reference_run(p.clone(), x, label, tl, lr, loss, train, wdW, wda, tau=0.5, alpha=0.3)
+    assert not torch.allclose(plain.a, ref.a)
+
+
+def test_lr_a_mult_reference_is_per_layer_gradient_descent():
+    """a moves by lr * mult * grad_a (decay included), W and b by lr * grad: compare with mult = 1."""
+    p, x, label, tl, lr = _problem("mix", 2, 3, False, 5)
+    kw = dict(loss="mix", labels=label, teacher_logits=tl, alpha=0.3, tau=0.5, weight_decay_W=0.1, weight_decay_a=0.2)
+    one, _ = sgd.reference_step(p.clone(), x, lr, **kw)
+    four, _ = sgd.reference_step(p.clone(), x, lr, lr_a_mult=4.0, **kw)
+    assert torch.equal(one.W, four.W) and torch.equal(one.b, four.b)
+    assert torch.allclose(four.a - p.a, 4 * (one.a - p.a), rtol=1e-12, atol=1e-14)
+    tgt = sgd.make_targets("mix", 2, labels=label, teacher_logits=tl, alpha=0.3, tau=0.5, dtype=F64)
+    for rows in (None, 2):
+        fast = p.clone()
+        sgd.sgd_step(fast, x, tgt, lr, loss_kind=1, weight_decay_W=0.1, weight_decay_a=0.2, max_rows=rows,
+                     lr_a_mult=4.0)
+        _assert_params_close(fast, four)
+
+
+@pytest.mark.parametrize("m,threads", [(24, 1), (4096, 2)])
+def test_native_lr_a_mult_one_is_the_default_and_threads_agree(m, threads):
+    """lr_a_mult = 1 gives bit-identical iterates to the default; the width-split path takes the multiplier."""
+    if not blocked._ckernel.available():
+        pytest.skip("no C compiler")
+    g = gen(25)
+    p = init_default(1, m, 12, 2, generator=g, dtype=F64)
+    x = data.sample_cube(16, 12, generator=g, dtype=F64)
+    label = data.parity_labels(x, torch.tensor([0, 3]))[1]
+    tgt = sgd.make_targets("ce", 2, labels=label, dtype=F64)
+    lr = torch.full((1, 16), 0.1, dtype=F64)
+    a, b = p.clone(), p.clone()
+    blocked.block_sgd_(a, x, tgt, lr, loss_kind=1, weight_decay_a=0.1, threads=threads, backend="native")
+    blocked.block_sgd_(b, x, tgt, lr, loss_kind=1, weight_decay_a=0.1, threads=threads, backend="native",
+                       lr_a_mult=1.0)
+    for k in "Wba":
+        assert torch.equal(getattr(a, k), getattr(b, k)), k
+    c = p.clone()
+    blocked.block_sgd_(c, x, tgt, lr, loss_kind=1, weight_decay_a=0.1, threads=threads, backend="native",
+                       lr_a_mult=1 / m)
+    ref = p.clone()
+    for t in range(16):
+        ref, _ = sgd.reference_step(ref, x[t:t + 1], torch.tensor([0.1], dtype=F64), loss="ce", labels=label[t:t + 1],
+                                    weight_decay_a=0.1, lr_a_mult=1 / m)
+    _assert_params_close(c, ref)
+
+
+@pytest.mark.parametrize("runs_data", [None, 2])
+def test_train_online_equals_train_sgd_with_lr_a_mult(runs_data):
+    d, S = 12, torch.tensor([2, 5, 7])
+    p0 = init_default(2, 20, d, 2, generator=gen(26), dtype=F64)
+    teacher = init_default(1, 30, d, 2, generator=gen(27), dtype=F64, output_scale=5.0)
+    kw = dict(loss="mix", teacher=teacher, alpha=0.5, tau=0.1, schedule=losses.lr_schedule("cosine", warmup=30,
+              total=300), every=100, chunk=64, weight_decay_a=0.05, lr_a_mult=0.2)
+    lr = torch.tensor([0.1, 0.3], dtype=F64)
+    a = blocked.train_online(p0.clone(), _parity_sampler(gen(28), d, S, runs_data), 250, lr, block_size=16, **kw)
+    b = sgd.train_sgd(p0.clone(), _parity_sampler(gen(28), d, S, runs_data), 250, lr, **kw)
+    _assert_params_close(a, b, 1e-9)
+    t = blocked.train_online(p0.clone(), _parity_sampler(gen(28), d, S, runs_data), 250, lr, block_size=16,
+                             backend="torch", **kw)
+    _assert_params_close(a, t, 1e-9)
+
+
+def test_two_stage_lr_a_mult_scales_stage2_rate():
+    d, S = 10, torch.tensor([0, 1])
+    p0 = init_symmetric(2, 16, d, 2, generator=gen(29), dtype=F64)
+    kw = dict(T1=3, T2=40, B1=50, B2=1, eta1=torch.tensor([0.5, 1.0]), lambda1=0.4, lambda2=0.1, loss="hinge")
+    got = sgd.two_stage_train(p0.clone(), _parity_sampler(gen(30), d, S), eta2=0.05, lr_a_mult=3.0, **kw)
+    want = sgd.two_stage_train(p0.clone(), _parity_sampler(gen(30), d, S), eta2=0.15, **kw)
+    _assert_params_close(got, want, 1e-12)
+    # 2 eta2 lr_a_mult lambda2 >= 1: stage 2 falls back to mini-batch SGD, still the same iterates
+    big = dict(kw, lambda2=4.0)
+    got = sgd.two_stage_train(p0.clone(), _parity_sampler(gen(30), d, S), eta2=0.05, lr_a_mult=3.0, **big)
+    want = sgd.two_stage_train(p0.clone(), _parity_sampler(gen(30), d, S), eta2=0.15, **big)
+    _assert_params_close(got, want, 1e-12)
+
+
+def test_lr_a_mult_bad_values_and_config_fields():
+    from simulate.config import StudentConfig, TeacherConfig
+
+    p = init_default(2, 8, 6, 2, generator=gen(31))
+    smp = _parity_sampler(gen(32), 6, torch.tensor([0, 1]), dtype=torch.float32)
+    for bad in (0.0, -1.0, float("inf")):
+        with pytest.raises(ParameterError, match="lr_a_mult"):
+            blocked.train_online(p, smp, 10, 0.1, lr_a_mult=bad)
+        with pytest.raises(ParameterError, match="lr_a_mult"):
+            sgd.train_sgd(p, smp, 10, 0.1, lr_a_mult=bad)
+        with pytest.raises(ParameterError, match="lr_a_mult"):
+            TeacherConfig(lr_a_mult=bad)
+        with pytest.raises(ParameterError, match="lr_a_mult"):
+            StudentConfig(lr_a_mult=bad)
+    with pytest.raises(ParameterError, match="weight_decay_a"):  # 2 lr lr_a_mult lambda_a = 1.2 >= 1
+        blocked.train_online(p, smp, 10, 0.1, weight_decay_a=2.0, lr_a_mult=3.0)
+    assert TeacherConfig().lr_a_mult == 1.0 == StudentConfig().lr_a_mult
+    assert TeacherConfig(width=50_000, lr_a_mult=2e-3).lr_a_mult == 2e-3
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_runner_train_passes_lr_a_mult(batch):
+    from simulate.config import TeacherConfig
+    from simulate.runner import lr_multiplier, train
+
+    cfg = TeacherConfig(d=10, k=2, width=16, steps=40, batch=batch, lr=0.1, lr_a_mult=0.3, eval_every=20,
+                        checkpoint_every=20, probe_every=0)
+    S = torch.tensor([0, 1])
+    p0 = init_default(1, 16, 10, 2, generator=gen(33), dtype=F64)
+    got = train(p0.clone(), _parity_sampler(gen(34), 10, S), 40, cfg, loss="ce")
+    sched = lr_multiplier(cfg)  # whatever the config's default schedule is
+    want = sgd.train_sgd(p0.clone(), _parity_sampler(gen(34), 10, S), 40, 0.1, batch_size=batch, loss="ce",
+                         schedule=sched, lr_a_mult=0.3)
+    _assert_params_close(got, want, 1e-9)
+    plain = sgd.train_sgd(p0.clone(), _parity_sampler(gen(34), 10, S), 40, 0.1, batch_size=batch, loss="ce",
+                          schedule=sched)
+    assert not torch.allclose(plain.a, got.a)

@@ -108,7 +108,7 @@ def test_compare_cli_json(tmp_path):
         [sys.executable, "-m", "icurr", "parity", "compare", "--out", str(tmp_path), "--format", "json",
          "--no-progress", "--device", "cpu", "teacher.d=10", "teacher.k=2", "teacher.width=128",
          "teacher.steps=3000", "teacher.eval_every=250", "teacher.checkpoint_every=500",
-         "teacher.probe_every=500", "student.width=64", "student.steps=4000", "student.eval_every=250",
+         "teacher.probe_every=500", "student.width=64", "student.steps=4000", "student.eval_every=250", "student.stage_steps=500",
          "student.seeds=0,1,2", "strategies=ce,oneshot,progressive"],
         capture_output=True, text=True,
     )
@@ -120,6 +120,26 @@ def test_compare_cli_json(tmp_path):
         assert r["seeds"] == 3
 
 
+def test_compare_rejects_a_schedule_longer_than_the_student_before_training(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "icurr", "parity", "compare", "--out", str(tmp_path),
+                          "student.steps=4000", "strategies=progressive"], capture_output=True, text=True)
+    assert out.returncode == 2 and "student.steps must be >= n_checkpoints * stage_steps" in out.stderr
+    assert not any(tmp_path.iterdir())  # nothing was trained
+
+
 def test_cli_rejects_unknown_keys():
     out = subprocess.run([sys.executable, "-m", "icurr", "parity", "teacher", "widht=3"], capture_output=True, text=True)
     assert out.returncode == 2 and "unknown config key 'widht'" in out.stderr
+
+
+@pytest.mark.parametrize("command", ["teacher", "compare"])
+def test_presets_resolve_to_valid_configs(command):
+    from simulate.config import PRESETS
+
+    for preset in PRESETS:
+        out = subprocess.run([sys.executable, "-m", "icurr", "parity", command, "--preset", preset, "--show-config"],
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        cfg = json.loads(out.stdout)
+        teacher = cfg["teacher"] if command == "compare" else cfg
+        assert teacher["width"] == int(PRESETS[preset]["teacher"]["width"])

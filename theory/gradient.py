@@ -45,13 +45,17 @@ def _support_mask(support, d: int) -> np.ndarray:
     return mask
 
 
-def population_gradient(w, bias, support, *, a=1, relu_grad_at_zero: int = 1, exact: bool = False):
+def population_gradient(
+    w, bias, support, *, a=1, loss: str = "hinge", relu_grad_at_zero: int = 1, exact: bool = False
+):
     """Exact ``E_x[d loss / d w_j]`` for every ``j``, at a zero network output (Claim B.3).
 
     ``w``: shape ``(d,)`` with entries +-1; ``bias``: real; ``support``: the indices of ``S``
-    (0-based); ``a``: the neuron's output weight. Returns a float array ``(d,)`` or, with
+    (0-based); ``a``: the neuron's output weight; ``loss``: ``"hinge"`` (``max(0, 1 - y f)``) or
+    ``"correlation"`` (``-y f``), equal at ``f = 0``. Returns a float array ``(d,)`` or, with
     ``exact=True``, a list of Fractions (then ``a`` and ``bias`` should be ints/Fractions).
     """
+    check_choice("loss", loss, ("hinge", "correlation"))
     w = np.asarray(w)
     if w.ndim != 1 or not np.all(np.abs(w) == 1):
         raise ParameterError("w must be a vector with entries +-1")

@@ -1,0 +1,364 @@
+"""Sweeps: a YAML or TOML file that expands into single-seed runs, grouped into batched programs.
+
+A sweep file names the experiment ``kind`` (``teacher``, ``student`` or ``compare``), a ``base``
+mapping of config overrides, a ``grid`` mapping ``key -> list`` (Cartesian product, first key
+slowest) and an optional ``zip`` mapping ``key -> list`` (lists of equal length, taken together,
+then crossed with the grid)::
+
+    kind: teacher
+    base: {d: 10, k: 2, width: 64, steps: 2000, eval_every: 250, checkpoint_every: 500, device: cpu}
+    grid:
+      lr: [0.05, 0.1]
+      seeds: [0, 1, 2]          # an ordinary key: three runs, one seed each
+    zip:
+      width: [64, 128]
+      batch: [1, 2]
+
+Keys are the config's fields (``key=value`` words of the command line); compare sweeps use
+``teacher.FIELD`` / ``student.FIELD`` (or nested mappings, as TOML's dotted keys give). An optional
+``preset: paper`` starts from :data:`simulate.config.PRESETS`. Unknown keys, bad values and
+mismatched zip lengths raise :class:`ParameterError` before any work.
+
+Every point is split into runs of ONE seed (compare: one teacher seed and one student seed); a
+run is named by :func:`icurr.config.config_hash` of its full config. Runs that differ only in their
+seeds form a :class:`Group`, trained as one batched program (``seeds=(s1, s2, ...)``) and then
+split into per-run directories (:mod:`simulate.sweep_exec`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from icurr.config import apply_overrides, config_hash, config_to_dict
+from theory._checks import ParameterError
+
+from .config import PRESETS, CompareConfig, StudentConfig, TeacherConfig
+
+__all__ = ["KINDS", "Sweep", "RunSpec", "Group", "load_sweep", "parse_sweep", "expand", "group_runs",
+           "run_sweep", "SweepOutcome"]
+
+#: Sweep kinds and their config classes.
+KINDS = {"teacher": TeacherConfig, "student": StudentConfig, "compare": CompareConfig}
+_TOP_KEYS = ("kind", "base", "grid", "zip", "preset", "name", "description")
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A parsed sweep: ``base`` overrides, ``grid`` and ``zip`` axes as ``(key, values)`` pairs."""
+
+    kind: str
+    base: tuple[tuple[str, Any], ...] = ()
+    grid: tuple[tuple[str, tuple], ...] = ()
+    zip: tuple[tuple[str, tuple], ...] = ()
+    preset: str | None = None
+    source: str = "<sweep>"  # file the sweep was read from (for messages)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep: a config with one seed, its hash and the sweep values that made it."""
+
+    kind: str
+    config: Any  # TeacherConfig | StudentConfig | CompareConfig with single seeds
+    hash: str
+    point: tuple[tuple[str, Any], ...]  # the grid/zip values and the seed(s) of this run
+
+
+@dataclass(frozen=True)
+class Group:
+    """Runs that differ only in their seeds, trained as one batched program ``config``."""
+
+    kind: str
+    config: Any  # the batched config (all seeds of the group's runs)
+    runs: tuple[RunSpec, ...]
+
+    @property
+    def id(self) -> str:
+        """Hash of the batched config: the name of its work directory."""
+        return config_hash(self.config)
+
+
+# ---------------------------------------------------------------- file format
+
+def _flatten(mapping: Mapping, where: str, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings become dotted keys (``{teacher: {width: 8}}`` -> ``teacher.width``)."""
+    if not isinstance(mapping, Mapping):
+        raise ParameterError(f"{where} must be a mapping of config keys, got {type(mapping).__name__}")
+    out = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, where, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def _text(key: str, value) -> str:
+    """A YAML/TOML value as the ``key=value`` text that :func:`apply_overrides` parses and checks."""
+    if isinstance(value, (list, tuple)):
+        parts = [_text(key, v) for v in value]
+        if any("," in p for p in parts):
+            raise ParameterError(f"{key}: list items must not contain ',', got {value!r}")
+        return ",".join(parts)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, (int, float, str)):
+        return repr(value) if isinstance(value, float) else str(value)
+    raise ParameterError(f"{key} must be a number, string, bool or list, got {type(value).__name__}")
+
+
+def _frozen(value):
+    """Lists as tuples, so that a :class:`Sweep` is hashable like every frozen config."""
+    return tuple(_frozen(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def _axis(data, name: str) -> tuple[tuple[str, tuple], ...]:
+    if data is None:
+        return ()
+    flat = _flatten(data, name)
+    out = []
+    for key, values in flat.items():
+        if not isinstance(values, (list, tuple)) or not values:
+            raise ParameterError(f"{name}.{key} must be a non-empty list of values, got {values!r}")
+        out.append((key, tuple(_frozen(v) for v in values)))
+    return tuple(out)
+
+
+def parse_sweep(data: Mapping, *, source: str = "<sweep>") -> Sweep:
+    """A :class:`Sweep` from the mapping of a sweep file; checks every key (no work is done)."""
+    if not isinstance(data, Mapping):
+        raise ParameterError(f"sweep {source} must be a mapping with kind, base, grid, zip")
+    unknown = sorted(set(data) - set(_TOP_KEYS))
+    if unknown:
+        raise ParameterError(f"sweep {source}: unknown top-level key(s) {unknown}; known: {', '.join(_TOP_KEYS)}")
+    kind = data.get("kind")
+    if kind not in KINDS:
+        raise ParameterError(f"kind must be one of {', '.join(KINDS)} in sweep {source}, got {kind!r}")
+    preset = data.get("preset")
+    if preset is not None and preset not in PRESETS:
+        raise ParameterError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    base = tuple((k, _frozen(v)) for k, v in _flatten(data.get("base") or {}, "base").items())
+    grid, zipped = _axis(data.get("grid"), "grid"), _axis(data.get("zip"), "zip")
+    both = sorted({k for k, _ in grid} & {k for k, _ in zipped})
+    if both:
+        raise ParameterError(f"key(s) {both} appear in both grid and zip of sweep {source}")
+    lengths = {k: len(v) for k, v in zipped}
+    if len(set(lengths.values())) > 1:
+        raise ParameterError(f"zip lists must have equal lengths in sweep {source}, got {lengths}")
+    sweep = Sweep(kind, base, grid, zipped, preset, source)
+    expand(sweep)  # validates every key and value now
+    return sweep
+
+
+def load_sweep(path) -> Sweep:
+    """Read a ``.yaml``/``.yml`` or ``.toml`` sweep file (see the module doc)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParameterError(f"sweep file {str(path)!r} does not exist")
+    text = path.read_text()
+    if path.suffix.lower() == ".toml":
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10
+            try:
+                import tomli as tomllib
+            except ImportError:
+                raise ParameterError("TOML sweep files need Python >= 3.11 or the 'tomli' package") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ParameterError(f"sweep file {path} is not valid TOML: {exc}") from None
+    else:
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ParameterError(f"sweep file {path} is not valid YAML: {exc}") from None
+    return parse_sweep(data or {}, source=str(path))
+
+
+# ---------------------------------------------------------------- expansion
+
+def _base_config(sweep: Sweep):
+    cls = KINDS[sweep.kind]
+    cfg = cls()
+    if sweep.preset:
+        preset = PRESETS[sweep.preset]
+        if sweep.kind == "compare":
+            words = {f"{sec}.{k}": v for sec, kv in preset.items() for k, v in kv.items()}
+        else:
+            words = dict(preset[sweep.kind])
+        cfg = apply_overrides(cfg, words)
+    return cfg
+
+
+def _apply(cfg, items, where: str):
+    words = {key: _text(key, value) for key, value in items}
+    try:
+        return apply_overrides(cfg, words)
+    except ParameterError as exc:
+        raise ParameterError(f"{exc} ({where})") from None
+
+
+def _resolve_teacher(cfg: StudentConfig, source: str) -> StudentConfig:
+    """A student's teacher directory as an absolute path; it must hold a finished teacher."""
+    if cfg.strategy == "ce" and not cfg.teacher:
+        return cfg
+    if not cfg.teacher:
+        raise ParameterError(f"teacher must name a teacher run directory for strategy {cfg.strategy!r} ({source})")
+    path = Path(cfg.teacher).expanduser().resolve()
+    if not (path / "config.json").is_file():
+        raise ParameterError(f"teacher {cfg.teacher!r} is not a teacher run directory (no config.json) ({source})")
+    if not (path / "summary.json").is_file():
+        raise ParameterError(f"teacher {cfg.teacher!r} is not finished (no summary.json) ({source})")
+    if json.loads((path / "config.json").read_text()).get("kind") != "TeacherConfig":
+        raise ParameterError(f"teacher {cfg.teacher!r} holds no TeacherConfig run ({source})")
+    return dataclasses.replace(cfg, teacher=str(path))
+
+
+def _single_seed_configs(kind: str, cfg):
+    """``(seed point, config)`` for every seed (compare: every teacher seed x student seed)."""
+    if kind == "compare":
+        for t in cfg.teacher.seeds:
+            for s in cfg.student.seeds:
+                yield ((("teacher.seeds", t), ("student.seeds", s)),
+                       dataclasses.replace(cfg, teacher=dataclasses.replace(cfg.teacher, seeds=(t,)),
+                                           student=dataclasses.replace(cfg.student, seeds=(s,))))
+    else:
+        for s in cfg.seeds:
+            yield (("seeds", s),), dataclasses.replace(cfg, seeds=(s,))
+
+
+def expand(sweep: Sweep) -> list[RunSpec]:
+    """Every run of ``sweep`` in order (zip outer, then the grid, then seeds); duplicates dropped."""
+    base = _apply(_base_config(sweep), sweep.base, f"base of {sweep.source}")
+    zkeys = [k for k, _ in sweep.zip]
+    zpoints = list(zip(*(v for _, v in sweep.zip))) if sweep.zip else [()]
+    gkeys = [k for k, _ in sweep.grid]
+    gpoints = list(itertools.product(*(v for _, v in sweep.grid)))
+    runs, seen = [], set()
+    for zp in zpoints:
+        for gp in gpoints:
+            point = tuple(zip(zkeys, zp)) + tuple(zip(gkeys, gp))
+            where = ", ".join(f"{k}={v!r}" for k, v in point) or "base"
+            cfg = _apply(base, point, f"point {where} of {sweep.source}")
+            if sweep.kind == "student":
+                cfg = _resolve_teacher(cfg, f"point {where} of {sweep.source}")
+            for seed_point, one in _single_seed_configs(sweep.kind, cfg):
+                h = config_hash(one)
+                if h in seen:
+                    continue
+                seen.add(h)
+                kept = tuple((k, v) for k, v in point if k not in ("seeds", "teacher.seeds", "student.seeds"))
+                runs.append(RunSpec(sweep.kind, one, h, kept + seed_point))
+    return runs
+
+
+def _seedless(spec: RunSpec) -> str:
+    d = config_to_dict(spec.config)
+    if spec.kind == "compare":
+        d["teacher"]["seeds"] = d["student"]["seeds"] = None
+    else:
+        d["seeds"] = None
+    return json.dumps(d, sort_keys=True)
+
+
+def group_runs(runs) -> list[Group]:
+    """Runs that differ only in their seeds, as batched groups (in order of first appearance)."""
+    buckets: dict[str, list[RunSpec]] = {}
+    for spec in runs:
+        buckets.setdefault(_seedless(spec), []).append(spec)
+    groups = []
+    for specs in buckets.values():
+        first = specs[0].config
+        if specs[0].kind == "compare":
+            tseeds = tuple(dict.fromkeys(s.config.teacher.seeds[0] for s in specs))
+            sseeds = tuple(dict.fromkeys(s.config.student.seeds[0] for s in specs))
+            batched = dataclasses.replace(first, teacher=dataclasses.replace(first.teacher, seeds=tseeds),
+                                          student=dataclasses.replace(first.student, seeds=sseeds))
+        else:
+            batched = dataclasses.replace(first, seeds=tuple(s.config.seeds[0] for s in specs))
+        groups.append(Group(specs[0].kind, batched, tuple(specs)))
+    return groups
+
+
+# ---------------------------------------------------------------- running
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """What :func:`run_sweep` did: run hashes skipped (already finished), trained now, failed."""
+
+    out: str
+    total: int
+    skipped: tuple[str, ...]
+    done: tuple[str, ...]
+    failed: tuple[str, ...]
+    busy: tuple[str, ...]  # runs that another live process holds (left alone)
+    groups: int
+
+    def rows(self) -> list[dict]:
+        return [{"out": self.out, "runs": self.total, "already_done": len(self.skipped), "done_now": len(self.done),
+                 "failed": len(self.failed), "busy": len(self.busy), "groups_run": self.groups}]
+
+
+def run_sweep(sweep, out, *, backend: str = "local", address: str | None = None, progress: bool = True,
+              gpu_fraction: float = 1.0, cpus_per_group: float = 1.0) -> SweepOutcome:
+    """Expand ``sweep`` (a :class:`Sweep` or a file path), skip finished runs, train the rest.
+
+    ``backend="local"`` trains the groups one after another in this process; ``"ray"`` submits one
+    Ray task per group to the cluster at ``address`` (see :mod:`simulate.sweep_ray`). Runs whose lock
+    is held by another live process are left alone. Failed groups write ``error.json`` into their
+    runs and the sweep goes on.
+    """
+    from tqdm.auto import tqdm
+
+    from . import store
+    from .sweep_exec import execute_group, write_manifest
+
+    if backend not in ("local", "ray"):
+        raise ParameterError(f"backend must be 'local' or 'ray', got {backend!r}")
+    if address is not None and backend != "ray":
+        raise ParameterError("address is the Ray cluster's address; it needs backend='ray' (--backend ray)")
+    if not isinstance(sweep, Sweep):
+        sweep = load_sweep(sweep)
+    out = Path(out).resolve()
+    runs = expand(sweep)
+    write_manifest(out, sweep, runs)
+    skipped, busy, todo = [], [], []
+    for spec in runs:
+        state = store.run_state(out / spec.hash)
+        (skipped if state == "done" else busy if state == "running" else todo).append(spec)
+    groups = group_runs(todo)
+    store.clean_work(out, keep={g.id for g in groups})
+    bar = tqdm(total=len(runs), initial=len(skipped), desc=f"sweep {sweep.kind}", unit="run",
+               disable=None if progress else True)
+    done, failed = [], []
+
+    def on_done(result: dict) -> None:
+        done.extend(result["done"])
+        failed.extend(result["failed"])
+        bar.update(len(result["done"]) + len(result["failed"]))
+        bar.set_postfix(failed=len(failed))
+
+    try:
+        if backend == "local":
+            for g in groups:
+                on_done(execute_group(g, out))
+        else:
+            from .sweep_ray import run_groups_ray
+
+            run_groups_ray(groups, out, address=address, gpu_fraction=gpu_fraction, cpus_per_group=cpus_per_group,
+                           on_done=on_done)
+    finally:
+        bar.close()
+        store.clean_work(out)
+    return SweepOutcome(str(out), len(runs), tuple(s.hash for s in skipped), tuple(done), tuple(failed),
+                        tuple(s.hash for s in busy), len(groups))

@@ -1,0 +1,243 @@
+"""Executing one sweep group: train it as one batched program, then split it into per-run directories.
+
+The batched program trains under ``DIR/.work/<group id>/`` with the ordinary resumable training
+functions (a killed teacher resumes from its latest checkpoint; a student restarts). Each run of
+the group then gets ``DIR/<run hash>/`` exactly as a single-seed run would have written it:
+``config.json`` (its one-seed config), ``env.json``, teacher checkpoints ``ckpt/step_*.safetensors``
+(its run selected from the batched checkpoint, with its own generator state, so the directory is
+a valid, resumable teacher for students), ``metrics.parquet`` (its rows, ``run`` = 0) and
+``summary.json`` last. Every file is written atomically; while the group trains, each of its run
+directories holds ``running.json`` (pid, host, heartbeat); an exception writes ``error.json``.
+
+This module is imported by Ray workers, so its entry point :func:`execute_group` takes a
+picklable :class:`~simulate.sweep.Group` and returns a plain dict.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import socket
+import threading
+import time
+import traceback
+from pathlib import Path
+
+import pandas as pd
+
+from icurr.config import config_to_dict
+
+from . import store
+from .checkpoints import CheckpointDir, checkpoint_name, save_checkpoint
+from .rundir import RunDir, atomic_write_text
+
+__all__ = ["execute_group", "write_manifest", "HEARTBEAT_EVERY_S"]
+
+HEARTBEAT_EVERY_S = 30.0
+
+
+def _write_json(path: Path, obj, *, sort_keys: bool = True) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=sort_keys, default=str) + "\n")
+
+
+def write_manifest(out: Path, sweep, runs) -> None:
+    """Merge the sweep's planned runs into ``out/sweep.json`` (read by ``icurr sweep status``)."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / store.MANIFEST
+    old = {}
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            old = {}
+    planned = dict(old.get("runs", {}))
+    for spec in runs:
+        planned[spec.hash] = {"kind": spec.kind, "point": {k: v for k, v in spec.point}}
+    sources = list(dict.fromkeys([*old.get("sources", []), sweep.source]))
+    _write_json(path, {"sources": sources, "runs": planned}, sort_keys=False)
+
+
+# ---------------------------------------------------------------- locks and errors
+
+class _Locks:
+    """``running.json`` in each run directory, refreshed by a heartbeat thread until closed."""
+
+    def __init__(self, dirs: list[Path], group_id: str) -> None:
+        self.dirs, self.group_id = dirs, group_id
+        self.started = time.time()
+        self._stop = threading.Event()
+        self._write()
+        self._thread = threading.Thread(target=self._beat, name="sweep-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _write(self) -> None:
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "group": self.group_id,
+                "started": self.started, "heartbeat": time.time()}
+        for d in self.dirs:
+            if not (d / store.SUMMARY).exists():
+                _write_json(d / store.LOCK, info)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_EVERY_S):
+            self._write()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        for d in self.dirs:
+            (d / store.LOCK).unlink(missing_ok=True)
+
+
+def _prepare(d: Path) -> None:
+    """A run directory about to be (re)written: old error file and stray temporary files removed."""
+    d.mkdir(parents=True, exist_ok=True)
+    (d / store.ERROR).unlink(missing_ok=True)
+    for sub in (d, d / "ckpt"):
+        if sub.is_dir():
+            for tmp in sub.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+
+
+def _write_error(d: Path, exc: BaseException, group_id: str) -> None:
+    _write_json(d / store.ERROR, {
+        "error": type(exc).__name__, "message": str(exc), "group": group_id, "pid": os.getpid(),
+        "host": socket.gethostname(), "time": time.time(),
+        "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+    })
+
+
+# ---------------------------------------------------------------- splitting
+
+def _rows(df: pd.DataFrame, mask, **extra) -> pd.DataFrame:
+    part = df[mask].copy()
+    part["run"] = 0
+    for k, v in extra.items():
+        part[k] = v
+    return part.reset_index(drop=True)
+
+
+def _entry(summary: dict, r: int) -> dict:
+    return dict(summary["runs"][r], run=0)
+
+
+def _env(work: RunDir, group, run_index) -> dict:
+    env = work.read_json("env.json")
+    env["batch"] = {"group": group.id, "run_index": run_index}
+    return env
+
+
+def _finish_run(d: Path, config, env: dict, metrics: pd.DataFrame, summary: dict) -> None:
+    """config.json, env.json, metrics.parquet, then summary.json (last: the run is finished)."""
+    _write_json(d / "config.json", config_to_dict(config))
+    _write_json(d / "env.json", env)
+    store.write_parquet(d / "metrics.parquet", metrics)
+    RunDir(d).write_json(store.SUMMARY, summary)
+    (d / store.LOCK).unlink(missing_ok=True)
+
+
+def _split_checkpoints(work: RunDir, targets: list[tuple[Path, int, dict]]) -> None:
+    """Per-run teacher checkpoints: run ``r`` of every batched checkpoint, with its generator state."""
+    ck = CheckpointDir(work.ckpt)
+    for step in ck.steps():
+        c = ck.load(step)
+        for d, r, config in targets:
+            save_checkpoint(d / "ckpt" / checkpoint_name(step), c.params.select(r), step=c.step, samples=c.samples,
+                            config=config, extra_metadata={"gen_0": c.metadata[f"gen_{r}"]})
+
+
+def _teacher(group, out: Path, work: Path, pending) -> None:
+    from .teacher import train_teacher
+
+    rd = train_teacher(group.config, work, progress=False)
+    df, summary = rd.metrics(), rd.read_json(store.SUMMARY)
+    index = {s: i for i, s in enumerate(group.config.seeds)}
+    _split_checkpoints(rd, [(out / s.hash, index[s.config.seeds[0]], config_to_dict(s.config)) for s in pending])
+    for spec in pending:
+        r = index[spec.config.seeds[0]]
+        _finish_run(out / spec.hash, spec.config, _env(rd, group, r), _rows(df, df["run"] == r),
+                    {"kind": "teacher", "support": summary["support"], "runs": [_entry(summary, r)]})
+
+
+def _student(group, out: Path, work: Path, pending) -> None:
+    from .student import train_student
+
+    rd = train_student(group.config, work, progress=False)
+    df, summary = rd.metrics(), rd.read_json(store.SUMMARY)
+    index = {s: i for i, s in enumerate(group.config.seeds)}
+    keep = {k: v for k, v in summary.items() if k != "runs"}
+    for spec in pending:
+        r = index[spec.config.seeds[0]]
+        _finish_run(out / spec.hash, spec.config, _env(rd, group, r), _rows(df, df["run"] == r),
+                    dict(keep, runs=[_entry(summary, r)]))
+
+
+def _compare(group, out: Path, work: Path, pending) -> None:
+    from .student import train_student
+    from .teacher import train_teacher
+
+    cfg = group.config
+    trd = train_teacher(cfg.teacher, work / "teacher", progress=False)
+    tdf, tsum = trd.metrics(), trd.read_json(store.SUMMARY)
+    tindex = {t: i for i, t in enumerate(cfg.teacher.seeds)}
+    students: dict[tuple[int, str], tuple[RunDir, tuple[int, ...]]] = {}
+    for t in cfg.teacher.seeds:
+        sseeds = tuple(dict.fromkeys(s.config.student.seeds[0] for s in group.runs if s.config.teacher.seeds[0] == t))
+        for strategy in cfg.strategies:
+            scfg = dataclasses.replace(cfg.student, teacher=str(trd.path), teacher_run=tindex[t], strategy=strategy,
+                                       seeds=sseeds)
+            students[t, strategy] = train_student(scfg, work / f"t{t}-{strategy}", progress=False), sseeds
+    for spec in pending:
+        t, s = spec.config.teacher.seeds[0], spec.config.student.seeds[0]
+        r = tindex[t]
+        parts = [_rows(tdf, tdf["run"] == r, role="teacher")]
+        entries = {}
+        for strategy in cfg.strategies:
+            srd, sseeds = students[t, strategy]
+            sdf, ssum = srd.metrics(), srd.read_json(store.SUMMARY)
+            i = sseeds.index(s)
+            parts.append(_rows(sdf, sdf["run"] == i, role=strategy))
+            entries[strategy] = dict(_entry(ssum, i), schedule=ssum.get("schedule"),
+                                     checkpoint_choice=ssum.get("checkpoint_choice"))
+        summary = {"kind": "compare", "strategies": list(cfg.strategies), "support": tsum["support"],
+                   "teacher": _entry(tsum, r), "students": entries}
+        _finish_run(out / spec.hash, spec.config, _env(trd, group, {"teacher": r}), pd.concat(parts, ignore_index=True),
+                    summary)
+
+
+_KIND = {"teacher": _teacher, "student": _student, "compare": _compare}
+
+
+def execute_group(group, out) -> dict:
+    """Train ``group`` batched and split it into ``out/<run hash>/``; never raises for a failed run.
+
+    Returns ``{"group", "done": [hashes], "failed": [hashes], "error": str | None}``. Runs already
+    finished are left untouched. ``KeyboardInterrupt`` and ``SystemExit`` propagate.
+    """
+    out = Path(out)
+    work = out / store.WORK / group.id
+    dirs = [out / spec.hash for spec in group.runs]
+    pending = [spec for spec, d in zip(group.runs, dirs) if not (d / store.SUMMARY).exists()]
+    result = {"group": group.id, "done": [], "failed": [], "error": None}
+    if not pending:
+        return result
+    for spec in pending:
+        _prepare(out / spec.hash)
+    work.mkdir(parents=True, exist_ok=True)
+    _write_json(work / "group.json", {"runs": [s.hash for s in group.runs], "kind": group.kind})
+    locks = _Locks([out / s.hash for s in pending], group.id)
+    try:
+        _KIND[group.kind](group, out, work, pending)
+    except Exception as exc:  # noqa: BLE001 - any training error marks the group's runs as failed
+        for spec in pending:
+            if not (out / spec.hash / store.SUMMARY).exists():
+                _write_error(out / spec.hash, exc, group.id)
+        result["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        locks.close()
+    for spec in pending:
+        finished = (out / spec.hash / store.SUMMARY).exists()
+        result["done" if finished else "failed"].append(spec.hash)
+    if not result["failed"]:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
