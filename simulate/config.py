@@ -51,9 +51,11 @@ def _common(cfg) -> None:
 class TeacherConfig:
     """A teacher trained by online SGD on (d, k)-sparse parity (Section 3, Appendix C.1)."""
 
+    task: Literal["parity", "hierarchical"] = "parity"  # (d, k)-sparse parity, or hierarchical parity (App. C.3)
     d: int = 24  # input dimension; x uniform on {+-1}^d
-    k: int = 5  # parity degree |S|, 1 <= k <= d
-    support: Literal["first", "random"] = "first"  # S = {0..k-1}, or a random k-subset (without replacement)
+    k: int = 5  # parity degree |S| (hierarchical: of every tree node), 1 <= k <= d
+    depth: int = 2  # hierarchical only: tree depth D (2^D classes; needs d >= (2^D - 1) k)
+    support: Literal["first", "random"] = "first"  # S = {0..k-1} (tree blocks in order), or random without replacement
     support_seed: int = 0  # seed of the random support
     width: int = 2000  # hidden width m (the paper: 50000)
     init: Literal["default", "symmetric"] = "default"  # PyTorch's default init, or Appendix B's symmetric init
@@ -80,6 +82,11 @@ class TeacherConfig:
         check_int("d", self.d, 2)
         _common(self)
         check_int("k", self.k, 1, self.d)
+        check_choice("task", self.task, ("parity", "hierarchical"))
+        check_int("depth", self.depth, 1, 8)
+        if self.task == "hierarchical" and self.d < (2**self.depth - 1) * self.k:
+            raise ParameterError(
+                f"d must be >= (2^depth - 1) * k = {(2**self.depth - 1) * self.k} for task=hierarchical, got {self.d}")
         check_choice("support", self.support, ("first", "random"))
         check_int("support_seed", self.support_seed, 0)
         check_int("checkpoint_every", self.checkpoint_every, 1, self.steps)

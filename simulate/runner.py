@@ -4,6 +4,8 @@ probes and the training call (batch 1 through the blocked path, larger batches t
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -17,7 +19,8 @@ from .model import MLPParams, forward, init_default, init_symmetric
 from .probes import model_fn, probe, probe_summary, summary_rows
 from .sgd import train_sgd
 
-__all__ = ["resolve_device", "generator", "init_params", "ParityStream", "Evaluator", "train", "lr_multiplier",
+__all__ = ["resolve_device", "generator", "init_params", "Task", "parity_task", "hierarchical_task", "TaskStream",
+           "Evaluator", "train", "lr_multiplier",
            "generator_states", "restore_generators"]
 
 _INIT, _DATA, _PROBE = 1, 2, 3  # salts that separate the random streams of one seed
@@ -59,18 +62,42 @@ def init_params(cfg, d: int, k: int, classes: int, device: torch.device) -> MLPP
     return MLPParams(*(torch.cat([getattr(p, n) for p in parts]).to(device) for n in ("W", "b", "a")))
 
 
-class ParityStream:
-    """Fresh sparse-parity samples for each run, from that run's own generator: ``(x (R, n, d), label (R, n))``."""
+@dataclass(frozen=True)
+class Task:
+    """What a run learns: ``labels(x)`` (long, shape ``x.shape[:-1]``) for inputs in {+-1}^d, the
+    number of ``classes``, and the support the curriculum probes look at (None: no probes)."""
 
-    def __init__(self, d: int, support: torch.Tensor, seeds, device: torch.device) -> None:
-        self.d, self.support = d, support.to(device)
+    d: int
+    classes: int
+    labels: Callable[[torch.Tensor], torch.Tensor]
+    probe_support: tuple[int, ...] | None
+    description: dict
+
+
+def parity_task(d: int, support: torch.Tensor) -> Task:
+    """(d, k)-sparse parity, 2 classes (Definition 3.1; class 0 when the product is +1)."""
+    sup = support.long()
+    return Task(d, 2, lambda x: D.parity_labels(x, sup.to(x.device))[1], tuple(sup.tolist()),
+                {"task": "parity", "support": sup.tolist()})
+
+
+def hierarchical_task(d: int, supports: torch.Tensor) -> Task:
+    """Hierarchical parity of Appendix C.3: ``2^D`` classes from a depth-``D`` tree of parities."""
+    sup = supports.long()
+    return Task(d, sup.shape[0] + 1, lambda x: D.hierarchical_labels(x, sup.to(x.device)), None,
+                {"task": "hierarchical", "supports": sup.tolist()})
+
+
+class TaskStream:
+    """Fresh samples for each run, from that run's own generator: ``(x (R, n, d), label (R, n))``."""
+
+    def __init__(self, task: Task, seeds, device: torch.device) -> None:
+        self.task = task
         self.gens = [generator(s, _DATA, device) for s in seeds]
 
     def __call__(self, n: int):
-        xs = [D.sample_cube(n, self.d, generator=g) for g in self.gens]
-        x = torch.stack(xs)
-        _, label = D.parity_labels(x, self.support)
-        return x, label
+        x = torch.stack([D.sample_cube(n, self.task.d, generator=g) for g in self.gens])
+        return x, self.task.labels(x)
 
 
 def lr_multiplier(cfg):
@@ -92,15 +119,16 @@ def train(params, stream, steps, cfg, *, loss, teacher=None, alpha=0.0, tau=1.0,
 class Evaluator:
     """Test loss and accuracy on a fixed held-out set (all of {+-1}^d when d <= 20), and probes."""
 
-    def __init__(self, d, support, *, eval_size, probe_samples, device, seed=0):
-        self.d, self.support, self.device = d, support, device
-        if d <= D.MAX_CUBE_DIM and 2**d <= 1 << 20:
-            self.x = D.full_cube(d, device=device)
-            _, self.label = D.parity_labels(self.x, support.to(device))
+    def __init__(self, task: Task, *, eval_size, probe_samples, device, seed=0):
+        self.task, self.d, self.device = task, task.d, device
+        if task.d <= D.MAX_CUBE_DIM and 2**task.d <= 1 << 20:
+            self.x = D.full_cube(task.d, device=device)
             self.exact = True
         else:
-            self.x, _, self.label = D.heldout_parity(d, support, eval_size, device=device)
+            gen = torch.Generator().manual_seed(D.EVAL_SEED)  # fixed, never the training stream
+            self.x = D.sample_cube(eval_size, task.d, generator=gen).to(device)
             self.exact = False
+        self.label = task.labels(self.x)
         self.probe_samples, self.seed = probe_samples, seed
 
     @torch.no_grad()
@@ -118,7 +146,10 @@ class Evaluator:
         return [{"test_loss": float(v), "test_accuracy": float(a)} for v, a in zip(value.cpu(), acc.cpu())]
 
     def probes(self, params: MLPParams) -> list[dict]:
+        """Curriculum probes (Figure 2) per run; empty rows for tasks without a parity support."""
+        if self.task.probe_support is None:
+            return [{} for _ in range(params.runs)]
         g = generator(self.seed, _PROBE, torch.device("cpu"))
-        res = probe(model_fn(params), self.d, self.support.tolist(), generator=g, n_samples=self.probe_samples,
-                    device=self.device)
+        res = probe(model_fn(params), self.d, list(self.task.probe_support), generator=g,
+                    n_samples=self.probe_samples, device=self.device)
         return summary_rows(probe_summary(res))

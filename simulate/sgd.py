@@ -308,10 +308,10 @@ def train_sgd(
 
 
 def two_stage_train(
-    params: MLPParams, sampler: Callable[[int], tuple[torch.Tensor, torch.Tensor]], *, T1: int, T2: int,
-    B1: int, B2: int, eta1, eta2, lambda1: float = 0.0, lambda2: float = 0.0, loss: str = "hinge",
-    teacher=None, alpha: float = 0.0, tau: float = 1.0, on_block=None, every: int | None = None,
-    backend: str = "auto", lr_a_mult: float = 1.0,
+    params: MLPParams, sampler: Callable[[int], tuple[torch.Tensor, torch.Tensor]], *, T1: int = 1, T2: int,
+    B1: int | None = None, B2: int = 1, eta1=None, eta2=None, lambda1: float | None = None, lambda2: float = 0.0,
+    loss: str = "hinge", teacher=None, alpha: float = 0.0, tau: float = 1.0, on_block=None,
+    every: int | None = None, backend: str = "auto", lr_a_mult: float = 1.0, k: int | None = None,
 ) -> MLPParams:
     """Algorithm 1 (Appendix B), in place: biases frozen throughout.
 
@@ -324,10 +324,29 @@ def two_stage_train(
     :func:`train_sgd`; stage 2's global steps continue from ``T1`` for ``on_block``.
     ``lr_a_mult`` multiplies the rate of ``a``: stage 1 does not train ``a``, so it only makes
     stage 2's rate (and decay step) ``eta2 * lr_a_mult``.
+
+    ``B1``, ``eta1``, ``eta2`` left as None take the paper's values from
+    :func:`theory.algorithm1.paper_hyperparameters` for this width, ``d`` and the parity degree
+    ``k`` (then required): ``eta1 = m/(k |zeta_{k-1}|)``, and with it (unless given) ``lambda1``
+    with ``2 eta1 lambda1 = 1`` (ERRATA.md item 7; otherwise ``lambda1`` defaults to 0),
+    ``B1 = (k/|zeta_{k-1}|)^2 log(m d / 0.01)``,
+    ``eta2 = 4 k^1.5 / (d sqrt(m (T2 - 1)))``.
     """
     from .blocked import train_online
 
     T1, T2 = check_int("T1", T1, 0), check_int("T2", T2, 0)
+    if None in (B1, eta1, eta2):
+        if k is None:
+            raise ParameterError("k (the parity degree) is needed for the paper's default B1, eta1, lambda1, eta2")
+        from theory.algorithm1 import paper_hyperparameters
+
+        hp = paper_hyperparameters(params.dim, k, params.width, T2=max(T2, 2))
+        if lambda1 is None and eta1 is None:
+            lambda1 = hp["effective_lambda1"]
+        B1 = hp["B1"] if B1 is None else B1
+        eta1 = hp["eta1"] if eta1 is None else eta1
+        eta2 = hp["eta2"] if eta2 is None else eta2
+    lambda1 = 0.0 if lambda1 is None else lambda1
     lr_a_mult = _check_mult(lr_a_mult)
     stages = (("W", T1, check_int("B1", B1, 1), eta1, lambda1, 0.0, 0),
               ("a", T2, check_int("B2", B2, 1), eta2, 0.0, lambda2, T1))

@@ -18,8 +18,8 @@ from .checkpoints import CheckpointDir, NoCheckpointsError
 from .config import StudentConfig, TeacherConfig
 from .probes import summary_from_log
 from .rundir import RunDir, env_info
-from .runner import Evaluator, ParityStream, init_params, resolve_device, train
-from .teacher import load_teacher_config, teacher_support
+from .runner import Evaluator, TaskStream, init_params, resolve_device, train
+from .teacher import load_teacher_config, teacher_task
 
 __all__ = ["build_schedule", "train_student"]
 
@@ -77,15 +77,15 @@ def train_student(cfg: StudentConfig, out, *, progress: bool = True) -> RunDir:
     if cfg.teacher_run >= len(tcfg.seeds):
         raise ParameterError(f"teacher_run must be in [0, {len(tcfg.seeds) - 1}], got {cfg.teacher_run}")
     device = resolve_device(cfg.device)
-    ck = CheckpointDir(teacher.ckpt, d=tcfg.d, width=tcfg.width, classes=2)
+    task = teacher_task(tcfg)
+    ck = CheckpointDir(teacher.ckpt, d=tcfg.d, width=tcfg.width, classes=task.classes)
     available = ck.steps()
     if not available:
         raise NoCheckpointsError(f"teacher {cfg.teacher!r} has no checkpoints in {ck.root}")
     sched, note = build_schedule(cfg, teacher, tcfg, available)
-    support = teacher_support(tcfg)
-    params = init_params(cfg, tcfg.d, tcfg.k, 2, device)
-    stream = ParityStream(tcfg.d, support, cfg.seeds, device)
-    evaluator = Evaluator(tcfg.d, support, eval_size=cfg.eval_size, probe_samples=cfg.probe_samples, device=device)
+    params = init_params(cfg, tcfg.d, tcfg.k, task.classes, device)
+    stream = TaskStream(task, cfg.seeds, device)
+    evaluator = Evaluator(task, eval_size=cfg.eval_size, probe_samples=cfg.probe_samples, device=device)
     rd.path.mkdir(parents=True, exist_ok=True)
     rd.reset_metrics()
     config = config_to_dict(cfg)

@@ -21,17 +21,21 @@ from .config import TeacherConfig
 from .probes import summary_from_log
 from .rundir import RunDir, env_info
 from .runner import (
-    Evaluator, ParityStream, generator, generator_states, init_params, resolve_device, restore_generators, train,
+    Evaluator, Task, TaskStream, generator, generator_states, hierarchical_task, init_params, parity_task,
+    resolve_device, restore_generators, train,
 )
 
-__all__ = ["train_teacher", "teacher_support", "load_teacher_config"]
+__all__ = ["train_teacher", "teacher_task", "load_teacher_config"]
 
 
-def teacher_support(cfg: TeacherConfig) -> torch.Tensor:
-    """The parity's support ``S`` (sorted indices, drawn without replacement when random)."""
-    if cfg.support == "first":
-        return D.first_support(cfg.k)
-    return D.random_support(cfg.d, cfg.k, generator=generator(cfg.support_seed, 0, torch.device("cpu")))
+def teacher_task(cfg: TeacherConfig) -> Task:
+    """The task of ``cfg``: the parity's support ``S`` (sorted; random ones drawn without
+    replacement) or the hierarchical tree's node supports (disjoint blocks)."""
+    gen = generator(cfg.support_seed, 0, torch.device("cpu")) if cfg.support == "random" else None
+    if cfg.task == "hierarchical":
+        return hierarchical_task(cfg.d, D.hierarchical_supports(cfg.depth, cfg.k, cfg.d, generator=gen))
+    support = D.first_support(cfg.k) if gen is None else D.random_support(cfg.d, cfg.k, generator=gen)
+    return parity_task(cfg.d, support)
 
 
 def load_teacher_config(path) -> TeacherConfig:
@@ -44,11 +48,11 @@ def train_teacher(cfg: TeacherConfig, out, *, progress: bool = True) -> RunDir:
     if rd.finished:
         return rd
     device = resolve_device(cfg.device)
-    support = teacher_support(cfg)
-    classes = 2
+    task = teacher_task(cfg)
+    classes = task.classes
     params = init_params(cfg, cfg.d, cfg.k, classes, device)
-    stream = ParityStream(cfg.d, support, cfg.seeds, device)
-    evaluator = Evaluator(cfg.d, support, eval_size=cfg.eval_size, probe_samples=cfg.probe_samples, device=device)
+    stream = TaskStream(task, cfg.seeds, device)
+    evaluator = Evaluator(task, eval_size=cfg.eval_size, probe_samples=cfg.probe_samples, device=device)
     ck = CheckpointDir(rd.ckpt, d=cfg.d, width=cfg.width, classes=classes, runs=len(cfg.seeds))
     config = config_to_dict(cfg)
     start = 0
@@ -65,7 +69,6 @@ def train_teacher(cfg: TeacherConfig, out, *, progress: bool = True) -> RunDir:
         rd.reset_metrics()
         rd.write_json("config.json", config)
         rd.write_json("env.json", env_info(device))
-    support_list = support.tolist()
 
     bar = tqdm(total=cfg.steps, initial=start, desc="teacher", unit="step", disable=None if progress else True, leave=False)
 
@@ -91,7 +94,7 @@ def train_teacher(cfg: TeacherConfig, out, *, progress: bool = True) -> RunDir:
     bar.close()
     df = rd.metrics()
     runs = [dict(summary_from_log(df, run=r), run=r, seed=s) for r, s in enumerate(cfg.seeds)]
-    rd.finish({"kind": "teacher", "support": support_list, "runs": runs})
+    rd.finish({"kind": "teacher", **task.description, "runs": runs})
     return rd
 
 

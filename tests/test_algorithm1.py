@@ -40,3 +40,28 @@ def test_stage_one_matches_population_update_within_hoeffding():
         assert np.abs(W1[i] - expected).max() <= tol, (i, np.abs(W1[i] - expected).max(), tol)
     # the in-support weights are 1/(2k) in magnitude, far outside the tolerance of 0
     assert np.abs(W1[:, :k]).min() > 0.25 - tol > 10 * tol
+
+
+def test_two_stage_defaults_come_from_theory(monkeypatch):
+    """Left unset, B1, eta1, lambda1 and eta2 are the paper's values of theory.algorithm1."""
+    import simulate.sgd as sgd
+
+    d, k, m = 11, 2, 8
+    gen = torch.Generator().manual_seed(1)
+    params = init_symmetric(1, m, d, k, 1, generator=gen, dtype=torch.float64)
+    calls = []
+    monkeypatch.setattr(sgd, "train_sgd", lambda p, s, steps, eta, **kw: calls.append((steps, eta, kw)))
+    import simulate.blocked as blocked
+
+    monkeypatch.setattr(blocked, "train_online", lambda p, s, steps, eta, **kw: calls.append((steps, eta, kw)))
+    sgd.two_stage_train(params, None, T2=100, k=k)
+    hp = paper_hyperparameters(d, k, m, T2=100)
+    (s1, eta1, kw1), (s2, eta2, kw2) = calls
+    assert (s1, eta1, kw1["batch_size"], kw1["weight_decay_W"]) == (1, hp["eta1"], hp["B1"], hp["effective_lambda1"])
+    assert (s2, eta2) == (100, hp["eta2"])
+    import pytest
+
+    from theory import ParameterError
+
+    with pytest.raises(ParameterError, match="k"):
+        sgd.two_stage_train(params, None, T2=100)

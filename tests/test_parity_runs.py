@@ -143,3 +143,22 @@ def test_presets_resolve_to_valid_configs(command):
         cfg = json.loads(out.stdout)
         teacher = cfg["teacher"] if command == "compare" else cfg
         assert teacher["width"] == int(PRESETS[preset]["teacher"]["width"])
+
+
+def test_hierarchical_teacher_learns_and_a_student_follows(tmp_path):
+    """Appendix C.3: depth-2 tree of 2-parities on d = 8 (4 classes), exact evaluation on 256 points."""
+    cfg = apply_overrides(TINY_TEACHER, ["task=hierarchical", "d=8", "k=2", "depth=2", "steps=6000", "lr=0.1"])
+    rd = train_teacher(cfg, tmp_path / "t", progress=False)
+    summary = rd.read_json("summary.json")
+    assert summary["task"] == "hierarchical" and summary["supports"] == [[0, 1], [2, 3], [4, 5]]
+    assert summary["runs"][0]["final_accuracy"] >= 0.95
+    assert CheckpointDir(rd.ckpt).load("latest").params.classes == 4
+    student = StudentConfig(teacher=str(rd.path), strategy="oneshot", width=64, steps=6000, lr=0.1, seeds=(0,),
+                            eval_every=500, probe_every=500, device="cpu")
+    srd = train_student(student, tmp_path / "s", progress=False)
+    assert srd.read_json("summary.json")["runs"][0]["final_accuracy"] >= 0.9
+
+
+def test_hierarchical_needs_enough_coordinates():
+    with pytest.raises(ParameterError, match=r"d must be >= \(2\^depth - 1\) \* k = 21"):
+        TeacherConfig(task="hierarchical", d=20, k=3, depth=3)
