@@ -132,7 +132,8 @@ class Evaluator:
         self.probe_samples, self.seed = probe_samples, seed
 
     @torch.no_grad()
-    def __call__(self, params: MLPParams, loss: str) -> list[dict]:
+    def __call__(self, params: MLPParams) -> list[dict]:
+        """Per run: ``test_loss`` (hinge for a scalar output, else cross-entropy) and ``test_accuracy``."""
         out = torch.cat([forward(params, self.x[i:i + 8192]) for i in range(0, len(self.x), 8192)], 1)
         if params.classes == 1:
             y = 1 - 2 * self.label.to(out.dtype)
@@ -153,3 +154,14 @@ class Evaluator:
         res = probe(model_fn(params), self.d, list(self.task.probe_support), generator=g,
                     n_samples=self.probe_samples, device=self.device)
         return summary_rows(probe_summary(res))
+
+    def rows(self, params: MLPParams, cfg, step: int, **extra) -> list[dict]:
+        """One metrics row per run at ``step``: test loss/accuracy, probes every ``cfg.probe_every``
+        steps, and ``run, seed, step, samples`` plus ``extra``."""
+        rows = self(params)
+        if cfg.probe_every and step % cfg.probe_every == 0:
+            for row, probes in zip(rows, self.probes(params)):
+                row.update(probes)
+        for r, (row, seed) in enumerate(zip(rows, cfg.seeds)):
+            row.update(run=r, seed=seed, step=step, samples=step * cfg.batch, **extra)
+        return rows

@@ -94,13 +94,7 @@ def train_student(cfg: StudentConfig, out, *, progress: bool = True) -> RunDir:
     bar = tqdm(total=cfg.steps, desc=f"student {cfg.strategy}", unit="step", disable=None if progress else True, leave=False)
 
     def log(step: int, p) -> None:
-        rows = evaluator(p, "ce")
-        if cfg.probe_every and step % cfg.probe_every == 0:
-            for row, extra in zip(rows, evaluator.probes(p)):
-                row.update(extra)
-        source = sched.source_at(max(step - 1, 0))
-        for r, (row, seed) in enumerate(zip(rows, cfg.seeds)):
-            row.update(run=r, seed=seed, step=step, samples=step * cfg.batch, source=str(source))
+        rows = evaluator.rows(p, cfg, step, source=str(sched.source_at(max(step - 1, 0))))
         rd.append_metrics(rows)
         bar.n = step
         bar.set_postfix(acc=f"{max(r['test_accuracy'] for r in rows):.3f}")

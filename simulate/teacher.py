@@ -8,7 +8,6 @@ seen; a finished one is left as it is.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
@@ -73,12 +72,7 @@ def train_teacher(cfg: TeacherConfig, out, *, progress: bool = True) -> RunDir:
     bar = tqdm(total=cfg.steps, initial=start, desc="teacher", unit="step", disable=None if progress else True, leave=False)
 
     def log(step: int, p) -> None:
-        rows = evaluator(p, "ce")
-        if cfg.probe_every and step % cfg.probe_every == 0:
-            for row, extra in zip(rows, evaluator.probes(p)):
-                row.update(extra)
-        for r, (row, seed) in enumerate(zip(rows, cfg.seeds)):
-            row.update(run=r, seed=seed, step=step, samples=step * cfg.batch)
+        rows = evaluator.rows(p, cfg, step)
         rd.append_metrics(rows)
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             ck.save(p, step=step, samples=step * cfg.batch, config=config,
@@ -105,8 +99,3 @@ def _truncate_metrics(rd: RunDir, step: int) -> None:
     if len(df):
         rd.append_metrics(df[df["step"] <= step].to_dict("records"))
 
-
-def teacher_dir_for(out: Path, cfg: TeacherConfig) -> Path:
-    from icurr.config import config_hash
-
-    return Path(out) / config_hash(cfg)
