@@ -1,4 +1,6 @@
-"""``icurr``: one command, one subcommand per job; each subcommand calls library functions.
+"""icurr: exact theory and simulations of progressive distillation's implicit curriculum.
+
+One command, one subcommand per job; each subcommand calls library functions.
 
 Bad arguments end with one line ``icurr: error: ...`` naming the parameter and its allowed range,
 exit code 2, before any work starts.
