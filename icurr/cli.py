@@ -17,7 +17,8 @@ from . import __version__
 
 #: Modules that add subcommands; each defines ``register(subparsers)``. Heavy imports (torch)
 #: happen inside the handlers, so ``icurr theory`` never imports torch.
-COMMAND_MODULES = ("icurr.commands.theory", "icurr.commands.parity", "icurr.commands.sweep")
+COMMAND_MODULES = ("icurr.commands.theory", "icurr.commands.parity", "icurr.commands.sweep",
+                   "icurr.commands.report")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,24 @@
+"""``icurr report DIR --out REPORT_DIR``: figures, CSVs, report.md and a self-contained report.html."""
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("report", help="figures and tables of a results directory (report.md, report.html)")
+    p.add_argument("dir", metavar="DIR", help="results directory (e.g. of icurr sweep run)")
+    p.add_argument("--out", required=True, metavar="REPORT_DIR", help="directory to write the report into")
+    p.add_argument("--target", type=int, choices=(60, 95, 99), default=95,
+                   help="test accuracy percent of the scaling figure (samples_to_TARGET)")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of the fitted exponents")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap's random generator")
+    p.add_argument("--theory-d", type=int, default=51, help="d of the theory figure's Majority coefficients")
+    p.set_defaults(handler=_report)
+
+
+def _report(args) -> None:
+    from reports.build import build_report
+
+    sections = build_report(args.dir, args.out, target=args.target, n_boot=args.n_boot, seed=args.seed,
+                            theory_d=args.theory_d)
+    for s in sections:
+        print(f"{s.name}: {s.figure}" if s.figure else s.note)
+    print(f"wrote {args.out}/report.md and {args.out}/report.html")

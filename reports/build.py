@@ -1,0 +1,181 @@
+"""Build a report of a results directory: ``report.md``, a self-contained ``report.html`` and, per
+figure, ``<name>.png`` with the numbers behind it in ``<name>.csv``.
+
+Only the run directories are read (through :mod:`simulate.store`). A figure whose data is missing
+is left out, with a one-line note in the report, never drawn empty.
+"""
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from simulate.store import load_metrics, load_results
+from theory._checks import ParameterError
+
+from . import data as D
+from . import figures as F
+
+__all__ = ["Section", "build_report", "markdown_table"]
+
+#: Figure names in report order (file stems of the PNG/CSV files).
+FIGURES = ("strategies", "curriculum", "theory", "scaling")
+
+
+@dataclass
+class Section:
+    """One figure of the report: written files (names relative to the report directory), or a note."""
+
+    name: str
+    title: str
+    text: str = ""
+    figure: str | None = None
+    csvs: list[str] = field(default_factory=list)
+    note: str | None = None
+    table: pd.DataFrame | None = None
+
+
+def markdown_table(df: pd.DataFrame, floatfmt: str = "{:.3g}") -> str:
+    """A GitHub-markdown table of ``df`` (floats with ``floatfmt``; NaN as blank)."""
+    def cell(v):
+        if isinstance(v, float):
+            return "" if np.isnan(v) else floatfmt.format(v)
+        return str(v)
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    rule = "|" + "---|" * len(df.columns)
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def _write_csv(out: Path, name: str, df: pd.DataFrame) -> str:
+    df.to_csv(out / name, index=False)
+    return name
+
+
+def _strategies(out: Path, metrics: pd.DataFrame) -> Section:
+    sec = Section("strategies", "Strategies (Figure 1, left)",
+                  "Student test accuracy vs samples per strategy: median over seeds, band = interquartile range.")
+    curves = D.strategy_curves(D.student_rows(metrics))
+    if curves.empty:
+        sec.note = "Strategies: left out (no student metrics of compare or student runs in this directory)."
+        return sec
+    sec.csvs.append(_write_csv(out, "strategies.csv", curves))
+    F.plot_strategies(curves, out / "strategies.png")
+    sec.figure = "strategies.png"
+    return sec
+
+
+def _curriculum(out: Path, metrics: pd.DataFrame, results: pd.DataFrame) -> Section:
+    sec = Section("curriculum", "Implicit curriculum (Figure 2)",
+                  "Teacher test accuracy and degree-1 correlations in-support (mean) vs off-support (max) "
+                  "along training; median over teacher seeds.")
+    curves = D.teacher_curves(D.teacher_rows(metrics))
+    if curves.empty or "corr1_in_mean_median" not in curves or curves["corr1_in_mean_median"].isna().all():
+        sec.note = "Implicit curriculum: left out (no teacher metrics with degree-1 correlation probes)."
+        return sec
+    marks = D.checkpoint_marks(results)
+    sec.csvs.append(_write_csv(out, "curriculum.csv", curves))
+    if not marks.empty:
+        sec.csvs.append(_write_csv(out, "curriculum_checkpoints.csv", marks))
+        sec.text += " Dashed: the checkpoint the automatic rule chose."
+    else:
+        sec.text += " (No student summary records an automatically chosen checkpoint.)"
+    F.plot_curriculum(curves, marks, out / "curriculum.png")
+    sec.figure = "curriculum.png"
+    return sec
+
+
+def _theory(out: Path, theory_d: int, gap_ks, gap_ds) -> Section:
+    sec = Section("theory", "Theory alone",
+                  f"Left: exact |zeta_i(d)| at d={theory_d} vs the paper's stated order i^(-1/3)/C(d,i) and the "
+                  "corrected order (theory/ERRATA.md). Right: exact Fourier gap vs 0.03 (d-1)^(-(k-1)/2).")
+    zetas, gaps = D.zeta_table(theory_d, 15), D.gap_table(gap_ks, gap_ds)
+    sec.csvs += [_write_csv(out, "theory_zeta.csv", zetas), _write_csv(out, "theory_gap.csv", gaps)]
+    F.plot_theory(zetas, gaps, out / "theory.png")
+    sec.figure = "theory.png"
+    return sec
+
+
+def _scaling(out: Path, results: pd.DataFrame, target: int, n_boot: int, rng: np.random.Generator) -> Section:
+    sec = Section("scaling", "Scaling in d",
+                  f"Samples to {target}% test accuracy vs d (log-log), fitted exponent with a 95% bootstrap "
+                  "interval over seeds, beside the exponent theory.bounds predicts.")
+    points = D.scaling_points(results, target)
+    if D.fittable(points).empty:
+        sec.note = (f"Scaling in d: left out (needs samples_to_{target} of one strategy at two or more values "
+                    "of d; this directory has " + (f"d = {sorted(int(v) for v in points['d'].unique())}" if not points.empty
+                                                   else "none") + ").")
+        return sec
+    fits = D.exponent_table(points, n_boot=n_boot, rng=rng)
+    sec.csvs += [_write_csv(out, "scaling.csv", points), _write_csv(out, "scaling_fits.csv", fits)]
+    F.plot_scaling(points, fits, out / "scaling.png")
+    sec.figure = "scaling.png"
+    sec.table = fits[["strategy", "k", "d_values", "exponent", "ci_lo", "ci_hi", "n_points", "n_not_reached",
+                      "predicted_exponent", "predicted_by"]]
+    return sec
+
+
+def _markdown(title: str, source: str, sections: list[Section]) -> str:
+    lines = [f"# {title}", "", f"Results directory: `{source}`", ""]
+    notes = [s.note for s in sections if s.note]
+    if notes:
+        lines += ["Missing figures:", "", *[f"- {n}" for n in notes], ""]
+    for s in sections:
+        if s.figure is None:
+            continue
+        lines += [f"## {s.title}", "", s.text, "", f"![{s.title}]({s.figure})", "",
+                  "Data: " + ", ".join(f"[{c}]({c})" for c in s.csvs), ""]
+        if s.table is not None:
+            lines += ["Measured vs predicted exponents of d:", "", markdown_table(s.table), ""]
+    return "\n".join(lines)
+
+
+def _html(title: str, source: str, out: Path, sections: list[Section]) -> str:
+    esc = html.escape
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(title)}</title>",
+             "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}img{max-width:100%}"
+             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body>",
+             f"<h1>{esc(title)}</h1><p>Results directory: <code>{esc(source)}</code></p>"]
+    notes = [s.note for s in sections if s.note]
+    if notes:
+        parts.append("<p>Missing figures:</p><ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
+    for s in sections:
+        if s.figure is None:
+            continue
+        png = base64.b64encode((out / s.figure).read_bytes()).decode("ascii")
+        parts += [f"<h2>{esc(s.title)}</h2><p>{esc(s.text)}</p>",
+                  f"<img alt='{esc(s.title)}' src='data:image/png;base64,{png}'>",
+                  "<p>Data: " + ", ".join(f"<code>{esc(c)}</code>" for c in s.csvs) + "</p>"]
+        if s.table is not None:
+            parts.append(s.table.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep=""))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def build_report(results_dir, out_dir, *, target: int = 95, n_boot: int = 1000, seed: int = 0,
+                 theory_d: int = 51, gap_ks=(2, 4, 6), gap_ds=None) -> list[Section]:
+    """Write the report of ``results_dir`` into ``out_dir`` (created); return its sections.
+
+    ``target``: accuracy percent of the scaling figure (60, 95 or 99: the summaries' fields);
+    ``n_boot``/``seed``: bootstrap resamples and the seed of its ``numpy.random.Generator``;
+    ``theory_d``, ``gap_ks``, ``gap_ds``: the theory figure's d, the k of its gap curves and their d.
+    """
+    if target not in (60, 95, 99):
+        raise ParameterError(f"target must be 60, 95 or 99 (the summaries' samples_to_* fields), got {target!r}")
+    if not isinstance(theory_d, int) or theory_d < 3:
+        raise ParameterError(f"theory_d must be an integer >= 3, got {theory_d!r}")
+    results, metrics = load_results(results_dir), load_metrics(results_dir)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    gap_ds = gap_ds if gap_ds is not None else [d for d in range(5, 402, 8)]
+    rng = np.random.default_rng(seed)
+    sections = [_strategies(out, metrics), _curriculum(out, metrics, results),
+                _theory(out, theory_d, gap_ks, gap_ds), _scaling(out, results, target, n_boot, rng)]
+    title = "Progressive distillation: report"
+    (out / "report.md").write_text(_markdown(title, str(results_dir), sections))
+    (out / "report.html").write_text(_html(title, str(results_dir), out, sections))
+    return sections

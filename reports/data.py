@@ -1,0 +1,225 @@
+"""The numbers behind each report figure, as pure functions of DataFrames (no files, no plotting).
+
+Inputs are what :func:`simulate.store.load_results` and :func:`simulate.store.load_metrics` return.
+:func:`standardize` first maps each kind's config columns to common names, so that compare,
+student and teacher runs read alike:
+
+* ``d``, ``k``: the task (``teacher.d``/``teacher.k`` for compare runs, ``d``/``k`` for teachers);
+* ``teacher_width``, ``student_width``: hidden widths (missing where the kind has none);
+* ``teacher_seed``, ``student_seed``: the seeds of the two trainings.
+
+Every table returned here is written beside its figure as CSV.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from theory.bounds import progressive_upper, sq_sample_lower
+from theory.fourier import zeta
+from theory.gap import fourier_gap, paper_gap_bound
+
+__all__ = ["SETTING", "TEACHER_SETTING", "standardize", "student_rows", "teacher_rows", "strategy_curves",
+           "teacher_curves", "checkpoint_marks", "zeta_table", "gap_table", "scaling_points",
+           "exponent_table", "fittable", "PREDICTED"]
+
+#: Columns that name one panel of the strategies figure / one teacher of the curriculum figure.
+SETTING = ["d", "k", "student_width"]
+TEACHER_SETTING = ["d", "k", "teacher_width"]
+_COLUMNS = {
+    "compare": {"teacher.d": "d", "teacher.k": "k", "teacher.width": "teacher_width",
+                "student.width": "student_width", "teacher.seed": "teacher_seed", "student.seed": "student_seed"},
+    "student": {"width": "student_width"},
+    "teacher": {"d": "d", "k": "k", "width": "teacher_width"},
+}
+_STANDARD = ("d", "k", "teacher_width", "student_width", "teacher_seed", "student_seed")
+#: Strategy -> (bound function, label): the exponent of d that theory predicts for samples to learn.
+PREDICTED = {"ce": (sq_sample_lower, "sq_sample_lower: d^(k-1) from labels (lower)"),
+             "teacher": (sq_sample_lower, "sq_sample_lower: d^(k-1) from labels (lower)"),
+             "progressive": (progressive_upper, "progressive_upper: d^2 (upper)")}
+
+
+def standardize(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of a store frame with the common columns of the module doc added (NaN where unknown)."""
+    if df.empty or "kind" not in df.columns:
+        return df.copy()
+    parts = []
+    for kind, part in df.groupby("kind", sort=False):
+        part = part.copy()
+        for src, dst in _COLUMNS.get(kind, {}).items():
+            if src in part.columns:
+                part[dst] = part[src]
+        if kind == "student" and "seed" in part.columns:
+            part["student_seed"] = part["seed"]
+        if kind == "teacher" and "seed" in part.columns:
+            part["teacher_seed"] = part["seed"]
+        parts.append(part)
+    out = pd.concat(parts, ignore_index=True)
+    for col in _STANDARD:
+        if col not in out.columns:
+            out[col] = np.nan
+    return out
+
+
+def student_rows(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Student metric rows (compare and student runs) with a ``strategy`` column."""
+    m = standardize(metrics)
+    if m.empty or "kind" not in m.columns:
+        return pd.DataFrame()
+    m = m[m["kind"].isin(["compare", "student"])]
+    if "role" in m.columns:
+        m = m[m["role"].notna() & (m["role"] != "teacher")].assign(strategy=lambda f: f["role"])
+    elif "strategy" not in m.columns:
+        return pd.DataFrame()
+    return m.reset_index(drop=True)
+
+
+def teacher_rows(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Teacher metric rows, one per teacher and step: compare runs that share a teacher hold copies
+    of its metrics, kept once (same teacher config columns, seed and step)."""
+    m = standardize(metrics)
+    if m.empty or "kind" not in m.columns:
+        return pd.DataFrame()
+    parts = []
+    comp = m[m["kind"] == "compare"]
+    if not comp.empty and "role" in comp.columns:
+        comp = comp[comp["role"] == "teacher"]
+        keys = [c for c in comp.columns if c.startswith("teacher.")] + ["seed", "step"]
+        parts.append(comp.drop_duplicates(subset=keys))
+    teach = m[m["kind"] == "teacher"]
+    if not teach.empty:
+        parts.append(teach.drop_duplicates(subset=["run_hash", "run", "step"] if "run" in teach else None))
+    if not parts:
+        return pd.DataFrame()
+    out = pd.concat(parts, ignore_index=True)
+    out["teacher_seed"] = out["seed"]
+    return out
+
+
+def _quantiles(df: pd.DataFrame, keys: list[str], value: str, prefix: str = "") -> pd.DataFrame:
+    g = df.dropna(subset=[value]).groupby(keys, dropna=False)[value]
+    out = pd.DataFrame({f"{prefix}median": g.median(), f"{prefix}q25": g.quantile(0.25),
+                        f"{prefix}q75": g.quantile(0.75), f"{prefix}n": g.size()})
+    return out.reset_index()
+
+
+def strategy_curves(students: pd.DataFrame) -> pd.DataFrame:
+    """Student test accuracy vs samples: median, quartiles and count over seeds, per setting and strategy."""
+    if students.empty:
+        return pd.DataFrame()
+    return _quantiles(students, SETTING + ["strategy", "samples"], "test_accuracy")
+
+
+def teacher_curves(teachers: pd.DataFrame) -> pd.DataFrame:
+    """Teacher test accuracy, ``corr1_in_mean`` and ``corr1_off_max`` vs step: median and quartiles
+    over teacher seeds, per teacher setting. Correlations exist only at probe steps (NaN elsewhere)."""
+    if teachers.empty:
+        return pd.DataFrame()
+    keys = TEACHER_SETTING + ["step"]
+    frames = [_quantiles(teachers, keys, col, f"{col}_") for col in ("test_accuracy", "corr1_in_mean", "corr1_off_max")
+              if col in teachers.columns]
+    out = frames[0]
+    for f in frames[1:]:
+        out = out.merge(f, on=keys, how="outer")
+    return out.sort_values(keys).reset_index(drop=True)
+
+
+def checkpoint_marks(results: pd.DataFrame) -> pd.DataFrame:
+    """The teacher steps that the automatic checkpoint rule chose (rows with ``checkpoint_step``)."""
+    r = standardize(results)
+    if r.empty or "checkpoint_step" not in r.columns:
+        return pd.DataFrame()
+    r = r[r["checkpoint_step"].notna()]
+    if r.empty:
+        return pd.DataFrame()
+    cols = TEACHER_SETTING + ["teacher_seed", "strategy", "checkpoint_rule", "checkpoint_step"]
+    r = r.assign(strategy=r["strategy"] if "strategy" in r.columns else np.nan)
+    return r[cols].drop_duplicates().reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- theory alone
+
+def zeta_table(d: int, i_max: int) -> pd.DataFrame:
+    """Odd ``i <= i_max``: exact ``|zeta_i(d)|``, the paper's stated ``i^(-1/3)/C(d,i)`` and the
+    corrected order ``i^(-3/4) C(d,i)^(-1/2)`` (see ``theory/ERRATA.md``; orders, constants 1)."""
+    rows = []
+    for i in range(1, min(i_max, d) + 1, 2):
+        c = math.comb(d, i)
+        rows.append({"d": d, "i": i, "abs_zeta": abs(float(zeta(i, d))), "stated_order": i ** (-1 / 3) / c,
+                     "corrected_order": i ** (-3 / 4) / math.sqrt(c)})
+    return pd.DataFrame(rows)
+
+
+def gap_table(ks, ds) -> pd.DataFrame:
+    """Exact Fourier gap ``|zeta_{k-1}| - |zeta_{k+1}|`` and the paper's ``0.03 (d-1)^(-(k-1)/2)``."""
+    rows = []
+    for k in ks:
+        for d in ds:
+            if d < k + 1:
+                continue
+            g = fourier_gap(d, k)
+            rows.append({"k": k, "d": d, "gap": g["gap"], "paper_bound": paper_gap_bound(d, k),
+                         "bound_holds": bool(g["gap"] >= paper_gap_bound(d, k))})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- scaling in d
+
+def scaling_points(results: pd.DataFrame, target: int = 95) -> pd.DataFrame:
+    """Samples to ``target``% test accuracy, one row per run and strategy: ``strategy, d, k, seed_key,
+    samples`` (``samples`` NaN where the run never reached the target). Teacher runs count as
+    strategy ``teacher``; compare runs add their teachers once per teacher seed."""
+    r = standardize(results)
+    col = f"samples_to_{target}"
+    if r.empty or col not in r.columns or r["d"].isna().all():
+        return pd.DataFrame()
+    parts = []
+    comp = r[r["kind"] == "compare"]
+    if not comp.empty:
+        parts.append(pd.DataFrame({"strategy": comp["strategy"], "d": comp["d"], "k": comp["k"],
+                                   "seed_key": "t" + comp["teacher_seed"].astype(str) + "-s"
+                                   + comp["student_seed"].astype(str), "samples": comp[col]}))
+        tcol = f"teacher_{col}"
+        if tcol in comp.columns:
+            t = comp.drop_duplicates(subset=[c for c in comp.columns if c.startswith("teacher.")])
+            parts.append(pd.DataFrame({"strategy": "teacher", "d": t["d"], "k": t["k"],
+                                       "seed_key": "t" + t["teacher_seed"].astype(str), "samples": t[tcol]}))
+    teach = r[r["kind"] == "teacher"]
+    if not teach.empty:
+        parts.append(pd.DataFrame({"strategy": "teacher", "d": teach["d"], "k": teach["k"],
+                                   "seed_key": "t" + teach["teacher_seed"].astype(str), "samples": teach[col]}))
+    if not parts:
+        return pd.DataFrame()
+    out = pd.concat(parts, ignore_index=True).dropna(subset=["d", "k"])
+    out["d"], out["k"] = out["d"].astype(int), out["k"].astype(int)
+    return out.sort_values(["k", "strategy", "d", "seed_key"]).reset_index(drop=True)
+
+
+def fittable(points: pd.DataFrame) -> pd.DataFrame:
+    """The (strategy, k) groups of :func:`scaling_points` with finite samples at two or more ``d``."""
+    if points.empty:
+        return points
+    ok = points[np.isfinite(points["samples"].astype(float)) & (points["samples"] > 0)]
+    n_d = ok.groupby(["strategy", "k"])["d"].transform("nunique")
+    return ok[n_d >= 2]
+
+
+def exponent_table(points: pd.DataFrame, *, n_boot: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Fitted exponent of ``samples ~ d^p`` with its bootstrap interval, per (strategy, k), beside
+    the exponent of :data:`PREDICTED` (where theory names one) and the runs left out (never reached)."""
+    from .fit import fit_exponent
+
+    rows = []
+    ok = fittable(points)
+    for (strategy, k), grp in ok.groupby(["strategy", "k"], sort=True):
+        fit = fit_exponent(grp["d"], grp["samples"].astype(float), grp["seed_key"], n_boot=n_boot, rng=rng)
+        allpts = points[(points["strategy"] == strategy) & (points["k"] == k)]
+        bound, label = PREDICTED.get(strategy, (None, ""))
+        pred = bound(int(grp["d"].max()), int(k), **({"eps": 0.05, "delta": 0.05} if bound is progressive_upper
+                                                      else {})).d_exponent if bound else np.nan
+        rows.append({"strategy": strategy, "k": int(k), "d_values": ",".join(map(str, sorted(grp["d"].unique()))),
+                     **fit.as_dict(), "n_not_reached": int(len(allpts) - len(grp)),
+                     "predicted_exponent": pred, "predicted_by": label})
+    return pd.DataFrame(rows)

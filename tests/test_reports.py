@@ -1,0 +1,135 @@
+"""Reports: exponent fits, and a report built from a tiny real compare sweep (CPU, seconds)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from icurr.cli import main
+from reports.build import build_report
+from reports.fit import fit_exponent
+from simulate.store import load_metrics
+from theory._checks import ParameterError
+
+SWEEP = """\
+kind: compare
+base:
+  teacher.d: 10
+  teacher.k: 2
+  teacher.width: 64
+  teacher.steps: 1000
+  teacher.eval_every: 250
+  teacher.checkpoint_every: 250
+  teacher.probe_every: 250
+  teacher.device: cpu
+  student.width: 32
+  student.steps: 1000
+  student.eval_every: 250
+  student.probe_every: 250
+  student.stage_steps: 250
+  student.device: cpu
+  strategies: [ce, progressive, two-shot]
+grid:
+  teacher.seeds: [0]
+  student.seeds: [0, 1, 2]
+"""
+
+
+def test_fit_exponent_recovers_power():
+    rng = np.random.default_rng(1)
+    d = np.repeat([10, 20, 40, 80, 160], 5)
+    seeds = np.tile(np.arange(5), 5)
+    y = 3.0 * d ** 2.0 * np.exp(rng.normal(0, 0.2, d.size))
+    fit = fit_exponent(d, y, seeds, n_boot=500, rng=np.random.default_rng(0))
+    assert fit.lo <= 2.0 <= fit.hi
+    assert fit.lo <= fit.exponent <= fit.hi and fit.hi - fit.lo < 0.5
+    same = fit_exponent(d, y, seeds, n_boot=500, rng=np.random.default_rng(0))
+    assert (same.lo, same.hi) == (fit.lo, fit.hi)  # reproducible from the generator
+    within = fit_exponent(d, y, n_boot=300, rng=np.random.default_rng(0))  # stratified resampling
+    assert within.lo <= 2.0 <= within.hi
+
+
+def test_fit_exponent_errors_name_parameter():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ParameterError, match="rng"):
+        fit_exponent([1, 2], [1, 2], rng=0)
+    with pytest.raises(ParameterError, match="x must hold at least two"):
+        fit_exponent([3, 3], [1, 2], rng=rng)
+    with pytest.raises(ParameterError, match="y must be"):
+        fit_exponent([1, 2], [1, float("nan")], rng=rng)
+    with pytest.raises(ParameterError, match="n_boot"):
+        fit_exponent([1, 2], [1, 2], n_boot=0, rng=rng)
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rep")
+    (root / "tiny.yaml").write_text(SWEEP)
+    assert main(["sweep", "run", str(root / "tiny.yaml"), "--out", str(root / "runs"), "--no-progress"]) == 0
+    return root / "runs"
+
+
+@pytest.fixture(scope="module")
+def report(sweep_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    assert main(["report", str(sweep_dir), "--out", str(out), "--n-boot", "50"]) == 0
+    return out
+
+
+def test_report_files_and_missing_note(report):
+    for name in ("report.md", "report.html", "strategies.png", "strategies.csv", "curriculum.png",
+                 "curriculum.csv", "curriculum_checkpoints.csv", "theory.png", "theory_zeta.csv", "theory_gap.csv"):
+        assert (report / name).is_file(), name
+    assert not (report / "scaling.png").exists() and not (report / "scaling.csv").exists()
+    md = (report / "report.md").read_text()
+    assert "Scaling in d: left out" in md and "d = [10]" in md
+    assert "![Strategies (Figure 1, left)](strategies.png)" in md
+    html = (report / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 3 and "src='strategies.png'" not in html
+
+
+def test_strategies_csv_matches_store(report, sweep_dir):
+    csv = pd.read_csv(report / "strategies.csv")
+    assert set(csv["strategy"]) == {"ce", "progressive", "two-shot"}
+    m = load_metrics(sweep_dir)
+    for strategy in ("ce", "progressive", "two-shot"):
+        direct = m[m["role"] == strategy].groupby("samples")["test_accuracy"].agg(["median", "size"])
+        got = csv[csv["strategy"] == strategy].set_index("samples")
+        np.testing.assert_allclose(got["median"].to_numpy(), direct["median"].to_numpy())
+        assert (got["n"].to_numpy() == 3).all() and (direct["size"] == 3).all()
+
+
+def test_curriculum_csv_dedupes_teacher_and_marks_checkpoint(report, sweep_dir):
+    csv = pd.read_csv(report / "curriculum.csv")
+    m = load_metrics(sweep_dir)
+    teacher = m[(m["role"] == "teacher")].drop_duplicates(subset=["step"]).set_index("step")
+    assert (csv["test_accuracy_n"] == 1).all()  # one teacher, stored in three run directories
+    np.testing.assert_allclose(csv.set_index("step")["corr1_in_mean_median"], teacher["corr1_in_mean"])
+    marks = pd.read_csv(report / "curriculum_checkpoints.csv")
+    assert list(marks["strategy"].unique()) == ["two-shot"] and marks["checkpoint_step"].notna().all()
+
+
+def test_scaling_drawn_with_two_d(sweep_dir, tmp_path):
+    runs = tmp_path / "runs"
+    (tmp_path / "d8.yaml").write_text(SWEEP.replace("teacher.d: 10", "teacher.d: 8")
+                                      .replace("[ce, progressive, two-shot]", "[ce, progressive]"))
+    assert main(["sweep", "run", str(tmp_path / "d8.yaml"), "--out", str(runs), "--no-progress"]) == 0
+    import shutil
+    for run in sweep_dir.iterdir():
+        if run.is_dir() and not run.name.startswith("."):
+            shutil.copytree(run, runs / run.name)
+    sections = build_report(runs, tmp_path / "out", n_boot=50)
+    assert all(s.figure for s in sections)
+    fits = pd.read_csv(tmp_path / "out" / "scaling_fits.csv")
+    assert set(fits["strategy"]) == {"ce", "progressive", "teacher"}
+    tol = 1e-9  # identical bootstrap slopes differ in the last bits
+    assert (fits["ci_lo"] <= fits["exponent"] + tol).all() and (fits["exponent"] <= fits["ci_hi"] + tol).all()
+    assert fits.set_index("strategy").loc["progressive", "predicted_exponent"] == 2.0
+    assert "Measured vs predicted" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_report_errors(tmp_path):
+    with pytest.raises(ParameterError, match="results directory"):
+        build_report(tmp_path / "nope", tmp_path / "out")
+    with pytest.raises(ParameterError, match="target"):
+        build_report(tmp_path, tmp_path / "out", target=90)
