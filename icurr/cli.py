@@ -18,7 +18,7 @@ from . import __version__
 #: Modules that add subcommands; each defines ``register(subparsers)``. Heavy imports (torch)
 #: happen inside the handlers, so ``icurr theory`` never imports torch.
 COMMAND_MODULES = ("icurr.commands.theory", "icurr.commands.parity", "icurr.commands.sweep",
-                   "icurr.commands.report")
+                   "icurr.commands.report", "icurr.commands.demo")
 
 
 class _Parser(argparse.ArgumentParser):

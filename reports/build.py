@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from simulate.store import load_metrics, load_results
-from theory._checks import ParameterError
+from theory._checks import ParameterError, check_real
 
 from . import data as D
 from . import figures as F
@@ -23,7 +23,7 @@ from . import figures as F
 __all__ = ["Section", "build_report", "markdown_table"]
 
 #: Figure names in report order (file stems of the PNG/CSV files).
-FIGURES = ("strategies", "curriculum", "theory", "scaling")
+FIGURES = ("strategies", "curriculum", "theory", "scaling", "batch_width")
 
 
 @dataclass
@@ -119,6 +119,44 @@ def _scaling(out: Path, results: pd.DataFrame, target: int, n_boot: int, rng: np
     return sec
 
 
+def _values(points: pd.DataFrame, col: str) -> str:
+    return str(sorted(int(v) for v in points[col].unique())) if not points.empty else "[]"
+
+
+def _batch_width(out: Path, results: pd.DataFrame, target: int, delta: float, tau: float) -> Section:
+    sec = Section("batch_width", "Batch size and width",
+                  f"Steps and samples to {target}% test accuracy vs batch size and vs hidden width (log-log), per "
+                  "strategy (teacher runs: their width and batch; compare/student runs: the student's), median over "
+                  "seeds with interquartile bars. Dashed on the steps-vs-width panel: Lemma B.10's width-optimization "
+                  f"trade-off (theory.bounds.width_tradeoff_steps) with delta={delta:g}, tau={tau:g}: no learning "
+                  "while steps <= (1/2) C(d,k) delta tau^2 / m, a lower bound that measured points must lie above.")
+    points = D.batch_width_points(results, target)
+    table = D.batch_width_table(points)
+    drawn = [a for a in D.BW_AXES if D.batch_width_varies(table, a)]
+    if not drawn:
+        if points.empty:
+            why = "no teacher, compare or student runs with a width and batch size"
+        elif points["width"].nunique() < 2 and points["batch"].nunique() < 2:
+            why = (f"this directory has one width and one batch size: width = {_values(points, 'width')}, "
+                   f"batch = {_values(points, 'batch')}")
+        else:
+            why = (f"no strategy reached {target}% at two or more widths or batch sizes: width = "
+                   f"{_values(points, 'width')}, batch = {_values(points, 'batch')}")
+        sec.note = f"Batch size and width: left out ({why})."
+        return sec
+    frontier = D.batch_width_frontier(points, delta=delta, tau=tau)
+    sec.csvs.append(_write_csv(out, "batch_width.csv", table))
+    if not frontier.empty:
+        sec.csvs.append(_write_csv(out, "batch_width_frontier.csv", frontier))
+        below = frontier[frontier["above"].eq(False)]
+        if not below.empty:
+            sec.text += (" WARNING: measured steps below the Lemma B.10 bound at (d, k, width) = "
+                         + ", ".join(f"({r.d}, {r.k}, {r.width})" for r in below.itertuples(index=False)) + ".")
+    F.plot_batch_width(table, frontier, out / "batch_width.png", target=target, delta=delta, tau=tau)
+    sec.figure = "batch_width.png"
+    return sec
+
+
 def _markdown(title: str, source: str, sections: list[Section]) -> str:
     lines = [f"# {title}", "", f"Results directory: `{source}`", ""]
     notes = [s.note for s in sections if s.note]
@@ -157,24 +195,30 @@ def _html(title: str, source: str, out: Path, sections: list[Section]) -> str:
 
 
 def build_report(results_dir, out_dir, *, target: int = 95, n_boot: int = 1000, seed: int = 0,
-                 theory_d: int = 51, gap_ks=(2, 4, 6), gap_ds=None) -> list[Section]:
+                 theory_d: int = 51, gap_ks=(2, 4, 6), gap_ds=None, frontier_delta: float = 0.5,
+                 frontier_tau: float = 0.5) -> list[Section]:
     """Write the report of ``results_dir`` into ``out_dir`` (created); return its sections.
 
     ``target``: accuracy percent of the scaling figure (60, 95 or 99: the summaries' fields);
     ``n_boot``/``seed``: bootstrap resamples and the seed of its ``numpy.random.Generator``;
-    ``theory_d``, ``gap_ks``, ``gap_ds``: the theory figure's d, the k of its gap curves and their d.
+    ``theory_d``, ``gap_ks``, ``gap_ds``: the theory figure's d, the k of its gap curves and their d;
+    ``frontier_delta``, ``frontier_tau``: delta and tau (both in (0, 1)) of Lemma B.10's frontier on
+    the batch/width figure (``target`` is also its accuracy).
     """
     if target not in (60, 95, 99):
         raise ParameterError(f"target must be 60, 95 or 99 (the summaries' samples_to_* fields), got {target!r}")
     if not isinstance(theory_d, int) or theory_d < 3:
         raise ParameterError(f"theory_d must be an integer >= 3, got {theory_d!r}")
+    check_real("frontier_delta", frontier_delta, 0, 1, lo_open=True, hi_open=True)
+    check_real("frontier_tau", frontier_tau, 0, 1, lo_open=True, hi_open=True)
     results, metrics = load_results(results_dir), load_metrics(results_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     gap_ds = gap_ds if gap_ds is not None else [d for d in range(5, 402, 8)]
     rng = np.random.default_rng(seed)
     sections = [_strategies(out, metrics), _curriculum(out, metrics, results),
-                _theory(out, theory_d, gap_ks, gap_ds), _scaling(out, results, target, n_boot, rng)]
+                _theory(out, theory_d, gap_ks, gap_ds), _scaling(out, results, target, n_boot, rng),
+                _batch_width(out, results, target, frontier_delta, frontier_tau)]
     title = "Progressive distillation: report"
     (out / "report.md").write_text(_markdown(title, str(results_dir), sections))
     (out / "report.html").write_text(_html(title, str(results_dir), out, sections))

@@ -17,13 +17,14 @@ import math
 import numpy as np
 import pandas as pd
 
-from theory.bounds import progressive_upper, sq_sample_lower
+from theory.bounds import progressive_upper, sq_sample_lower, width_tradeoff_steps
 from theory.fourier import zeta
 from theory.gap import fourier_gap, paper_gap_bound
 
 __all__ = ["SETTING", "TEACHER_SETTING", "standardize", "student_rows", "teacher_rows", "strategy_curves",
            "teacher_curves", "checkpoint_marks", "zeta_table", "gap_table", "scaling_points",
-           "exponent_table", "fittable", "PREDICTED"]
+           "exponent_table", "fittable", "PREDICTED", "batch_width_points", "batch_width_table",
+           "batch_width_frontier", "batch_width_varies"]
 
 #: Columns that name one panel of the strategies figure / one teacher of the curriculum figure.
 SETTING = ["d", "k", "student_width"]
@@ -222,4 +223,104 @@ def exponent_table(points: pd.DataFrame, *, n_boot: int, rng: np.random.Generato
         rows.append({"strategy": strategy, "k": int(k), "d_values": ",".join(map(str, sorted(grp["d"].unique()))),
                      **fit.as_dict(), "n_not_reached": int(len(allpts) - len(grp)),
                      "predicted_exponent": pred, "predicted_by": label})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- batch size and width
+
+#: The two swept axes of the batch/width figure; each table row of one axis holds the other fixed.
+BW_AXES = ("batch", "width")
+_BW_KEYS = ["strategy", "d", "k", "width", "batch"]
+
+
+def batch_width_points(results: pd.DataFrame, target: int = 95) -> pd.DataFrame:
+    """Steps and samples to ``target``% test accuracy, one row per run and strategy: ``strategy,
+    kind, d, k, width, batch, seed_key, steps, samples`` (NaN where the target was never reached).
+
+    Teacher runs (strategy ``teacher``) read ``width``/``batch``; compare and student runs read the
+    student's width and batch (``student.width``/``student.batch`` for compare runs)."""
+    r = standardize(results)
+    scol, ncol = f"steps_to_{target}", f"samples_to_{target}"
+    if r.empty or scol not in r.columns:
+        return pd.DataFrame()
+    parts = []
+
+    def col(frame, name):
+        return frame[name] if name in frame.columns else pd.Series(np.nan, index=frame.index)
+
+    comp = r[r["kind"] == "compare"]
+    if not comp.empty:
+        parts.append(pd.DataFrame({"strategy": col(comp, "strategy"), "kind": "compare", "d": comp["d"],
+                                   "k": comp["k"], "width": col(comp, "student.width"),
+                                   "batch": col(comp, "student.batch"),
+                                   "seed_key": "t" + comp["teacher_seed"].astype(str) + "-s"
+                                   + comp["student_seed"].astype(str),
+                                   "steps": comp[scol], "samples": col(comp, ncol)}))
+    for kind, strategy, prefix in (("student", None, "s"), ("teacher", "teacher", "t")):
+        part = r[r["kind"] == kind]
+        if part.empty:
+            continue
+        parts.append(pd.DataFrame({"strategy": col(part, "strategy") if strategy is None else strategy,
+                                   "kind": kind, "d": part["d"], "k": part["k"], "width": col(part, "width"),
+                                   "batch": col(part, "batch"), "seed_key": prefix + col(part, "seed").astype(str),
+                                   "steps": part[scol], "samples": col(part, ncol)}))
+    if not parts:
+        return pd.DataFrame()
+    out = pd.concat(parts, ignore_index=True).dropna(subset=["width", "batch"])
+    for c in ("steps", "samples"):
+        out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
+    for c in ("width", "batch"):
+        out[c] = out[c].astype(int)
+    # d, k: known for teachers and compare runs; student runs take them from their teacher (NaN here)
+    return out.sort_values(_BW_KEYS + ["seed_key"]).reset_index(drop=True)
+
+
+def batch_width_table(points: pd.DataFrame) -> pd.DataFrame:
+    """Median, quartiles and count over seeds of steps and samples to the target, one row per
+    strategy, d, k, width and batch (the figure reads it as lines over batch at fixed width and
+    lines over width at fixed batch). Runs that never reached the target are counted in
+    ``n_not_reached`` and left out of the quantiles."""
+    if points.empty:
+        return pd.DataFrame()
+    reached = points.dropna(subset=["steps"])
+    g = reached.groupby(_BW_KEYS, dropna=False)
+    table = pd.DataFrame({"steps_median": g["steps"].median(), "steps_q25": g["steps"].quantile(0.25),
+                          "steps_q75": g["steps"].quantile(0.75), "samples_median": g["samples"].median(),
+                          "samples_q25": g["samples"].quantile(0.25), "samples_q75": g["samples"].quantile(0.75),
+                          "n": g.size()})
+    total = points.groupby(_BW_KEYS, dropna=False).size().rename("n_runs")
+    table = total.to_frame().join(table, how="left").reset_index()
+    table["n"] = table["n"].fillna(0).astype(int)
+    table["n_not_reached"] = table["n_runs"] - table["n"]
+    return table.drop(columns="n_runs")
+
+
+def batch_width_varies(table: pd.DataFrame, axis: str) -> bool:
+    """Whether some line of ``axis`` (fixed strategy, d, k and other axis) has finite steps at two
+    or more values of ``axis``."""
+    if table.empty:
+        return False
+    if axis not in BW_AXES:
+        raise ValueError(f"axis must be one of {BW_AXES}, got {axis!r}")
+    t = table[table["steps_median"].notna() & (table["steps_median"] > 0)]
+    other = [c for c in _BW_KEYS if c != axis]
+    return bool(not t.empty and (t.groupby(other, dropna=False)[axis].nunique() >= 2).any())
+
+
+def batch_width_frontier(points: pd.DataFrame, *, delta: float = 0.5, tau: float = 0.5) -> pd.DataFrame:
+    """Lemma B.10's width-optimization trade-off at every measured (d, k, width):
+    ``frontier_steps = (1/2) C(d, k) delta tau^2 / width`` (:func:`theory.bounds.width_tradeoff_steps`),
+    a lower bound on steps to learn, beside the fewest measured steps there and whether they lie
+    above it (``above``; NaN/None where no run reached the target)."""
+    if points.empty:
+        return pd.DataFrame()
+    p = points.dropna(subset=["d", "k"])
+    rows = []
+    for (d, k, width), grp in p.groupby(["d", "k", "width"], sort=True):
+        bound = width_tradeoff_steps(int(d), int(k), int(width), delta=delta, tau=tau)
+        steps = grp["steps"].dropna()
+        lo = float(steps.min()) if len(steps) else np.nan
+        rows.append({"d": int(d), "k": int(k), "width": int(width), "delta": delta, "tau": tau,
+                     "frontier_steps": bound.value, "min_measured_steps": lo,
+                     "above": bool(lo >= bound.value) if len(steps) else None, "bound": bound.source})
     return pd.DataFrame(rows)

@@ -8,9 +8,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .data import SETTING, TEACHER_SETTING  # noqa: E402
+from .data import BW_AXES, SETTING, TEACHER_SETTING, batch_width_varies  # noqa: E402
 
-__all__ = ["plot_strategies", "plot_curriculum", "plot_theory", "plot_scaling"]
+__all__ = ["plot_strategies", "plot_curriculum", "plot_theory", "plot_scaling", "plot_batch_width"]
 
 
 def _label(keys, values) -> str:
@@ -109,4 +109,38 @@ def plot_scaling(points: pd.DataFrame, fits: pd.DataFrame, path) -> None:
             ax.loglog(dd, np.exp(row.log_const) * dd ** row.exponent, "-", color=line.get_color())
         ax.set(xlabel="d", ylabel="samples to target accuracy", title=f"k={k}")
         ax.legend(fontsize=7)
+    _save(fig, path)
+
+
+def plot_batch_width(table: pd.DataFrame, frontier: pd.DataFrame, path, *, target: int, delta: float,
+                     tau: float) -> None:
+    """Steps (left) and samples (right) to the target vs batch size (top row) and vs width (bottom
+    row), log-log: one line per strategy, d, k and the other axis's value, median with interquartile
+    bars over seeds; a row only for an axis the directory varies. The width/steps panel adds Lemma
+    B.10's frontier ``(1/2) C(d,k) delta tau^2 / m`` per (d, k), a lower bound on steps."""
+    axes_drawn = [a for a in BW_AXES if batch_width_varies(table, a)]
+    fig, grid = plt.subplots(len(axes_drawn), 2, figsize=(11, 3.8 * len(axes_drawn)), squeeze=False)
+    ok = table[table["steps_median"].notna() & (table["steps_median"] > 0)]
+    for row, axis in zip(grid, axes_drawn):
+        other = "width" if axis == "batch" else "batch"
+        keys = ["strategy", "d", "k", other]
+        for ax, qty in zip(row, ("steps", "samples")):
+            for key, grp in ok.groupby(keys, dropna=False, sort=True):
+                grp = grp.sort_values(axis)
+                med = grp[f"{qty}_median"].to_numpy(float)
+                err = np.vstack([med - grp[f"{qty}_q25"].to_numpy(float), grp[f"{qty}_q75"].to_numpy(float) - med])
+                ax.errorbar(grp[axis], med, yerr=err, marker="o", ms=4, capsize=3,
+                            label=f"{_label(keys, key)} (n={int(grp['n'].max())})")
+            if axis == "width" and qty == "steps" and not frontier.empty:
+                for (d, k), f in frontier.groupby(["d", "k"], sort=True):
+                    c = float((f["frontier_steps"] * f["width"]).iloc[0])  # steps x width is constant
+                    ww = np.geomspace(f["width"].min(), f["width"].max(), 50)
+                    ax.plot(ww, c / ww, "k--", lw=1,
+                            label=f"Lemma B.10 lower bound, d={d}, k={k}: (1/2)C(d,k) delta tau^2/m")
+                ax.text(0.02, 0.02, f"frontier: delta={delta:g}, tau={tau:g}", transform=ax.transAxes, fontsize=8)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set(xlabel="batch size" if axis == "batch" else "hidden width",
+                   ylabel=f"{qty} to {target}% test accuracy", title=f"{qty} vs {axis}")
+            ax.legend(fontsize=6)
     _save(fig, path)

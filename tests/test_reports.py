@@ -6,10 +6,12 @@ import pandas as pd
 import pytest
 
 from icurr.cli import main
+from reports import data as D
 from reports.build import build_report
 from reports.fit import fit_exponent
-from simulate.store import load_metrics
+from simulate.store import load_metrics, load_results
 from theory._checks import ParameterError
+from theory.bounds import width_tradeoff_steps
 
 SWEEP = """\
 kind: compare
@@ -119,7 +121,7 @@ def test_scaling_drawn_with_two_d(sweep_dir, tmp_path):
         if run.is_dir() and not run.name.startswith("."):
             shutil.copytree(run, runs / run.name)
     sections = build_report(runs, tmp_path / "out", n_boot=50)
-    assert all(s.figure for s in sections)
+    assert all(s.figure for s in sections if s.name != "batch_width")  # one student width and batch: left out
     fits = pd.read_csv(tmp_path / "out" / "scaling_fits.csv")
     assert set(fits["strategy"]) == {"ce", "progressive", "teacher"}
     tol = 1e-9  # identical bootstrap slopes differ in the last bits
@@ -133,3 +135,82 @@ def test_report_errors(tmp_path):
         build_report(tmp_path / "nope", tmp_path / "out")
     with pytest.raises(ParameterError, match="target"):
         build_report(tmp_path, tmp_path / "out", target=90)
+
+
+TEACHER_WIDTHS = """\
+kind: teacher
+base:
+  d: 8
+  k: 2
+  steps: 3000
+  eval_every: 250
+  checkpoint_every: 500
+  probe_every: 0
+  device: cpu
+grid:
+  width: [32, 128]
+  seeds: [0, 1]
+"""
+
+
+@pytest.fixture(scope="module")
+def width_sweep(tmp_path_factory):
+    root = tmp_path_factory.mktemp("widths")
+    (root / "w.yaml").write_text(TEACHER_WIDTHS)
+    assert main(["sweep", "run", str(root / "w.yaml"), "--out", str(root / "runs"), "--no-progress"]) == 0
+    return root / "runs"
+
+
+def test_batch_width_figure_from_teacher_widths(width_sweep, tmp_path):
+    out = tmp_path / "out"
+    assert main(["report", str(width_sweep), "--out", str(out), "--n-boot", "20"]) == 0
+    for name in ("batch_width.png", "batch_width.csv", "batch_width_frontier.csv"):
+        assert (out / name).is_file(), name
+    md = (out / "report.md").read_text()
+    assert "![Batch size and width](batch_width.png)" in md and "delta=0.5, tau=0.5" in md
+    assert "Batch size and width: left out" not in md
+    csv = pd.read_csv(out / "batch_width.csv")
+    r = load_results(width_sweep)
+    assert set(csv["strategy"]) == {"teacher"} and set(csv["batch"]) == {1}
+    for col in ("steps", "samples"):
+        direct = r.groupby("width")[f"{col}_to_95"].agg(["median", "size"])
+        got = csv.set_index("width").loc[direct.index]
+        np.testing.assert_allclose(got[f"{col}_median"].to_numpy(), direct["median"].to_numpy(float))
+        np.testing.assert_allclose(got[f"{col}_q25"], r.groupby("width")[f"{col}_to_95"].quantile(0.25).to_numpy(float))
+    assert (csv["n"] + csv["n_not_reached"] == 2).all()
+    front = pd.read_csv(out / "batch_width_frontier.csv")
+    assert sorted(front["width"]) == [32, 128]
+    for row in front.itertuples(index=False):
+        assert row.frontier_steps == width_tradeoff_steps(8, 2, int(row.width), delta=0.5, tau=0.5).value
+        assert row.above and row.min_measured_steps >= row.frontier_steps  # a lower bound on steps
+    # report parameters delta, tau reach the frontier; bad ones are refused by name
+    build_report(width_sweep, tmp_path / "o2", n_boot=20, frontier_delta=0.1, frontier_tau=0.2)
+    f2 = pd.read_csv(tmp_path / "o2" / "batch_width_frontier.csv")
+    np.testing.assert_allclose(f2["frontier_steps"], [width_tradeoff_steps(8, 2, w, delta=0.1, tau=0.2).value
+                                                      for w in f2["width"]])
+    with pytest.raises(ParameterError, match="frontier_tau"):
+        build_report(width_sweep, tmp_path / "o3", frontier_tau=1.5)
+
+
+def test_batch_width_note_for_single_width(report):
+    md = (report / "report.md").read_text()
+    assert ("Batch size and width: left out (this directory has one width and one batch size: "
+            "width = [32], batch = [1])") in md
+    assert not (report / "batch_width.png").exists() and not (report / "batch_width.csv").exists()
+
+
+def test_batch_width_reads_student_width_and_batch_of_compare_runs():
+    rows = []
+    for batch in (1, 4):
+        for seed, steps in ((0, 100 * batch), (1, 300 * batch), (2, None)):
+            rows.append({"kind": "compare", "strategy": "ce", "teacher.d": 10, "teacher.k": 2, "teacher.width": 64,
+                         "student.width": 32, "student.batch": batch, "teacher.seed": 0, "seed": seed,
+                         "student.seed": seed, "steps_to_95": steps,
+                         "samples_to_95": None if steps is None else steps * batch})
+    pts = D.batch_width_points(pd.DataFrame(rows), 95)
+    assert list(pts["batch"].unique()) == [1, 4] and (pts["width"] == 32).all()
+    table = D.batch_width_table(pts).set_index("batch")
+    assert table.loc[4, "steps_median"] == 800 and table.loc[4, "samples_median"] == 3200
+    assert (table["n"] == 2).all() and (table["n_not_reached"] == 1).all()
+    assert D.batch_width_varies(D.batch_width_table(pts), "batch")
+    assert not D.batch_width_varies(D.batch_width_table(pts), "width")
