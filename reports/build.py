@@ -37,6 +37,7 @@ class Section:
     csvs: list[str] = field(default_factory=list)
     note: str | None = None
     table: pd.DataFrame | None = None
+    table_caption: str = ""
 
 
 def markdown_table(df: pd.DataFrame, floatfmt: str = "{:.3g}") -> str:
@@ -56,7 +57,26 @@ def _write_csv(out: Path, name: str, df: pd.DataFrame) -> str:
     return name
 
 
-def _strategies(out: Path, metrics: pd.DataFrame) -> Section:
+def strategy_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Per strategy: median samples to 95% and 99% test accuracy over the runs (a run that never got
+    there counts as infinitely slow; blank when the median did not get there), runs reaching 95%,
+    and the median final accuracy."""
+    if results.empty or "strategy" not in results.columns:
+        return pd.DataFrame()
+    rows = []
+    for strategy, g in results.groupby("strategy", sort=False):
+        row = {"strategy": strategy}
+        for t in ("95", "99"):
+            vals = g[f"samples_to_{t}"].astype(float).fillna(np.inf)
+            med = float(np.median(vals))
+            row[f"median samples to {t}%"] = np.nan if np.isinf(med) else med
+        row["runs reaching 95%"] = f"{int(g['samples_to_95'].notna().sum())}/{len(g)}"
+        row["median final accuracy"] = float(g["final_accuracy"].median())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _strategies(out: Path, metrics: pd.DataFrame, results: pd.DataFrame) -> Section:
     sec = Section("strategies", "Strategies (Figure 1, left)",
                   "Student test accuracy vs samples per strategy: median over seeds, band = interquartile range.")
     curves = D.strategy_curves(D.student_rows(metrics))
@@ -66,6 +86,11 @@ def _strategies(out: Path, metrics: pd.DataFrame) -> Section:
     sec.csvs.append(_write_csv(out, "strategies.csv", curves))
     F.plot_strategies(curves, out / "strategies.png")
     sec.figure = "strategies.png"
+    table = strategy_table(results[results["kind"].isin(("compare", "student"))] if "kind" in results else results)
+    if not table.empty:
+        sec.table = table
+        sec.table_caption = "Samples (= steps x batch) to test accuracy, over the runs of each strategy:"
+        sec.csvs.append(_write_csv(out, "strategies_summary.csv", table))
     return sec
 
 
@@ -114,6 +139,7 @@ def _scaling(out: Path, results: pd.DataFrame, target: int, n_boot: int, rng: np
     sec.csvs += [_write_csv(out, "scaling.csv", points), _write_csv(out, "scaling_fits.csv", fits)]
     F.plot_scaling(points, fits, out / "scaling.png")
     sec.figure = "scaling.png"
+    sec.table_caption = "Measured vs predicted exponents of d:"
     sec.table = fits[["strategy", "k", "d_values", "exponent", "ci_lo", "ci_hi", "n_points", "n_not_reached",
                       "predicted_exponent", "predicted_by"]]
     return sec
@@ -168,7 +194,7 @@ def _markdown(title: str, source: str, sections: list[Section]) -> str:
         lines += [f"## {s.title}", "", s.text, "", f"![{s.title}]({s.figure})", "",
                   "Data: " + ", ".join(f"[{c}]({c})" for c in s.csvs), ""]
         if s.table is not None:
-            lines += ["Measured vs predicted exponents of d:", "", markdown_table(s.table), ""]
+            lines += [s.table_caption, "", markdown_table(s.table), ""]
     return "\n".join(lines)
 
 
@@ -216,7 +242,7 @@ def build_report(results_dir, out_dir, *, target: int = 95, n_boot: int = 1000, 
     out.mkdir(parents=True, exist_ok=True)
     gap_ds = gap_ds if gap_ds is not None else [d for d in range(5, 402, 8)]
     rng = np.random.default_rng(seed)
-    sections = [_strategies(out, metrics), _curriculum(out, metrics, results),
+    sections = [_strategies(out, metrics, results), _curriculum(out, metrics, results),
                 _theory(out, theory_d, gap_ks, gap_ds), _scaling(out, results, target, n_boot, rng),
                 _batch_width(out, results, target, frontier_delta, frontier_tau)]
     title = "Progressive distillation: report"

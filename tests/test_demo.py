@@ -18,6 +18,15 @@ def test_demo_builds_the_gallery_from_a_tiny_sweep(tmp_path):
     for name in ("report.md", "report.html", "strategies.png", "strategies.csv", "curriculum.png", "theory.png"):
         assert (gallery / name).stat().st_size > 0, name
     text = (gallery / "report.md").read_text()
+    import pandas as pd
+
+    from simulate.store import load_results
+
+    summary = pd.read_csv(gallery / "strategies_summary.csv")
+    results = load_results(tmp_path / "demo" / "runs")
+    assert set(summary["strategy"]) == set(results["strategy"])
+    ce = results[results["strategy"] == "ce"]["samples_to_95"].astype(float).fillna(float("inf")).median()
+    assert summary.set_index("strategy").loc["ce", "median samples to 95%"] == ce
     for strategy in ("ce", "oneshot", "progressive", "two-shot", "equal-split"):
         assert strategy in (gallery / "strategies.csv").read_text(), strategy
     assert "Scaling in d" in text  # left out with a note: the demo runs one d
