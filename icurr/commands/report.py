@@ -11,6 +11,10 @@ def register(subparsers) -> None:
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of the fitted exponents")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap's random generator")
     p.add_argument("--theory-d", type=int, default=51, help="d of the theory figure's Majority coefficients")
+    p.add_argument("--frontier-delta", type=float, default=0.5,
+                   help="delta of Lemma B.10's width-optimization frontier, in (0, 1)")
+    p.add_argument("--frontier-tau", type=float, default=0.5,
+                   help="gradient tolerance tau of Lemma B.10's frontier, in (0, 1)")
     p.set_defaults(handler=_report)
 
 
@@ -18,7 +22,8 @@ def _report(args) -> None:
     from reports.build import build_report
 
     sections = build_report(args.dir, args.out, target=args.target, n_boot=args.n_boot, seed=args.seed,
-                            theory_d=args.theory_d)
+                            theory_d=args.theory_d, frontier_delta=args.frontier_delta,
+                            frontier_tau=args.frontier_tau)
     for s in sections:
         print(f"{s.name}: {s.figure}" if s.figure else s.note)
     print(f"wrote {args.out}/report.md and {args.out}/report.html")
