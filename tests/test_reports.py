@@ -63,12 +63,18 @@ def test_fit_exponent_errors_name_parameter():
         fit_exponent([1, 2], [1, 2], n_boot=0, rng=rng)
 
 
+def run_sweep_text(text: str, root, out):
+    """Write the sweep ``text`` into ``root`` and run it through ``icurr sweep run`` into ``out``."""
+    path = root / "sweep.yaml"
+    path.write_text(text)
+    assert main(["sweep", "run", str(path), "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
 @pytest.fixture(scope="module")
 def sweep_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("rep")
-    (root / "tiny.yaml").write_text(SWEEP)
-    assert main(["sweep", "run", str(root / "tiny.yaml"), "--out", str(root / "runs"), "--no-progress"]) == 0
-    return root / "runs"
+    return run_sweep_text(SWEEP, root, root / "runs")
 
 
 @pytest.fixture(scope="module")
@@ -112,10 +118,8 @@ def test_curriculum_csv_dedupes_teacher_and_marks_checkpoint(report, sweep_dir):
 
 
 def test_scaling_drawn_with_two_d(sweep_dir, tmp_path):
-    runs = tmp_path / "runs"
-    (tmp_path / "d8.yaml").write_text(SWEEP.replace("teacher.d: 10", "teacher.d: 8")
-                                      .replace("[ce, progressive, two-shot]", "[ce, progressive]"))
-    assert main(["sweep", "run", str(tmp_path / "d8.yaml"), "--out", str(runs), "--no-progress"]) == 0
+    runs = run_sweep_text(SWEEP.replace("teacher.d: 10", "teacher.d: 8")
+                          .replace("[ce, progressive, two-shot]", "[ce, progressive]"), tmp_path, tmp_path / "runs")
     import shutil
     for run in sweep_dir.iterdir():
         if run.is_dir() and not run.name.startswith("."):
@@ -156,9 +160,7 @@ grid:
 @pytest.fixture(scope="module")
 def width_sweep(tmp_path_factory):
     root = tmp_path_factory.mktemp("widths")
-    (root / "w.yaml").write_text(TEACHER_WIDTHS)
-    assert main(["sweep", "run", str(root / "w.yaml"), "--out", str(root / "runs"), "--no-progress"]) == 0
-    return root / "runs"
+    return run_sweep_text(TEACHER_WIDTHS, root, root / "runs")
 
 
 def test_batch_width_figure_from_teacher_widths(width_sweep, tmp_path):
