@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from simulate.compare import median_reached
 from simulate.store import load_metrics, load_results
 from theory._checks import ParameterError, check_real
 
@@ -67,9 +68,8 @@ def strategy_table(results: pd.DataFrame) -> pd.DataFrame:
     for strategy, g in results.groupby("strategy", sort=False):
         row = {"strategy": strategy}
         for t in ("95", "99"):
-            vals = g[f"samples_to_{t}"].astype(float).fillna(np.inf)
-            med = float(np.median(vals))
-            row[f"median samples to {t}%"] = np.nan if np.isinf(med) else med
+            med = median_reached(g[f"samples_to_{t}"].astype(float).tolist())
+            row[f"median samples to {t}%"] = np.nan if med is None else med
         row["runs reaching 95%"] = f"{int(g['samples_to_95'].notna().sum())}/{len(g)}"
         row["median final accuracy"] = float(g["final_accuracy"].median())
         rows.append(row)

@@ -15,12 +15,13 @@ from .rundir import RunDir, atomic_write_text
 from .student import train_student
 from .teacher import train_teacher
 
-__all__ = ["run_compare", "strategy_row"]
+__all__ = ["run_compare", "strategy_row", "median_reached"]
 
 
-def _median(values):
-    """Median with ``None`` (never reached) counted as +infinity; ``None`` if the median is."""
-    arr = np.array([math.inf if v is None else v for v in values], dtype=float)
+def median_reached(values):
+    """Median of samples-to-accuracy values with ``None``/NaN (never reached) counted as +infinity;
+    ``None`` if the median itself was never reached."""
+    arr = np.array([math.inf if v is None or v != v else v for v in values], dtype=float)
     med = float(np.median(arr))
     return None if math.isinf(med) else med
 
@@ -32,7 +33,7 @@ def strategy_row(strategy: str, run_dir) -> dict:
     row = {"strategy": strategy}
     for t in ("95", "99"):
         vals = [r[f"samples_to_{t}"] for r in runs]
-        row[f"samples_to_{t}"] = _median(vals)
+        row[f"samples_to_{t}"] = median_reached(vals)
         reached = [v for v in vals if v is not None]
         row[f"samples_to_{t}_min"] = min(reached) if reached else None
         row[f"samples_to_{t}_max"] = max(reached) if len(reached) == len(vals) else None

@@ -136,14 +136,12 @@ class Evaluator:
         """Per run: ``test_loss`` (hinge for a scalar output, else cross-entropy) and ``test_accuracy``."""
         out = torch.cat([forward(params, self.x[i:i + 8192]) for i in range(0, len(self.x), 8192)], 1)
         if params.classes == 1:
-            y = 1 - 2 * self.label.to(out.dtype)
-            f = out[..., 0]
-            acc = ((f > 0) == (y > 0)).float().mean(1)
-            value = torch.clamp(1 - y * f, min=0).mean(1)
+            y = L.labels_to_pm1(self.label, out.dtype)
+            acc = ((out[..., 0] > 0) == (y > 0)).float().mean(1)
+            value = L.hinge_loss(out, y)
         else:
             acc = (out.argmax(-1) == self.label).float().mean(1)
-            value = torch.nn.functional.cross_entropy(
-                out.transpose(1, 2), self.label.expand(out.shape[0], -1), reduction="none").mean(1)
+            value = L.cross_entropy(out, self.label)
         return [{"test_loss": float(v), "test_accuracy": float(a)} for v, a in zip(value.cpu(), acc.cpu())]
 
     def probes(self, params: MLPParams) -> list[dict]:
