@@ -236,11 +236,18 @@ def _setup(params, steps, lr, loss, teacher, alpha, tau, start_step, train, wd_W
     return setup
 
 
+def _blocked_decay_ok(top_lr: float, wd_W: float, wd_a: float, lr_a_mult: float) -> bool:
+    """Whether the blocked path can take these decays: ``2 lr lambda_W < 1`` and ``2 lr lr_a_mult lambda_a < 1``."""
+    return 2 * top_lr * wd_W < 1 and 2 * top_lr * lr_a_mult * wd_a < 1
+
+
 def _decay_check(setup: TrainSetup) -> None:
     """The blocked path divides by ``prod (1 - 2 lr lambda_W)``, so it needs ``2 lr lambda_W < 1``,
     and ``2 lr lr_a_mult lambda_a < 1`` for ``a`` (mini-batch SGD takes any decay, e.g. Algorithm
     1's ``2 eta_1 lambda_1 = 1``)."""
     top = float(setup.lr.max()) if setup.lr.numel() else 0.0
+    if _blocked_decay_ok(top, setup.wd_W, setup.wd_a, setup.lr_a_mult):
+        return
     if 2 * top * setup.wd_W >= 1:
         raise ParameterError(f"weight_decay_W must satisfy 2 lr weight_decay_W < 1 "
                              f"(got lr = {top}, weight_decay_W = {setup.wd_W})")
@@ -354,7 +361,7 @@ def two_stage_train(
         common = dict(loss=loss, teacher=teacher, alpha=alpha, tau=tau, start_step=start, train=train,
                       weight_decay_W=wd_W, weight_decay_a=wd_a, on_block=on_block, every=every, lr_a_mult=lr_a_mult)
         top = float(torch.as_tensor(eta, dtype=torch.float64).max()) if steps else 0.0
-        if B == 1 and 2 * top * max(wd_W, lr_a_mult * wd_a) < 1:  # the blocked path needs 2 eta lambda < 1
+        if B == 1 and _blocked_decay_ok(top, wd_W, wd_a, lr_a_mult):
             train_online(params, sampler, steps, eta, backend=backend, **common)
         else:
             train_sgd(params, sampler, steps, eta, batch_size=B, **common)

@@ -36,15 +36,17 @@ def register(subparsers) -> None:
     c.set_defaults(handler=_compare)
 
 
-def _resolve(cls, args, extra=None, sections=None):
+def _resolve(cls, args, extra=None, section=None):
+    """The config: ``cls()``, then the preset (its ``section``, or all sections of a compare config
+    when ``section`` is None), ``extra``, the KEY=VALUE words, and ``--device``."""
     from icurr.config import apply_overrides, config_to_dict
     from simulate.config import PRESETS
 
+    sections = ("teacher", "student") if section is None else None
     cfg = cls()
     if args.preset:
         preset = PRESETS[args.preset]
-        words = {f"{sec}.{k}": v for sec, kv in preset.items() for k, v in kv.items()} if sections else \
-            preset[sections or ("teacher" if cls.__name__ == "TeacherConfig" else "student")]
+        words = preset[section] if section else {f"{sec}.{k}": v for sec, kv in preset.items() for k, v in kv.items()}
         cfg = apply_overrides(cfg, words)
     cfg = apply_overrides(cfg, dict(extra or {}))
     cfg = apply_overrides(cfg, args.overrides)
@@ -71,7 +73,7 @@ def _teacher(args) -> None:
     from simulate.config import TeacherConfig
     from simulate.teacher import train_teacher
 
-    cfg = _resolve(TeacherConfig, args)
+    cfg = _resolve(TeacherConfig, args, section="teacher")
     if cfg is None:
         return
     rd = train_teacher(cfg, args.out or f"runs/{config_hash(cfg)}", progress=not args.no_progress)
@@ -86,7 +88,7 @@ def _student(args) -> None:
     extra = {"teacher": args.teacher}
     if args.strategy:
         extra["strategy"] = args.strategy
-    cfg = _resolve(StudentConfig, args, extra)
+    cfg = _resolve(StudentConfig, args, extra, section="student")
     if cfg is None:
         return
     rd = train_student(cfg, args.out or f"runs/{config_hash(cfg)}", progress=not args.no_progress)
@@ -98,7 +100,7 @@ def _compare(args) -> None:
     from simulate.compare import run_compare
     from simulate.config import CompareConfig
 
-    cfg = _resolve(CompareConfig, args, sections=("teacher", "student"))
+    cfg = _resolve(CompareConfig, args)
     if cfg is None:
         return
     rows = run_compare(cfg, args.out or f"runs/compare-{config_hash(cfg)}", progress=not args.no_progress)
