@@ -43,6 +43,7 @@ __all__ = [
     "load_checkpoint",
     "package_version",
     "save_checkpoint",
+    "write_safetensors",
 ]
 
 FORMAT = "icurr-mlp-v1"
@@ -158,11 +159,18 @@ def save_checkpoint(
         "classes": str(params.classes),
         "dtype": str(params.W.dtype).replace("torch.", ""),
     })
+    return write_safetensors(path, tensors, meta)
+
+
+def write_safetensors(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]) -> Path:
+    """Write ``tensors`` with string ``metadata`` to ``path`` atomically (temporary file, fsync,
+    ``os.replace``), so a crash never leaves a truncated file under a valid name."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        save_file(tensors, tmp, metadata=meta)
+        save_file(dict(tensors), tmp, metadata=dict(metadata))
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -100,6 +100,13 @@ class RunDir:
     def reset_metrics(self) -> None:
         (self.path / "metrics.jsonl").unlink(missing_ok=True)
 
+    def truncate_metrics(self, step: int) -> None:
+        """Drop the rows logged after ``step`` (a resumed run logs them again)."""
+        df = self.metrics()
+        self.reset_metrics()
+        if len(df):
+            self.append_metrics(df[df["step"] <= step].to_dict("records"))
+
     def metrics(self) -> pd.DataFrame:
         """All evaluation rows: ``metrics.parquet`` when finished, else the lines of ``metrics.jsonl``
         that were completely written."""

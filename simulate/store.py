@@ -36,7 +36,13 @@ STATES = ("done", "running", "failed", "pending")
 #: A lock written on another host counts as live while its heartbeat is younger than this (seconds).
 HEARTBEAT_STALE_S = 180.0
 
-_KINDS = {"TeacherConfig": "teacher", "StudentConfig": "student", "CompareConfig": "compare"}
+def _kind_names() -> dict[str, str]:
+    from .sweep import KINDS, TRANSFORMER_KINDS
+
+    return {**{cls.__name__: kind for kind, cls in KINDS.items()}, **{v: k for k, v in TRANSFORMER_KINDS.items()}}
+
+
+_KINDS = _kind_names()  # config class name -> sweep kind
 
 
 def _read_json(path: Path) -> dict | None:
@@ -94,7 +100,7 @@ def _result_rows(path: Path) -> list[dict]:
     kind = _KINDS.get(config.get("kind"), config.get("kind"))
     head = {"run_hash": path.name, "kind": kind}
     flat = flatten_config(config)
-    if kind == "compare":
+    if kind.endswith("compare"):
         teacher = _entry(summary.get("teacher") or {}, "teacher_")
         return [{**head, **flat, "strategy": strategy, **_entry(entry), **_choice(entry), **teacher}
                 for strategy, entry in (summary.get("students") or {}).items()]
@@ -102,7 +108,7 @@ def _result_rows(path: Path) -> list[dict]:
     for entry in summary.get("runs", []):
         row = {**head, **{k: v for k, v in flat.items() if k not in ("seed", "seeds")}, "seed": entry.get("seed")}
         row.update({k: v for k, v in _entry(entry).items() if k not in row})
-        if kind == "student":
+        if kind.endswith("student"):
             row.update(_choice(summary))
         if "support" in summary:
             row["support_indices"] = ",".join(map(str, summary["support"]))

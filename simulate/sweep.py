@@ -1,6 +1,8 @@
 """Sweeps: a YAML or TOML file that expands into single-seed runs, grouped into batched programs.
 
-A sweep file names the experiment ``kind`` (``teacher``, ``student`` or ``compare``), a ``base``
+A sweep file names the experiment ``kind`` (``teacher``, ``student`` or ``compare`` for MLPs on sparse
+parity; ``pcfg-teacher|student|compare`` and ``parity-transformer-teacher|student|compare`` for the
+Transformers of :mod:`distill`, whose runs keep all their seeds in one directory), a ``base``
 mapping of config overrides, a ``grid`` mapping ``key -> list`` (Cartesian product, first key
 slowest) and an optional ``zip`` mapping ``key -> list`` (lists of equal length, taken together,
 then crossed with the grid)::
@@ -38,11 +40,32 @@ from theory._checks import ParameterError
 
 from .config import PRESETS, CompareConfig, StudentConfig, TeacherConfig
 
-__all__ = ["KINDS", "Sweep", "RunSpec", "Group", "load_sweep", "parse_sweep", "expand", "group_runs",
+__all__ = ["KINDS", "TRANSFORMER_KINDS", "config_class", "Sweep", "RunSpec", "Group", "load_sweep", "parse_sweep", "expand", "group_runs",
            "run_sweep", "SweepOutcome"]
 
-#: Sweep kinds and their config classes.
+#: Sweep kinds and their config classes (MLPs on sparse parity).
 KINDS = {"teacher": TeacherConfig, "student": StudentConfig, "compare": CompareConfig}
+#: Transformer kinds (:mod:`distill`): ``<family>-<role>`` -> config class name in :mod:`distill.config`.
+#: Their runs are not split per seed: one run directory holds all seeds of a grid point (one batched
+#: program), written by :mod:`distill.runs` in place, so a killed run resumes from its checkpoints.
+TRANSFORMER_KINDS = {
+    f"{family}-{role}": f"{prefix}{role.capitalize()}Config"
+    for family, prefix in (("pcfg", "Pcfg"), ("parity-transformer", "ParityTransformer"))
+    for role in ("teacher", "student", "compare")
+}
+
+
+def config_class(kind: str):
+    """The config class of a sweep kind."""
+    if kind in KINDS:
+        return KINDS[kind]
+    import distill.config
+
+    return getattr(distill.config, TRANSFORMER_KINDS[kind])
+
+
+def _role(kind: str) -> str:
+    return kind.rsplit("-", 1)[-1]
 _TOP_KEYS = ("kind", "base", "grid", "zip", "preset", "name", "description")
 
 
@@ -139,8 +162,9 @@ def parse_sweep(data: Mapping, *, source: str = "<sweep>") -> Sweep:
     if unknown:
         raise ParameterError(f"sweep {source}: unknown top-level key(s) {unknown}; known: {', '.join(_TOP_KEYS)}")
     kind = data.get("kind")
-    if kind not in KINDS:
-        raise ParameterError(f"kind must be one of {', '.join(KINDS)} in sweep {source}, got {kind!r}")
+    if kind not in KINDS and kind not in TRANSFORMER_KINDS:
+        raise ParameterError(f"kind must be one of {', '.join([*KINDS, *TRANSFORMER_KINDS])} in sweep {source}, "
+                             f"got {kind!r}")
     preset = data.get("preset")
     if preset is not None and preset not in PRESETS:
         raise ParameterError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
@@ -188,14 +212,21 @@ def load_sweep(path) -> Sweep:
 # ---------------------------------------------------------------- expansion
 
 def _base_config(sweep: Sweep):
-    cls = KINDS[sweep.kind]
-    cfg = cls()
+    cfg = config_class(sweep.kind)()
     if sweep.preset:
-        preset = PRESETS[sweep.preset]
-        if sweep.kind == "compare":
+        if sweep.kind in KINDS:
+            presets = PRESETS
+        else:
+            import distill.config
+
+            presets = distill.config.PRESETS[sweep.kind.rsplit("-", 1)[0]]
+        if sweep.preset not in presets:
+            raise ParameterError(f"preset must be one of {', '.join(presets)} for kind {sweep.kind}, got {sweep.preset!r}")
+        preset = presets[sweep.preset]
+        if _role(sweep.kind) == "compare":
             words = {f"{sec}.{k}": v for sec, kv in preset.items() for k, v in kv.items()}
         else:
-            words = dict(preset[sweep.kind])
+            words = dict(preset[_role(sweep.kind)])
         cfg = apply_overrides(cfg, words)
     return cfg
 
@@ -208,7 +239,7 @@ def _apply(cfg, items, where: str):
         raise ParameterError(f"{exc} ({where})") from None
 
 
-def _resolve_teacher(cfg: StudentConfig, source: str) -> StudentConfig:
+def _resolve_teacher(cfg, source: str, kind: str = "student"):
     """A student's teacher directory as an absolute path; it must hold a finished teacher."""
     if cfg.strategy == "ce" and not cfg.teacher:
         return cfg
@@ -219,14 +250,18 @@ def _resolve_teacher(cfg: StudentConfig, source: str) -> StudentConfig:
         raise ParameterError(f"teacher {cfg.teacher!r} is not a teacher run directory (no config.json) ({source})")
     if not (path / "summary.json").is_file():
         raise ParameterError(f"teacher {cfg.teacher!r} is not finished (no summary.json) ({source})")
-    if json.loads((path / "config.json").read_text()).get("kind") != "TeacherConfig":
-        raise ParameterError(f"teacher {cfg.teacher!r} holds no TeacherConfig run ({source})")
+    want = "TeacherConfig" if kind == "student" else TRANSFORMER_KINDS[kind.replace("-student", "-teacher")]
+    if json.loads((path / "config.json").read_text()).get("kind") != want:
+        raise ParameterError(f"teacher {cfg.teacher!r} holds no {want} run ({source})")
     return dataclasses.replace(cfg, teacher=str(path))
 
 
 def _single_seed_configs(kind: str, cfg):
-    """``(seed point, config)`` for every seed (compare: every teacher seed x student seed)."""
-    if kind == "compare":
+    """``(seed point, config)`` for every seed (compare: every teacher seed x student seed); Transformer
+    kinds are not split."""
+    if kind in TRANSFORMER_KINDS:
+        yield (), cfg
+    elif kind == "compare":
         for t in cfg.teacher.seeds:
             for s in cfg.student.seeds:
                 yield ((("teacher.seeds", t), ("student.seeds", s)),
@@ -250,8 +285,8 @@ def expand(sweep: Sweep) -> list[RunSpec]:
             point = tuple(zip(zkeys, zp)) + tuple(zip(gkeys, gp))
             where = ", ".join(f"{k}={v!r}" for k, v in point) or "base"
             cfg = _apply(base, point, f"point {where} of {sweep.source}")
-            if sweep.kind == "student":
-                cfg = _resolve_teacher(cfg, f"point {where} of {sweep.source}")
+            if _role(sweep.kind) == "student":
+                cfg = _resolve_teacher(cfg, f"point {where} of {sweep.source}", sweep.kind)
             for seed_point, one in _single_seed_configs(sweep.kind, cfg):
                 h = config_hash(one)
                 if h in seen:
@@ -264,6 +299,8 @@ def expand(sweep: Sweep) -> list[RunSpec]:
 
 def _seedless(spec: RunSpec) -> str:
     d = config_to_dict(spec.config)
+    if spec.kind in TRANSFORMER_KINDS:
+        return json.dumps(d, sort_keys=True)
     if spec.kind == "compare":
         d["teacher"]["seeds"] = d["student"]["seeds"] = None
     else:
@@ -278,6 +315,9 @@ def group_runs(runs) -> list[Group]:
         buckets.setdefault(_seedless(spec), []).append(spec)
     groups = []
     for specs in buckets.values():
+        if specs[0].kind in TRANSFORMER_KINDS:  # one batched program per run already
+            groups.extend(Group(s.kind, s.config, (s,)) for s in specs)
+            continue
         first = specs[0].config
         if specs[0].kind == "compare":
             tseeds = tuple(dict.fromkeys(s.config.teacher.seeds[0] for s in specs))

@@ -205,6 +205,30 @@ def _compare(group, out: Path, work: Path, pending) -> None:
                     summary)
 
 
+def _transformer(group, out: Path, work: Path, pending) -> None:
+    """Transformer kinds: the run trains in place (resumable); a compare's teacher and students live
+    below it and its ``metrics.parquet`` stacks their rows with a ``role`` column."""
+    from distill import runs
+
+    spec, d = pending[0], out / pending[0].hash
+    role = spec.kind.rsplit("-", 1)[-1]
+    if role == "teacher":
+        runs.train_teacher(spec.config, d, progress=False)
+    elif role == "student":
+        runs.train_student(spec.config, d, progress=False)
+    else:
+        rows = runs.run_compare(spec.config, d / "parts", progress=False)
+        index = json.loads((d / "parts" / "compare.json").read_text())["index"]
+        tdir = RunDir(d / "parts" / index["teacher"])
+        parts = [tdir.metrics().assign(role="teacher")]
+        parts += [RunDir(d / "parts" / name).metrics().assign(role=strategy) for strategy, name in index["students"].items()]
+        tsum = tdir.read_json(store.SUMMARY)
+        summary = {"kind": "compare", "strategies": list(spec.config.strategies),
+                   "teacher": {k: v for k, v in tsum["runs"][0].items() if not isinstance(v, (dict, list))},
+                   "students": {r["strategy"]: {k: v for k, v in r.items() if k != "strategy"} for r in rows}}
+        _finish_run(d, spec.config, tdir.read_json("env.json"), pd.concat(parts, ignore_index=True), summary)
+
+
 _KIND = {"teacher": _teacher, "student": _student, "compare": _compare}
 
 
@@ -227,7 +251,7 @@ def execute_group(group, out) -> dict:
     _write_json(work / "group.json", {"runs": [s.hash for s in group.runs], "kind": group.kind})
     locks = _Locks([out / s.hash for s in pending], group.id)
     try:
-        _KIND[group.kind](group, out, work, pending)
+        _KIND.get(group.kind, _transformer)(group, out, work, pending)
     except Exception as exc:  # noqa: BLE001 - any training error marks the group's runs as failed
         for spec in pending:
             if not (out / spec.hash / store.SUMMARY).exists():

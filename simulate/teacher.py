@@ -60,7 +60,7 @@ def train_teacher(cfg: TeacherConfig, out, *, progress: bool = True) -> RunDir:
         params = latest.params.clone()  # fresh, aligned storage (GEMM rounding can depend on alignment)
         restore_generators(stream.gens, latest.metadata)
         start = latest.step
-        _truncate_metrics(rd, start)
+        rd.truncate_metrics(start)
     else:
         rd.path.mkdir(parents=True, exist_ok=True)
         for old in ck.steps():
@@ -90,12 +90,4 @@ def train_teacher(cfg: TeacherConfig, out, *, progress: bool = True) -> RunDir:
     runs = [dict(summary_from_log(df, run=r), run=r, seed=s) for r, s in enumerate(cfg.seeds)]
     rd.finish({"kind": "teacher", **task.description, "runs": runs})
     return rd
-
-
-def _truncate_metrics(rd: RunDir, step: int) -> None:
-    """Drop rows logged after ``step`` (they will be logged again on resume)."""
-    df = rd.metrics()
-    rd.reset_metrics()
-    if len(df):
-        rd.append_metrics(df[df["step"] <= step].to_dict("records"))
 

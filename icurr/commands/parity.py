@@ -1,21 +1,10 @@
 """``icurr parity``: teachers, students and strategy comparisons on sparse parity (MLPs)."""
 from __future__ import annotations
 
-import argparse
-
-from ..output import FORMATS, emit
-
-_EPILOG = "Fields are changed with key=value words (e.g. width=1000 lr=0.01 seeds=0,1,2); unknown keys raise."
-
-
-def _common(p: argparse.ArgumentParser, default_out: str) -> None:
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
-    p.add_argument("--out", default=None, help=f"output directory (default: {default_out})")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="overrides device=")
-    p.add_argument("--preset", choices=("paper",), default=None, help="start from a named preset")
-    p.add_argument("--format", choices=FORMATS, default="table")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.add_argument("--show-config", action="store_true", help="print the resolved config and exit")
+from ..output import emit
+from ._shared import EPILOG as _EPILOG
+from ._shared import add_common as _common
+from ._shared import resolve_config
 
 
 def register(subparsers) -> None:
@@ -37,28 +26,9 @@ def register(subparsers) -> None:
 
 
 def _resolve(cls, args, extra=None, section=None):
-    """The config: ``cls()``, then the preset (its ``section``, or all sections of a compare config
-    when ``section`` is None), ``extra``, the KEY=VALUE words, and ``--device``."""
-    from icurr.config import apply_overrides, config_to_dict
     from simulate.config import PRESETS
 
-    sections = ("teacher", "student") if section is None else None
-    cfg = cls()
-    if args.preset:
-        preset = PRESETS[args.preset]
-        words = preset[section] if section else {f"{sec}.{k}": v for sec, kv in preset.items() for k, v in kv.items()}
-        cfg = apply_overrides(cfg, words)
-    cfg = apply_overrides(cfg, dict(extra or {}))
-    cfg = apply_overrides(cfg, args.overrides)
-    if args.device:
-        dev = {f"{s}.device": args.device for s in sections} if sections else {"device": args.device}
-        cfg = apply_overrides(cfg, dev)
-    if args.show_config:
-        import json
-
-        print(json.dumps(config_to_dict(cfg), indent=2))
-        return None
-    return cfg
+    return resolve_config(cls, args, PRESETS, extra, section)
 
 
 def _runs_rows(rd) -> list[dict]:

@@ -1,0 +1,324 @@
+"""Configs of the Transformer experiments: one frozen dataclass per experiment kind.
+
+``PcfgTeacherConfig`` / ``PcfgStudentConfig`` / ``PcfgCompareConfig``: BERT masked prediction or GPT
+next-token prediction on a PCFG (Section 4.1, Appendices D and E). ``ParityTransformerTeacherConfig``
+/ ``...StudentConfig`` / ``...CompareConfig``: sparse parity as a token sequence (Appendix C.2).
+The defaults are CPU-sized (see the README); :data:`PRESETS` holds the paper's scale. Every field
+is checked in ``__post_init__`` and a bad value raises ``ParameterError`` naming the field.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from theory._checks import ParameterError, check_choice, check_int, check_real
+
+__all__ = ["PcfgTeacherConfig", "PcfgStudentConfig", "PcfgCompareConfig", "ParityTransformerTeacherConfig",
+           "ParityTransformerStudentConfig", "ParityTransformerCompareConfig", "STRATEGIES", "PRESETS"]
+
+STRATEGIES = ("ce", "oneshot", "progressive", "two-shot", "equal-split")
+
+
+def _check_common(cfg) -> None:
+    """Model, optimization and logging fields shared by every Transformer config."""
+    check_int("layers", cfg.layers, 1, 64)
+    check_int("heads", cfg.heads, 1, 1024)
+    check_int("head_dim", cfg.head_dim, 1, 1024)
+    check_int("mlp_ratio", cfg.mlp_ratio, 1, 64)
+    check_int("steps", cfg.steps, 1)
+    check_int("batch", cfg.batch, 1)
+    check_real("lr", cfg.lr, 0, lo_open=True)
+    check_int("warmup", cfg.warmup, 0, cfg.steps)
+    check_choice("lr_schedule", cfg.lr_schedule, ("constant", "cosine", "linear"))
+    check_real("min_lr_ratio", cfg.min_lr_ratio, 0, 1)
+    if not cfg.seeds:
+        raise ParameterError("seeds must hold at least one seed")
+    for s in cfg.seeds:
+        check_int("seeds", s, 0)
+    if len(set(cfg.seeds)) != len(cfg.seeds):
+        raise ParameterError(f"seeds must be distinct, got {cfg.seeds}")
+    check_int("eval_every", cfg.eval_every, 1, cfg.steps)
+    check_int("eval_size", cfg.eval_size, 8)
+    for name in ("measure_every", "probe_every"):
+        if not hasattr(cfg, name):
+            continue
+        every = check_int(name, getattr(cfg, name), 0)
+        if every % cfg.eval_every:
+            raise ParameterError(f"{name} must be a multiple of eval_every ({cfg.eval_every}), got {every}")
+    check_choice("precision", cfg.precision, ("auto", "fp32", "bf16"))
+    check_choice("device", cfg.device, ("auto", "cpu", "cuda"))
+
+
+def _check_teacher(cfg) -> None:
+    _check_common(cfg)
+    check_int("checkpoint_every", cfg.checkpoint_every, 1, cfg.steps)
+    if cfg.checkpoint_every % cfg.eval_every:
+        raise ParameterError(
+            f"checkpoint_every must be a multiple of eval_every ({cfg.eval_every}), got {cfg.checkpoint_every}")
+
+
+def _check_student(cfg) -> None:
+    _check_common(cfg)
+    check_choice("strategy", cfg.strategy, STRATEGIES)
+    check_int("teacher_run", cfg.teacher_run, 0)
+    check_real("temperature", cfg.temperature, 0)
+    check_int("top_k", cfg.top_k, 0)
+    check_real("alpha", cfg.alpha, 0, 1)
+    check_int("n_checkpoints", cfg.n_checkpoints, 0)
+    check_int("stage_steps", cfg.stage_steps, 0)
+    check_real("kappa", cfg.kappa, 0, 1, lo_open=True)
+    check_choice("split", cfg.split, ("teacher", "student"))
+    check_choice("first_rule", cfg.first_rule, ("accuracy", "m_robust"))
+    if cfg.first_checkpoint != "auto":
+        try:
+            check_int("first_checkpoint", int(cfg.first_checkpoint), 1)
+        except ValueError:
+            raise ParameterError(
+                f"first_checkpoint must be 'auto' or a teacher step >= 1, got {cfg.first_checkpoint!r}") from None
+
+
+def _check_pcfg(cfg) -> None:
+    if not cfg.grammar:
+        raise ParameterError("grammar must name a grammar (a name such as cfg3b, a JSON path, or random:levels=L,seed=S)")
+    check_choice("objective", cfg.objective, ("mlm", "next-token"))
+    check_real("mask_rate", cfg.mask_rate, 0, 1, lo_open=True)
+    check_int("boundary_level", cfg.boundary_level, 1)
+    check_int("measure_positions", cfg.measure_positions, 1)
+    for n in cfg.measure_ns:
+        check_int("measure_ns", n, 2)
+    check_int("probe_train", cfg.probe_train, 8)
+    check_int("probe_test", cfg.probe_test, 8)
+    check_int("probe_steps", cfg.probe_steps, 1)
+
+
+def _check_parity(cfg) -> None:
+    check_int("d", cfg.d, 2)
+    check_int("k", cfg.k, 1, cfg.d)
+    check_choice("support", cfg.support, ("first", "random"))
+    check_int("support_seed", cfg.support_seed, 0)
+    check_choice("readout", cfg.readout, ("last", "cls"))
+    check_int("probe_samples", cfg.probe_samples, 256)
+
+
+# The field lists are spelled out per class (not inherited) so that each class reads top to bottom
+# with its own defaults; the shared checks above keep them consistent.
+
+@dataclass(frozen=True)
+class PcfgTeacherConfig:
+    """A Transformer teacher on a PCFG: BERT masked prediction (Def. 4.1) or GPT next-token (App. E)."""
+
+    grammar: str = "random:levels=5,seed=1"  # name (cfg3b, ... on ICURR_GRAMMAR_PATH / ../shared/data/pcfg), JSON path, or random:levels=L,seed=S
+    objective: Literal["mlm", "next-token"] = "mlm"  # masked prediction (bidirectional) or next-token (causal)
+    mask_rate: float = 0.3  # mlm: probability p that a position is masked (80/10/10 replacement)
+    boundary_level: int = 1  # next-token: loss on level-l boundary tokens (App. E numbering, 1 = every token)
+    layers: int = 2  # Transformer blocks (the paper: 4)
+    heads: int = 8  # attention heads (the paper's teacher: 32); width = heads * head_dim
+    head_dim: int = 8  # dimension per head (the paper: 8)
+    mlp_ratio: int = 4  # MLP hidden width / model width
+    steps: int = 1000  # Adam steps (the paper: 8000)
+    batch: int = 64  # sentences per step (the paper: 512)
+    lr: float = 3e-3  # peak learning rate of Adam (betas 0.9, 0.95, no weight decay; App. D.6)
+    warmup: int = 100  # linear warmup steps
+    lr_schedule: Literal["constant", "cosine", "linear"] = "cosine"  # decay after warmup
+    min_lr_ratio: float = 0.0  # final lr / peak lr
+    seeds: tuple[int, ...] = (0,)  # one run per seed (init and data), trained as one batched program
+    eval_every: int = 50  # steps between evaluations on the fixed held-out set
+    eval_size: int = 512  # held-out sentences (fixed masks)
+    checkpoint_every: int = 100  # steps between safetensors checkpoints (model, Adam state, generators)
+    measure_every: int = 100  # steps between M_robust / M_close (0: never); multiple of eval_every
+    measure_ns: tuple[int, ...] = (3, 5, 7)  # n of the n-gram measures
+    measure_positions: int = 256  # sampled (sentence, position) pairs per measure
+    probe_every: int = 500  # steps between non-terminal probes (0: never); multiple of eval_every
+    probe_train: int = 512  # probe training sentences (the paper: 51200)
+    probe_test: int = 256  # probe test sentences (the paper: 1024)
+    probe_steps: int = 300  # Adam steps of each probe
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    def __post_init__(self) -> None:
+        _check_teacher(self)
+        _check_pcfg(self)
+
+
+@dataclass(frozen=True)
+class PcfgStudentConfig:
+    """A student of a saved PCFG teacher under a supervision schedule (Sections 2, 4.1.2; App. D.2)."""
+
+    teacher: str = ""  # teacher run directory; required except for strategy=ce
+    teacher_run: int = 0  # which of the teacher's runs (seeds) supervises
+    strategy: Literal["ce", "oneshot", "progressive", "two-shot", "equal-split"] = "equal-split"
+    layers: int = 2
+    heads: int = 2  # the paper's student: 8 (teacher 32)
+    head_dim: int = 8
+    mlp_ratio: int = 4
+    steps: int = 1000
+    batch: int = 64
+    lr: float = 3e-3
+    warmup: int = 100
+    lr_schedule: Literal["constant", "cosine", "linear"] = "cosine"
+    min_lr_ratio: float = 0.0
+    seeds: tuple[int, ...] = (0, 1, 2)  # student runs, batched; the same seeds see the same samples
+    temperature: float = 1e-4  # teacher temperature tau (0: argmax label); the paper uses 1e-4 (App. D.6)
+    top_k: int = 0  # keep only the teacher's top-k logits (0: all)
+    alpha: float = 0.0  # loss = alpha * CE(labels) + (1 - alpha) * KL(teacher)
+    first_checkpoint: str = "auto"  # teacher step of the first checkpoint C_1, or "auto" (first_rule)
+    # auto rule: accuracy = middle of the rapid loss drop (steepest rise of masked accuracy);
+    # m_robust = the peak of M_robust at the smallest n (Figure 4, middle)
+    first_rule: Literal["accuracy", "m_robust"] = "accuracy"
+    n_checkpoints: int = 0  # N checkpoints C_1, 2 C_1, ..., N C_1 (0: every multiple up to the teacher's end)
+    stage_steps: int = 0  # two-shot / progressive: student steps per intermediate checkpoint (0: steps / 4)
+    kappa: float = 0.5  # equal-split with split=teacher: the first kappa * T0 steps are split over the N
+    split: Literal["teacher", "student"] = "teacher"  # equal-split: kappa*T0 (App. D.2 var. 2) or the student's steps (var. 1)
+    eval_every: int = 50
+    eval_size: int = 512
+    measure_every: int = 500
+    measure_ns: tuple[int, ...] = (3, 5, 7)
+    measure_positions: int = 256
+    probe_every: int = 1000
+    probe_train: int = 512
+    probe_test: int = 256
+    probe_steps: int = 300
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    def __post_init__(self) -> None:
+        _check_student(self)
+        check_int("measure_positions", self.measure_positions, 1)
+        for n in self.measure_ns:
+            check_int("measure_ns", n, 2)
+        check_int("probe_train", self.probe_train, 8)
+        check_int("probe_test", self.probe_test, 8)
+        check_int("probe_steps", self.probe_steps, 1)
+
+
+@dataclass(frozen=True)
+class ParityTransformerTeacherConfig:
+    """A Transformer teacher on (d, k)-sparse parity as a token sequence (Appendix C.2)."""
+
+    d: int = 20  # sequence length = input dimension (the paper: 100)
+    k: int = 3  # parity degree (the paper: 6)
+    support: Literal["first", "random"] = "first"  # the paper: the first k positions
+    support_seed: int = 0
+    readout: Literal["last", "cls"] = "last"  # label at the last position (causal, as the paper) or a CLS token
+    layers: int = 2  # the paper: 2
+    heads: int = 16  # the paper's teacher: 32
+    head_dim: int = 8
+    mlp_ratio: int = 4
+    steps: int = 3000
+    batch: int = 64
+    lr: float = 1e-3
+    warmup: int = 0
+    lr_schedule: Literal["constant", "cosine", "linear"] = "constant"
+    min_lr_ratio: float = 0.0
+    seeds: tuple[int, ...] = (0,)
+    eval_every: int = 100
+    eval_size: int = 4096
+    checkpoint_every: int = 200
+    probe_every: int = 200  # degree-1 correlations and attention on the support (Figures 11-12)
+    probe_samples: int = 4096  # Monte Carlo inputs of the probes
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    def __post_init__(self) -> None:
+        _check_teacher(self)
+        _check_parity(self)
+
+
+@dataclass(frozen=True)
+class ParityTransformerStudentConfig:
+    """A student of a saved parity Transformer teacher (Appendix C.2, Figures 13-14)."""
+
+    teacher: str = ""
+    teacher_run: int = 0
+    strategy: Literal["ce", "oneshot", "progressive", "two-shot", "equal-split"] = "two-shot"
+    layers: int = 2
+    heads: int = 4  # the paper's student: 4
+    head_dim: int = 8
+    mlp_ratio: int = 4
+    steps: int = 6000
+    batch: int = 64
+    lr: float = 1e-3
+    warmup: int = 0
+    lr_schedule: Literal["constant", "cosine", "linear"] = "constant"
+    min_lr_ratio: float = 0.0
+    seeds: tuple[int, ...] = (0, 1, 2)
+    temperature: float = 1e-4
+    top_k: int = 0
+    alpha: float = 0.0
+    first_checkpoint: str = "auto"
+    first_rule: Literal["accuracy", "m_robust"] = "accuracy"
+    n_checkpoints: int = 0
+    stage_steps: int = 0
+    kappa: float = 0.5
+    split: Literal["teacher", "student"] = "teacher"
+    eval_every: int = 100
+    eval_size: int = 4096
+    probe_every: int = 0
+    probe_samples: int = 4096
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    def __post_init__(self) -> None:
+        _check_student(self)
+        if self.first_rule == "m_robust":
+            raise ParameterError("first_rule must be 'accuracy' on parity (M_robust is a PCFG measure)")
+        check_int("probe_samples", self.probe_samples, 256)
+
+
+def _check_compare(cfg) -> None:
+    if not cfg.strategies:
+        raise ParameterError("strategies must name at least one strategy")
+    for s in cfg.strategies:
+        check_choice("strategies", s, STRATEGIES)
+
+
+@dataclass(frozen=True)
+class PcfgCompareConfig:
+    """One PCFG teacher, then one student per strategy (the same student seeds, so the same samples)."""
+
+    teacher: PcfgTeacherConfig = field(default_factory=PcfgTeacherConfig)
+    student: PcfgStudentConfig = field(default_factory=PcfgStudentConfig)
+    strategies: tuple[str, ...] = ("ce", "oneshot", "equal-split")
+
+    def __post_init__(self) -> None:
+        _check_compare(self)
+
+
+@dataclass(frozen=True)
+class ParityTransformerCompareConfig:
+    """One parity Transformer teacher, then one student per strategy."""
+
+    teacher: ParityTransformerTeacherConfig = field(default_factory=ParityTransformerTeacherConfig)
+    student: ParityTransformerStudentConfig = field(default_factory=ParityTransformerStudentConfig)
+    strategies: tuple[str, ...] = ("ce", "oneshot", "two-shot", "equal-split")
+
+    def __post_init__(self) -> None:
+        _check_compare(self)
+
+
+#: Named presets: ``key=value`` overrides per section, applied before the user's own.
+PRESETS: dict[str, dict[str, dict[str, dict[str, str]]]] = {
+    "pcfg": {
+        # Section 4.1 / App. D.6: cfg3b, 4 layers, 32-head teacher and 8-head student (head dim 8),
+        # batch 512, 8000 teacher steps, mask rate 0.3, tau = 1e-4, T0/2-equal-split.
+        "paper": {
+            "teacher": {"grammar": "cfg3b", "layers": "4", "heads": "32", "steps": "8000", "batch": "512",
+                        "lr": "0.001", "warmup": "400", "eval_every": "100", "eval_size": "1024",
+                        "checkpoint_every": "500", "measure_every": "500", "probe_every": "1000",
+                        "probe_train": "51200", "probe_test": "1024", "probe_steps": "2000"},
+            "student": {"layers": "4", "heads": "8", "steps": "4000", "batch": "512", "lr": "0.001",
+                        "warmup": "200", "eval_every": "100", "eval_size": "1024", "measure_every": "1000",
+                        "probe_every": "4000", "probe_train": "51200", "probe_test": "1024",
+                        "probe_steps": "2000", "n_checkpoints": "8"},
+        },
+    },
+    "parity-transformer": {
+        # Appendix C.2: (100, 6)-parity, 2 layers, 32-head teacher, 4-head students, head dim 8.
+        "paper": {
+            "teacher": {"d": "100", "k": "6", "heads": "32", "steps": "100000", "batch": "32",
+                        "eval_every": "1000", "checkpoint_every": "5000", "probe_every": "5000",
+                        "probe_samples": "100000"},
+            "student": {"heads": "4", "steps": "100000", "batch": "32", "eval_every": "1000"},
+        },
+    },
+}

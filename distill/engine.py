@@ -1,0 +1,154 @@
+"""The training loop of every Transformer run (teachers and students), resumable.
+
+:func:`fit` trains the ``R`` runs of one program (a leading run axis in every parameter, so one
+Adam step updates all runs at once; Adam is elementwise, so runs stay independent) through a list
+of :class:`Stage` s: ``[start, stop)`` step intervals, each supervised by the labels (cross-entropy,
+eq. (3)/(9)) or by a frozen teacher checkpoint (``alpha CE + (1 - alpha) KL(p_T^tau || p_S)``,
+eq. (4)/(10)). Data are drawn on the device from one generator per run. Adam with betas (0.9,
+0.95) and no weight decay, warmup then cosine/linear decay (Appendix D.6); bf16 autocast on CUDA.
+
+The run directory gets ``config.json``, ``env.json``, ``metrics.jsonl`` and checkpoints (model,
+Adam state and generator states) at every ``checkpoint_every`` steps (teachers keep them all;
+students keep the latest). Rerunning on an unfinished directory with the same config resumes
+from its latest checkpoint with the same samples it would have drawn.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from icurr.config import config_to_dict
+from simulate.losses import lr_schedule
+from simulate.rundir import RunDir, env_info
+from simulate.runner import generator, generator_states, restore_generators
+
+from .checkpoints import TransformerCheckpointDir, restore_optimizer
+from .evaluate import Evaluator, autocast
+from .model import Transformer, TransformerShape
+from .objectives import weighted_ce, weighted_kl
+from .tasks import sample_runs
+
+__all__ = ["Stage", "fit", "model_shape", "new_model", "make_optimizer"]
+
+_INIT, _DATA = 1, 2  # salts of a seed's init and data streams (as in simulate.runner)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Student steps ``[start, stop)`` supervised by ``source`` ("labels", a teacher step, or "final");
+    ``teacher`` is the frozen 1-run teacher model (None for labels)."""
+
+    start: int
+    stop: int
+    source: str
+    teacher: Transformer | None = None
+
+
+def model_shape(cfg, task) -> TransformerShape:
+    return TransformerShape(vocab=task.vocab_size, n_out=task.n_out, max_len=task.max_len, layers=cfg.layers,
+                            heads=cfg.heads, head_dim=cfg.head_dim, mlp_ratio=cfg.mlp_ratio, causal=task.causal)
+
+
+def new_model(cfg, task, device: torch.device) -> Transformer:
+    """``len(cfg.seeds)`` runs, run ``r`` initialized from its seed's own generator."""
+    gens = [generator(s, _INIT, torch.device("cpu")) for s in cfg.seeds]
+    return Transformer(model_shape(cfg, task), runs=len(cfg.seeds), generators=gens, device=device)
+
+
+def make_optimizer(model: Transformer, lr: float) -> torch.optim.Adam:
+    return torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
+
+
+def _loss(model, teacher, batch, cfg, device) -> torch.Tensor:
+    """Per-run loss ``(R,)`` of one batch ``(R, B, T)``."""
+    with autocast(device, cfg.precision):
+        logits = model(batch.inputs, valid=batch.valid).logits
+    if teacher is None:
+        return weighted_ce(logits, batch.targets, batch.weights)
+    R, B, T = batch.inputs.shape
+    with torch.no_grad(), autocast(device, cfg.precision):
+        t_logits = teacher(batch.inputs.reshape(R * B, T), valid=batch.valid.reshape(R * B, T)).logits
+    t_logits = t_logits.reshape(R, B, T, -1)
+    kl = weighted_kl(logits, t_logits, batch.weights, tau=cfg.temperature, top_k=cfg.top_k)
+    if cfg.alpha == 0:
+        return kl
+    return cfg.alpha * weighted_ce(logits, batch.targets, batch.weights) + (1 - cfg.alpha) * kl
+
+
+def fit(rd: RunDir, cfg, task, device: torch.device, *, stages: list[Stage], evaluator: Evaluator,
+        checkpoint_every: int, keep_checkpoints: bool = True, log_source: bool = False, progress: bool = True,
+        desc: str = "train", on_row: Callable[[dict], None] | None = None) -> Transformer:
+    """Train (or resume) ``cfg``'s runs through ``stages`` into ``rd``; returns the trained model.
+
+    Evaluates (``evaluator.rows``) at step 0 and every ``cfg.eval_every`` steps, checkpoints every
+    ``checkpoint_every`` steps and at the end; ``log_source`` adds the stage's source to each row.
+    """
+    model = new_model(cfg, task, device)
+    opt = make_optimizer(model, cfg.lr)
+    gens = [generator(s, _DATA, device) for s in cfg.seeds]
+    ck = TransformerCheckpointDir(rd.ckpt, shape=model.shape, runs=model.runs)
+    config = config_to_dict(cfg)
+    start = 0
+    if (rd.path / "config.json").exists() and rd.read_json("config.json") == config and len(ck):
+        latest = ck.load("latest", device=device)
+        model.load_state_dict(latest.model.state_dict())
+        restore_optimizer(opt, {k: v.to(device) for k, v in latest.optimizer.items()})
+        restore_generators(gens, latest.metadata)
+        start = latest.step
+        rd.truncate_metrics(start)
+    else:
+        rd.path.mkdir(parents=True, exist_ok=True)
+        for old in ck.steps():
+            ck.path(old).unlink()
+        rd.reset_metrics()
+        rd.write_json("config.json", config)
+        rd.write_json("env.json", env_info(str(device)))
+    mult = lr_schedule(cfg.lr_schedule, warmup=cfg.warmup, total=cfg.steps, min_ratio=cfg.min_lr_ratio)
+    bar = tqdm(total=cfg.steps, initial=start, desc=desc, unit="step", disable=None if progress else True, leave=False)
+    running = torch.zeros(model.runs, device=device)
+    since = 0
+
+    def log(step: int, source: str) -> None:
+        nonlocal running, since
+        extra = {"source": source} if log_source else {}
+        rows = evaluator.rows(model, step, step * cfg.batch, cfg.seeds, **extra)
+        train_loss = (running / max(since, 1)).tolist()
+        for r, row in enumerate(rows):
+            row["train_loss"] = train_loss[r] if since else None
+            row["lr"] = cfg.lr * float(mult(max(step - 1, 0)))
+        rd.append_metrics(rows)
+        running, since = torch.zeros_like(running), 0
+        if step % checkpoint_every == 0 or step == cfg.steps:
+            ck.save(model, step=step, samples=step * cfg.batch, config=config, optimizer=opt,
+                    extra_metadata=generator_states(gens))
+            if not keep_checkpoints:
+                for old in ck.steps():
+                    if old != step:
+                        ck.path(old).unlink()
+        bar.n = step
+        bar.set_postfix(acc=f"{max(r['test_accuracy'] for r in rows):.3f}")
+        if on_row is not None:
+            for row in rows:
+                on_row(row)
+
+    if start == 0:
+        log(0, stages[0].source)
+    model.train()
+    for stage in stages:
+        for step in range(max(start, stage.start), stage.stop):
+            for g in opt.param_groups:
+                g["lr"] = cfg.lr * float(mult(step))
+            batch = sample_runs(task, gens, cfg.batch)
+            loss = _loss(model, stage.teacher, batch, cfg, device)
+            opt.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            opt.step()
+            running += loss.detach()
+            since += 1
+            if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
+                log(step + 1, stage.source)
+    bar.close()
+    return model

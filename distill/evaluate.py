@@ -1,0 +1,163 @@
+"""Evaluation of Transformer runs on fixed held-out data: loss, accuracy, curriculum measures, probes.
+
+One :class:`Evaluator` per training program; it draws its held-out sets once, from generators
+seeded independently of the training data, so every run (seed) and every checkpoint of a teacher
+and of its students is measured on the same sentences and the same masks.
+
+* every evaluation: ``test_loss`` (eq. (3) / (9) on the held-out set) and ``test_accuracy`` (top-1
+  over the selected positions: masked tokens, boundary tokens, or the parity read-out);
+* PCFG, every ``measure_every`` steps: ``m_robust_{n}`` and ``m_close_{n}`` (eqs. (5)-(6), or
+  (11)-(12) for next-token models), medians over sampled positions;
+* PCFG, every ``probe_every`` steps: ``probe_level_{l}``, the accuracy of the multi-head linear
+  probe of Appendix D.3 predicting the level-l non-terminal at span boundaries (levels from the
+  root, Definition 4.3; the root level is skipped, it has a single non-terminal);
+* parity, every ``probe_every`` steps: the degree-1 correlations of Figure 12
+  (``corr1_in_mean``, ``corr1_off_mean``, ``corr1_off_max``, via :func:`simulate.probes.probe`) and
+  the attention on the support of Figure 11 (``attn_in_support``, ``attn_off_support``).
+"""
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import numpy as np
+import torch
+
+from simulate.probes import probe, probe_summary
+from simulate.runner import generator
+
+from .objectives import weighted_accuracy, weighted_ce
+from .tasks import ParityTask
+
+__all__ = ["Evaluator", "autocast"]
+
+_EVAL, _PROBE_TRAIN, _PROBE_TEST, _MEASURE = 11, 12, 13, 14  # salts of the held-out streams
+
+
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast on CUDA for ``precision`` auto/bf16; fp32 otherwise."""
+    if device.type == "cuda" and precision in ("auto", "bf16"):
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+class Evaluator:
+    """Held-out evaluation of all runs of a model for ``task`` under config ``cfg``."""
+
+    def __init__(self, task, cfg, device: torch.device, *, chunk: int = 256) -> None:
+        self.task, self.cfg, self.device, self.chunk = task, cfg, device, chunk
+        gen = generator(0, _EVAL, device)
+        if isinstance(task, ParityTask):
+            bits = torch.randint(0, 2, (cfg.eval_size, task.d), generator=gen, device=device)
+            self.batch = task.from_x((1 - 2 * bits).float())
+            self.parsed = None
+        else:
+            self.parsed = task.parsed(gen, cfg.eval_size)
+            self.batch = task.from_parsed(self.parsed, gen)
+        self._probe_sets = None
+
+    # ------------------------------------------------------------------ model calls
+    def _forward(self, model, tokens, valid, **kw):
+        with torch.no_grad(), autocast(self.device, self.cfg.precision):
+            return model(tokens, valid=valid, **kw)
+
+    def predict_fn(self, model):
+        """``(tokens (B, T), valid (B, T)) -> probabilities (R, B, T, C)`` in chunks (for the measures)."""
+        def predict(tokens, valid):
+            parts = [torch.softmax(self._forward(model, tokens[i:i + self.chunk], valid[i:i + self.chunk])
+                                   .logits.float(), -1) for i in range(0, tokens.shape[0], self.chunk)]
+            return torch.cat(parts, 1)
+        return predict
+
+    def embed_fn(self, model):
+        """``(tokens, valid) -> output embeddings (R, B, T, D)``: the final LayerNorm's output, the probe's input."""
+        def embed(tokens, valid):
+            parts = [self._forward(model, tokens[i:i + self.chunk], valid[i:i + self.chunk],
+                                   return_hidden=True).final.float() for i in range(0, tokens.shape[0], self.chunk)]
+            return torch.cat(parts, 1)
+        return embed
+
+    # ------------------------------------------------------------------ metrics
+    def basic(self, model) -> dict[str, np.ndarray]:
+        """``test_loss`` and ``test_accuracy`` per run, shape ``(R,)`` each."""
+        b = self.batch
+        loss, hits, count = 0.0, 0.0, 0.0
+        for i in range(0, b.inputs.shape[0], self.chunk):
+            sl = slice(i, i + self.chunk)
+            logits = self._forward(model, b.inputs[sl], b.valid[sl]).logits.float()
+            n_sel = b.selected[sl].sum()
+            loss = loss + weighted_ce(logits, b.targets[sl], b.weights[sl])
+            hits = hits + weighted_accuracy(logits, b.targets[sl], b.selected[sl]) * n_sel
+            count = count + n_sel
+        return {"test_loss": torch.as_tensor(loss).cpu().numpy(),
+                "test_accuracy": (torch.as_tensor(hits) / max(float(count), 1.0)).cpu().numpy()}
+
+    def measures(self, model) -> dict[str, np.ndarray]:
+        """M_robust / M_close per n (PCFG only), medians per run."""
+        from .measures import autoregressive_measures, masked_lm_measures
+
+        p = self.parsed
+        gen = generator(0, _MEASURE, self.device)
+        vocab = self.task.vocab
+        n = min(p.tokens.shape[0], self.cfg.measure_positions)  # sentences used: one position each when possible
+        per = -(-self.cfg.measure_positions // n)
+        tokens, valid = p.tokens[:n], p.valid[:n]
+        kw = dict(ns=tuple(self.cfg.measure_ns), positions_per_sentence=per, generator=gen)
+        if self.task.causal:
+            return autoregressive_measures(self.predict_fn(model), tokens, valid, bos_id=vocab.bos_id,
+                                           pad_id=vocab.pad_id, **kw)
+        return masked_lm_measures(self.predict_fn(model), tokens, valid, mask_id=vocab.mask_id, **kw)
+
+    def nonterminal_probe(self, model) -> dict[str, np.ndarray]:
+        """``probe_level_{l}`` for every level below the root (Appendix D.3), per run."""
+        from .probes import nonterminal_probe_accuracy
+
+        if self._probe_sets is None:
+            self._probe_sets = (self.task.parsed(generator(0, _PROBE_TRAIN, self.device), self.cfg.probe_train),
+                                self.task.parsed(generator(0, _PROBE_TEST, self.device), self.cfg.probe_test))
+        train, test = self._probe_sets
+        levels = list(range(1, self.task.grammar.depth))
+        acc = nonterminal_probe_accuracy(self.embed_fn(model), train, test, levels,
+                                         n_classes=[len(self.task.grammar.levels[lv]) for lv in levels],
+                                         steps=self.cfg.probe_steps, generator=generator(0, _PROBE_TRAIN, self.device))
+        return {f"probe_level_{lv}": acc[:, j] for j, lv in enumerate(levels)}
+
+    def parity_probes(self, model) -> dict[str, np.ndarray]:
+        """Degree-1 correlations (Figure 12) and attention on the support (Figure 11), per run."""
+        from .probes import attention_paths, support_attention_summary
+
+        task = self.task
+        gen = generator(0, _PROBE_TEST, self.device)
+        with torch.no_grad(), autocast(self.device, self.cfg.precision):
+            res = probe(lambda x: task.readout_logits(model, x).float(), task.d, task.support.tolist(),
+                        generator=gen, degrees=(1,), method="mc", n_samples=self.cfg.probe_samples,
+                        device=self.device)
+        out = {k: v.cpu().numpy() for k, v in probe_summary(res).items()}
+        bits = torch.randint(0, 2, (min(self.cfg.probe_samples, 1024), task.d), generator=gen, device=self.device)
+        tokens = task.encode((1 - 2 * bits).float())
+        attn = self._forward(model, tokens, None, return_attention=True).attentions
+        paths = attention_paths([a.float() for a in attn], query=task.position)
+        offset = 1 if task.readout == "cls" else 0
+        summary = support_attention_summary(paths, task.support.tolist(), list(range(offset, offset + task.d)))
+        out.update({k: np.asarray(summary[k]) for k in ("attn_in_support", "attn_off_support")})
+        return out
+
+    def rows(self, model, step: int, samples: int, seeds, **extra) -> list[dict]:
+        """One row per run for ``step``: basic metrics always; measures and probes when due."""
+        cfg = self.cfg
+        cols = self.basic(model)
+        due = lambda every: every and step % every == 0  # noqa: E731
+        if isinstance(self.task, ParityTask):
+            if due(cfg.probe_every):
+                cols.update(self.parity_probes(model))
+        else:
+            if due(cfg.measure_every):
+                cols.update(self.measures(model))
+            if due(cfg.probe_every):
+                cols.update(self.nonterminal_probe(model))
+        rows = []
+        for r, seed in enumerate(seeds):
+            row = {"step": step, "run": r, "seed": seed, "samples": samples}
+            row.update({k: float(np.asarray(v).reshape(-1)[r]) for k, v in cols.items()})
+            row.update(extra)
+            rows.append(row)
+        return rows

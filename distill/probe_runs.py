@@ -1,0 +1,72 @@
+"""Measures and probes of a saved PCFG run, checkpoint by checkpoint (``icurr pcfg probe``)."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from icurr.config import apply_overrides, config_from_dict
+from simulate.rundir import RunDir
+from simulate.runner import resolve_device
+from theory._checks import ParameterError
+
+from .checkpoints import TransformerCheckpointDir
+from .config import PcfgStudentConfig, PcfgTeacherConfig
+from .evaluate import Evaluator
+from .runs import build_task, load_teacher_config
+
+__all__ = ["probe_run"]
+
+_PROBE_KEYS = ("eval_size", "measure_ns", "measure_positions", "probe_train", "probe_test", "probe_steps", "device")
+
+
+def _run_config(rd: RunDir):
+    data = rd.read_json("config.json")
+    if data.get("kind") == PcfgTeacherConfig.__name__:
+        cfg = config_from_dict(PcfgTeacherConfig, data)
+        return cfg, cfg
+    if data.get("kind") == PcfgStudentConfig.__name__:
+        cfg = config_from_dict(PcfgStudentConfig, data)
+        return cfg, load_teacher_config(cfg.teacher)
+    raise ParameterError(f"run {str(rd.path)!r} is not a PCFG run (config kind {data.get('kind')!r})")
+
+
+def probe_run(run, *, steps="all", overrides=(), device=None) -> list[dict]:
+    """One row per checkpoint step and run: held-out loss/accuracy, ``m_robust_{n}``, ``m_close_{n}``
+    (eqs. (5)-(6) or (11)-(12)) and ``probe_level_{l}`` (Appendix D.3). ``overrides``: KEY=VALUE
+    words for the probe settings of the run's config (``measure_positions``, ``probe_train``, ...)."""
+    rd = RunDir(run)
+    if not (rd.path / "config.json").is_file():
+        raise ParameterError(f"run {str(run)!r} is not a run directory (no config.json)")
+    cfg, tcfg = _run_config(rd)
+    words = dict(w.split("=", 1) for w in overrides if "=" in w)
+    bad = sorted(set(words) - set(_PROBE_KEYS)) + [w for w in overrides if "=" not in w]
+    if bad:
+        raise ParameterError(f"probe overrides must be KEY=VALUE with KEY in {', '.join(_PROBE_KEYS)}; got {bad}")
+    if device:
+        words["device"] = device
+    cfg = apply_overrides(cfg, words)
+    cfg = dataclasses.replace(cfg, measure_every=cfg.eval_every, probe_every=cfg.eval_every)
+    ck = TransformerCheckpointDir(rd.ckpt)
+    available = ck.steps()
+    if not available:
+        raise ParameterError(f"run {str(run)!r} has no checkpoints in {ck.root}")
+    if steps == "all":
+        chosen = available
+    else:
+        try:
+            chosen = [ck.resolve(int(s)) for s in str(steps).split(",") if s.strip()]
+        except ValueError:
+            raise ParameterError(f"steps must be 'all' or comma-separated integers, got {steps!r}") from None
+    dev = resolve_device(cfg.device)
+    ev = Evaluator(build_task(tcfg), cfg, dev)
+    rows = []
+    for step in chosen:
+        model = ck.load(step, device=dev).model
+        cols = ev.basic(model)
+        cols.update(ev.measures(model))
+        cols.update(ev.nonterminal_probe(model))
+        for r, seed in enumerate(cfg.seeds):
+            rows.append({"step": step, "run": r, "seed": seed,
+                         **{k: float(np.asarray(v).reshape(-1)[r]) for k, v in cols.items()}})
+    return rows
