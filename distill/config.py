@@ -11,13 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from simulate.config import STRATEGIES, check_seeds
 from theory._checks import ParameterError, check_choice, check_int, check_real
 
 __all__ = ["PcfgTeacherConfig", "PcfgStudentConfig", "PcfgCompareConfig", "ParityTransformerTeacherConfig",
            "ParityTransformerStudentConfig", "ParityTransformerCompareConfig", "STRATEGIES", "PRESETS"]
-
-STRATEGIES = ("ce", "oneshot", "progressive", "two-shot", "equal-split")
-
 
 def _check_common(cfg) -> None:
     """Model, optimization and logging fields shared by every Transformer config."""
@@ -31,12 +29,7 @@ def _check_common(cfg) -> None:
     check_int("warmup", cfg.warmup, 0, cfg.steps)
     check_choice("lr_schedule", cfg.lr_schedule, ("constant", "cosine", "linear"))
     check_real("min_lr_ratio", cfg.min_lr_ratio, 0, 1)
-    if not cfg.seeds:
-        raise ParameterError("seeds must hold at least one seed")
-    for s in cfg.seeds:
-        check_int("seeds", s, 0)
-    if len(set(cfg.seeds)) != len(cfg.seeds):
-        raise ParameterError(f"seeds must be distinct, got {cfg.seeds}")
+    check_seeds(cfg.seeds)
     check_int("eval_every", cfg.eval_every, 1, cfg.steps)
     check_int("eval_size", cfg.eval_size, 8)
     for name in ("measure_every", "probe_every"):
@@ -69,6 +62,7 @@ def _check_student(cfg) -> None:
     check_real("kappa", cfg.kappa, 0, 1, lo_open=True)
     check_choice("split", cfg.split, ("teacher", "student"))
     check_choice("first_rule", cfg.first_rule, ("accuracy", "m_robust"))
+    check_real("first_skip", cfg.first_skip, 0, 1, hi_open=True)
     if cfg.first_checkpoint != "auto":
         try:
             check_int("first_checkpoint", int(cfg.first_checkpoint), 1)
@@ -115,7 +109,7 @@ class PcfgTeacherConfig:
     heads: int = 8  # attention heads (the paper's teacher: 32); width = heads * head_dim
     head_dim: int = 8  # dimension per head (the paper: 8)
     mlp_ratio: int = 4  # MLP hidden width / model width
-    steps: int = 1000  # Adam steps (the paper: 8000)
+    steps: int = 600  # Adam steps (the paper: 8000)
     batch: int = 64  # sentences per step (the paper: 512)
     lr: float = 3e-3  # peak learning rate of Adam (betas 0.9, 0.95, no weight decay; App. D.6)
     warmup: int = 100  # linear warmup steps
@@ -123,15 +117,15 @@ class PcfgTeacherConfig:
     min_lr_ratio: float = 0.0  # final lr / peak lr
     seeds: tuple[int, ...] = (0,)  # one run per seed (init and data), trained as one batched program
     eval_every: int = 50  # steps between evaluations on the fixed held-out set
-    eval_size: int = 512  # held-out sentences (fixed masks)
-    checkpoint_every: int = 100  # steps between safetensors checkpoints (model, Adam state, generators)
-    measure_every: int = 100  # steps between M_robust / M_close (0: never); multiple of eval_every
+    eval_size: int = 256  # held-out sentences (fixed masks)
+    checkpoint_every: int = 50  # steps between safetensors checkpoints (model, Adam state, generators)
+    measure_every: int = 50  # steps between M_robust / M_close (0: never); multiple of eval_every
     measure_ns: tuple[int, ...] = (3, 5, 7)  # n of the n-gram measures
     measure_positions: int = 256  # sampled (sentence, position) pairs per measure
-    probe_every: int = 500  # steps between non-terminal probes (0: never); multiple of eval_every
+    probe_every: int = 300  # steps between non-terminal probes (0: never); multiple of eval_every
     probe_train: int = 512  # probe training sentences (the paper: 51200)
     probe_test: int = 256  # probe test sentences (the paper: 1024)
-    probe_steps: int = 300  # Adam steps of each probe
+    probe_steps: int = 200  # Adam steps of each probe
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
@@ -151,7 +145,7 @@ class PcfgStudentConfig:
     heads: int = 2  # the paper's student: 8 (teacher 32)
     head_dim: int = 8
     mlp_ratio: int = 4
-    steps: int = 1000
+    steps: int = 600
     batch: int = 64
     lr: float = 3e-3
     warmup: int = 100
@@ -165,19 +159,22 @@ class PcfgStudentConfig:
     # auto rule: accuracy = middle of the rapid loss drop (steepest rise of masked accuracy);
     # m_robust = the peak of M_robust at the smallest n (Figure 4, middle)
     first_rule: Literal["accuracy", "m_robust"] = "accuracy"
+    # auto: the first first_skip * T0 teacher steps are left out of the choice: phase 1 of Section 4.1.2
+    # (the first ~5% of training), whose fast initial rise (the unigram statistics) is not the transition
+    first_skip: float = 0.1
     n_checkpoints: int = 0  # N checkpoints C_1, 2 C_1, ..., N C_1 (0: every multiple up to the teacher's end)
     stage_steps: int = 0  # two-shot / progressive: student steps per intermediate checkpoint (0: steps / 4)
     kappa: float = 0.5  # equal-split with split=teacher: the first kappa * T0 steps are split over the N
     split: Literal["teacher", "student"] = "teacher"  # equal-split: kappa*T0 (App. D.2 var. 2) or the student's steps (var. 1)
     eval_every: int = 50
-    eval_size: int = 512
-    measure_every: int = 500
+    eval_size: int = 256
+    measure_every: int = 300
     measure_ns: tuple[int, ...] = (3, 5, 7)
     measure_positions: int = 256
-    probe_every: int = 1000
+    probe_every: int = 600
     probe_train: int = 512
     probe_test: int = 256
-    probe_steps: int = 300
+    probe_steps: int = 200
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
@@ -235,7 +232,7 @@ class ParityTransformerStudentConfig:
     heads: int = 4  # the paper's student: 4
     head_dim: int = 8
     mlp_ratio: int = 4
-    steps: int = 6000
+    steps: int = 3000
     batch: int = 64
     lr: float = 1e-3
     warmup: int = 0
@@ -247,6 +244,7 @@ class ParityTransformerStudentConfig:
     alpha: float = 0.0
     first_checkpoint: str = "auto"
     first_rule: Literal["accuracy", "m_robust"] = "accuracy"
+    first_skip: float = 0.1  # fraction of the teacher's steps left out of the automatic choice
     n_checkpoints: int = 0
     stage_steps: int = 0
     kappa: float = 0.5

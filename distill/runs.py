@@ -9,21 +9,20 @@ multiples ``2 C_1, 3 C_1, ...`` (Appendix D.2).
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
-from pathlib import Path
+from functools import partial
 
 import numpy as np
 import pandas as pd
 import torch
 
-from icurr.config import config_from_dict, config_hash
+from icurr.config import config_from_dict
 from simulate import data as D
 from simulate import schedule as S
+from simulate import compare
 from simulate.compare import median_reached
 from simulate.probes import log_frame, summary_from_log
-from simulate.rundir import RunDir, atomic_write_text
+from simulate.rundir import RunDir
 from simulate.runner import generator, resolve_device
 from theory._checks import ParameterError
 
@@ -117,8 +116,15 @@ def _first_checkpoint(cfg, teacher: RunDir, tcfg, inner: list[int]) -> tuple[int
         return step, {"rule": "given", "step": step}
     log = teacher.metrics()
     log = log_frame(log[log["run"] == cfg.teacher_run])
+    skip = cfg.first_skip * tcfg.steps
+    log = log[log["step"] >= skip].reset_index(drop=True)
+    inner = [s for s in inner if s >= skip] or inner[-1:]
     if cfg.first_rule == "accuracy":
-        choice = S.choose_intermediate(log, "accuracy", available=inner)
+        if len(log) < 2:
+            raise ParameterError(f"first_skip = {cfg.first_skip} leaves fewer than 2 logged teacher steps")
+        # 3-point smoothing: the drop spans only a few evaluations at CPU scale (5 points moved the
+        # choice to the end of the drop on the default teacher)
+        choice = S.choose_intermediate(log, "accuracy", smooth=3, available=inner)
         return choice.step, {"rule": "accuracy", "step": choice.step, "criterion": choice.value}
     cols = sorted((c for c in log.columns if c.startswith("m_robust_")), key=lambda c: int(c.rsplit("_", 1)[1]))
     if not cols:
@@ -132,7 +138,10 @@ def _first_checkpoint(cfg, teacher: RunDir, tcfg, inner: list[int]) -> tuple[int
 
 
 def build_schedule(cfg, teacher: RunDir, tcfg, available: list[int]) -> tuple[S.Schedule, dict]:
-    """The student's supervision schedule and a note on how its checkpoints were chosen."""
+    """The student's supervision schedule and a note on how its checkpoints were chosen.
+
+    The automatic first checkpoint leaves out the first ``first_skip * T0`` teacher steps (phase 1).
+    """
     T0 = tcfg.steps
     if cfg.strategy == "ce":
         return S.cross_entropy(cfg.steps), {}
@@ -232,17 +241,9 @@ def strategy_row(strategy: str, run_dir, *, parity: bool) -> dict:
 
 
 def run_compare(cfg, out, *, progress: bool = True) -> list[dict]:
-    """Train (or reuse) the teacher and every strategy's students below ``out``; one row per strategy."""
-    out = Path(out)
-    tdir = out / config_hash(cfg.teacher)
-    train_teacher(cfg.teacher, tdir, progress=progress)
+    """Train (or reuse) the teacher and every strategy's students below ``out``; one row per strategy
+    (the layout of :func:`simulate.compare.run_compare`: run directories named by config hash, and
+    ``compare.json``)."""
     parity = isinstance(cfg.teacher, ParityTransformerTeacherConfig)
-    rows, index = [], {"teacher": tdir.name, "students": {}}
-    for strategy in cfg.strategies:
-        scfg = dataclasses.replace(cfg.student, teacher=tdir.name, strategy=strategy)
-        sdir = out / config_hash(scfg)
-        train_student(dataclasses.replace(scfg, teacher=str(tdir)), sdir, progress=progress)
-        index["students"][strategy] = sdir.name
-        rows.append(strategy_row(strategy, sdir, parity=parity))
-    atomic_write_text(out / "compare.json", json.dumps({"index": index, "rows": rows}, indent=2) + "\n")
-    return rows
+    return compare.run_compare(cfg, out, progress=progress, train_teacher_fn=train_teacher,
+                               train_student_fn=train_student, row_fn=partial(strategy_row, parity=parity))

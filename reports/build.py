@@ -20,10 +20,12 @@ from theory._checks import ParameterError, check_real
 
 from . import data as D
 from . import figures as F
+from .transformer_data import has_mlp_runs, has_transformer_runs
 
 __all__ = ["Section", "build_report", "markdown_table"]
 
-#: Figure names in report order (file stems of the PNG/CSV files).
+#: Figure names in report order (file stems of the PNG/CSV files); Transformer figures follow
+#: (``reports.transformer.TRANSFORMER_FIGURES``).
 FIGURES = ("strategies", "curriculum", "theory", "scaling", "batch_width")
 
 
@@ -225,6 +227,11 @@ def build_report(results_dir, out_dir, *, target: int = 95, n_boot: int = 1000, 
                  frontier_tau: float = 0.5) -> list[Section]:
     """Write the report of ``results_dir`` into ``out_dir`` (created); return its sections.
 
+    MLP sections (strategies, curriculum, theory, scaling, batch/width) appear when the directory
+    holds MLP runs or no Transformer runs; Transformer sections (:mod:`reports.transformer`: PCFG
+    teacher, students and features; parity Transformers) when it holds Transformer runs: a plain
+    ``icurr pcfg compare`` / ``icurr parity-transformer compare`` directory or a sweep of them.
+
     ``target``: accuracy percent of the scaling figure (60, 95 or 99: the summaries' fields);
     ``n_boot``/``seed``: bootstrap resamples and the seed of its ``numpy.random.Generator``;
     ``theory_d``, ``gap_ks``, ``gap_ds``: the theory figure's d, the k of its gap curves and their d;
@@ -242,9 +249,16 @@ def build_report(results_dir, out_dir, *, target: int = 95, n_boot: int = 1000, 
     out.mkdir(parents=True, exist_ok=True)
     gap_ds = gap_ds if gap_ds is not None else [d for d in range(5, 402, 8)]
     rng = np.random.default_rng(seed)
-    sections = [_strategies(out, metrics, results), _curriculum(out, metrics, results),
-                _theory(out, theory_d, gap_ks, gap_ds), _scaling(out, results, target, n_boot, rng),
-                _batch_width(out, results, target, frontier_delta, frontier_tau)]
+    transformer = has_transformer_runs(results)
+    sections = []
+    if has_mlp_runs(results) or not transformer:  # MLP sections: MLP runs, or nothing else to show
+        sections += [_strategies(out, metrics, results), _curriculum(out, metrics, results),
+                     _theory(out, theory_d, gap_ks, gap_ds), _scaling(out, results, target, n_boot, rng),
+                     _batch_width(out, results, target, frontier_delta, frontier_tau)]
+    if transformer:
+        from .transformer import transformer_sections
+
+        sections += transformer_sections(out, results_dir, metrics)
     title = "Progressive distillation: report"
     (out / "report.md").write_text(_markdown(title, str(results_dir), sections))
     (out / "report.html").write_text(_html(title, str(results_dir), out, sections))

@@ -10,7 +10,6 @@ import numpy as np
 
 from icurr.config import config_hash
 
-from .config import CompareConfig
 from .rundir import RunDir, atomic_write_text
 from .student import train_student
 from .teacher import train_teacher
@@ -45,20 +44,25 @@ def strategy_row(strategy: str, run_dir) -> dict:
     return row
 
 
-def run_compare(cfg: CompareConfig, out, *, progress: bool = True) -> list[dict]:
+def run_compare(cfg, out, *, progress: bool = True, train_teacher_fn=None, train_student_fn=None,
+                row_fn=None) -> list[dict]:
     """Train (or reuse) the teacher and every strategy's students below ``out``; one row per strategy.
 
-    Run directories are named by the hash of their config, so a rerun reuses finished runs.
+    Run directories are named by the hash of their config, so a rerun reuses finished runs. The
+    ``*_fn`` arguments (default: the MLP engine's) let other engines (:mod:`distill.runs`) share this.
     """
+    train_teacher_fn = train_teacher_fn or train_teacher
+    train_student_fn = train_student_fn or train_student
+    row_fn = row_fn or strategy_row
     out = Path(out)
     tdir = out / config_hash(cfg.teacher)
-    train_teacher(cfg.teacher, tdir, progress=progress)
+    train_teacher_fn(cfg.teacher, tdir, progress=progress)
     rows, index = [], {"teacher": tdir.name, "students": {}}
     for strategy in cfg.strategies:
         scfg = dataclasses.replace(cfg.student, teacher=tdir.name, strategy=strategy)
         sdir = out / config_hash(scfg)
-        train_student(dataclasses.replace(scfg, teacher=str(tdir)), sdir, progress=progress)
+        train_student_fn(dataclasses.replace(scfg, teacher=str(tdir)), sdir, progress=progress)
         index["students"][strategy] = sdir.name
-        rows.append(strategy_row(strategy, sdir))
+        rows.append(row_fn(strategy, sdir))
     atomic_write_text(out / "compare.json", json.dumps({"index": index, "rows": rows}, indent=2) + "\n")
     return rows

@@ -15,9 +15,19 @@ from typing import Literal
 
 from theory._checks import ParameterError, check_choice, check_int, check_real
 
-__all__ = ["TeacherConfig", "StudentConfig", "CompareConfig", "STRATEGIES", "PRESETS"]
+__all__ = ["TeacherConfig", "StudentConfig", "CompareConfig", "STRATEGIES", "PRESETS", "check_seeds"]
 
 STRATEGIES = ("ce", "oneshot", "progressive", "two-shot", "equal-split")
+
+
+def check_seeds(seeds) -> None:
+    """Seeds of a batched program: at least one, each an int >= 0, all distinct."""
+    if not seeds:
+        raise ParameterError("seeds must hold at least one seed")
+    for s in seeds:
+        check_int("seeds", s, 0)
+    if len(set(seeds)) != len(seeds):
+        raise ParameterError(f"seeds must be distinct, got {seeds}")
 
 
 def _common(cfg) -> None:
@@ -30,12 +40,7 @@ def _common(cfg) -> None:
     check_int("warmup", cfg.warmup, 0, cfg.steps)
     check_choice("init", cfg.init, ("default", "symmetric"))
     check_real("output_scale", cfg.output_scale, 0, lo_open=True)
-    if not cfg.seeds:
-        raise ParameterError("seeds must hold at least one seed")
-    for s in cfg.seeds:
-        check_int("seeds", s, 0)
-    if len(set(cfg.seeds)) != len(cfg.seeds):
-        raise ParameterError(f"seeds must be distinct, got {cfg.seeds}")
+    check_seeds(cfg.seeds)
     check_int("eval_every", cfg.eval_every, 1, cfg.steps)
     check_int("eval_size", cfg.eval_size, 16)
     check_int("probe_every", cfg.probe_every, 0)

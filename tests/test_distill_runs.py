@@ -21,6 +21,8 @@ from icurr.config import apply_overrides
 from simulate.rundir import RunDir
 from theory._checks import ParameterError
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TINY = "random:levels=4,seed=1"
 PCFG_TINY = dict(grammar=TINY, layers=1, heads=2, head_dim=8, steps=60, batch=32, lr=3e-3, warmup=5,
                  eval_every=20, eval_size=64, checkpoint_every=20, measure_every=20, measure_positions=32,
@@ -209,3 +211,33 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path):
     assert res.returncode == 2 and "heads" in res.stderr and len(res.stderr.strip().splitlines()) == 1
     res = _icurr("pcfg", "stats", "--grammar", "no-such-grammar")
     assert res.returncode == 2 and "no-such-grammar" in res.stderr
+
+
+# ------------------------------------------------------------------ sweeps
+
+def test_pcfg_sweeps_run_skip_and_collect(tmp_path):
+    from simulate.store import load_metrics, load_results
+    from simulate.sweep import parse_sweep, run_sweep
+
+    base = {f"teacher.{k}": v for k, v in PCFG_TINY.items() if k not in ("steps", "probe_every", "measure_every")}
+    base.update({"teacher.steps": 40, "teacher.measure_every": 20, "teacher.probe_every": 0,
+                 "student.layers": 1, "student.heads": 1, "student.steps": 20, "student.batch": 16,
+                 "student.eval_every": 10, "student.eval_size": 32, "student.measure_every": 0,
+                 "student.probe_every": 0, "student.seeds": [0, 1], "student.first_checkpoint": "20",
+                 "student.warmup": 0, "student.device": "cpu", "strategies": ["ce", "equal-split"]})
+    sweep = parse_sweep({"kind": "pcfg-compare", "base": base, "grid": {"student.lr": [0.003, 0.01]}})
+    first = run_sweep(sweep, tmp_path, progress=False)
+    assert (len(first.done), len(first.failed)) == (2, 0)
+    again = run_sweep(sweep, tmp_path, progress=False)
+    assert len(again.skipped) == 2 and not again.done
+    res = load_results(tmp_path)
+    assert set(res["kind"]) == {"pcfg-compare"} and len(res) == 4  # 2 points x 2 strategies
+    assert set(res["strategy"]) == {"ce", "equal-split"}
+    metrics = load_metrics(tmp_path)
+    assert set(metrics["role"]) == {"teacher", "ce", "equal-split"}
+    teacher = parse_sweep({"kind": "pcfg-teacher", "base": {k: v for k, v in PCFG_TINY.items() if k != "steps"}
+                           | {"steps": 20, "probe_every": 0, "measure_every": 0}, "grid": {"seeds": [[0, 1]]}})
+    done = run_sweep(teacher, tmp_path / "t", progress=False)
+    assert len(done.done) == 1
+    rows = load_results(tmp_path / "t")
+    assert list(rows["seed"]) == [0, 1] and set(rows["kind"]) == {"pcfg-teacher"}

@@ -21,14 +21,7 @@ from theory._checks import ParameterError
 V_TERM, MASK, PAD, BOS = 4, 4, 5, 6        # terminals 0..3, then mask, pad, bos (the sampler's ids)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The tensors here are tiny: one intra-op thread is as fast, and avoids OpenMP spin-waits that
-    make these tests 10x slower when the 2 cores are shared with other processes (measured)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def gen(seed: int) -> torch.Generator:

@@ -1,10 +1,22 @@
-"""``icurr report DIR --out REPORT_DIR``: figures, CSVs, report.md and a self-contained report.html."""
+"""``icurr report DIR --out REPORT_DIR``: figures, CSVs, report.md and a self-contained report.html.
+
+DIR may hold MLP runs (``icurr sweep run`` of teacher/student/compare kinds) and/or Transformer runs:
+a plain ``icurr pcfg compare`` / ``icurr parity-transformer compare`` directory, or a sweep of
+``pcfg-compare`` / ``parity-transformer-compare`` (or Transformer teacher/student) runs.
+"""
 from __future__ import annotations
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("report", help="figures and tables of a results directory (report.md, report.html)")
-    p.add_argument("dir", metavar="DIR", help="results directory (e.g. of icurr sweep run)")
+    p = subparsers.add_parser(
+        "report", help="figures and tables of a results directory (report.md, report.html)",
+        description="Figures (PNG + the CSV of the numbers drawn), report.md and a self-contained report.html of "
+                    "a results directory. MLP sections (strategies, curriculum, theory, scaling, batch/width) "
+                    "appear for MLP runs; Transformer sections (PCFG teacher/students/features: Figures 1 right, "
+                    "4, 5, 22, 24; parity Transformers: Figures 11-13) for Transformer runs.")
+    p.add_argument("dir", metavar="DIR",
+                   help="results directory: of icurr sweep run (MLP or Transformer kinds), or of "
+                        "icurr pcfg compare / icurr parity-transformer compare --out DIR")
     p.add_argument("--out", required=True, metavar="REPORT_DIR", help="directory to write the report into")
     p.add_argument("--target", type=int, choices=(60, 95, 99), default=95,
                    help="test accuracy percent of the scaling figure (samples_to_TARGET)")

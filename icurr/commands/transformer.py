@@ -29,6 +29,8 @@ def register(subparsers) -> None:
         sub = p.add_subparsers(dest=f"{kind}_command", metavar="SUBCOMMAND", parser_class=type(p), required=True)
         t = sub.add_parser("teacher", help="train a teacher (checkpoints, metrics, measures)", epilog=EPILOG)
         add_common(t, "runs/<config hash>")
+        if kind == "pcfg":
+            t.add_argument("--grammar", default=None, help=f"overrides grammar=: {_GRAMMAR_HELP}")
         t.set_defaults(handler=_teacher, kind=kind)
         s = sub.add_parser("student", help="train students of a saved teacher", epilog=EPILOG)
         s.add_argument("--teacher", required=True, help="teacher run directory")
@@ -38,6 +40,8 @@ def register(subparsers) -> None:
         c = sub.add_parser("compare", help="train one teacher and a student per strategy; one row per strategy",
                            epilog=EPILOG + " Use teacher.FIELD=... and student.FIELD=...")
         add_common(c, "runs/compare-<config hash>")
+        if kind == "pcfg":
+            c.add_argument("--grammar", default=None, help=f"overrides teacher.grammar=: {_GRAMMAR_HELP}")
         c.set_defaults(handler=_compare, kind=kind)
         if kind == "pcfg":
             _register_pcfg_tools(sub)
@@ -77,7 +81,8 @@ def _teacher(args) -> None:
     from distill.runs import train_teacher
 
     (tcls, _, _), presets = _configs(args.kind)
-    cfg = resolve_config(tcls, args, presets, section="teacher")
+    extra = {"grammar": args.grammar} if getattr(args, "grammar", None) else None
+    cfg = resolve_config(tcls, args, presets, extra, section="teacher")
     if cfg is None:
         return
     rd = train_teacher(cfg, args.out or f"runs/{config_hash(cfg)}", progress=not args.no_progress)
@@ -104,7 +109,8 @@ def _compare(args) -> None:
     from distill.runs import run_compare
 
     (_, _, ccls), presets = _configs(args.kind)
-    cfg = resolve_config(ccls, args, presets)
+    extra = {"teacher.grammar": args.grammar} if getattr(args, "grammar", None) else None
+    cfg = resolve_config(ccls, args, presets, extra)
     if cfg is None:
         return
     rows = run_compare(cfg, args.out or f"runs/compare-{config_hash(cfg)}", progress=not args.no_progress)
