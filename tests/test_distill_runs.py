@@ -143,18 +143,20 @@ def test_pcfg_teacher_learns_and_logs_measures(pcfg_teacher):
 
 
 def test_teacher_resumes_bit_exactly(tmp_path, pcfg_teacher):
-    cfg, rd = pcfg_teacher
+    cfg, _ = pcfg_teacher
     part = tmp_path / "resumed"
-    train_teacher(cfg, part, progress=False)
+    rd = train_teacher(cfg, part, progress=False)  # straight through (same thread count as the resume)
+    ck = TransformerCheckpointDir(part / "ckpt")
+    a = ck.load(60).model.state_dict()
+    losses = rd.metrics()["test_loss"].to_numpy()
     for step in (40, 60):  # "kill" after step 20: drop later checkpoints, metrics and the summary
-        TransformerCheckpointDir(part / "ckpt").path(step).unlink()
+        ck.path(step).unlink()
     (part / "summary.json").unlink()
     (part / "metrics.parquet").unlink()
     train_teacher(cfg, part, progress=False)
-    a = TransformerCheckpointDir(rd.ckpt).load(60).model.state_dict()
-    b = TransformerCheckpointDir(part / "ckpt").load(60).model.state_dict()
+    b = ck.load(60).model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert np.allclose(RunDir(part).metrics()["test_loss"], rd.metrics()["test_loss"])
+    assert np.array_equal(RunDir(part).metrics()["test_loss"].to_numpy(), losses)
 
 
 @pytest.mark.parametrize("strategy", ["ce", "oneshot", "two-shot", "progressive", "equal-split"])
@@ -241,3 +243,12 @@ def test_pcfg_sweeps_run_skip_and_collect(tmp_path):
     assert len(done.done) == 1
     rows = load_results(tmp_path / "t")
     assert list(rows["seed"]) == [0, 1] and set(rows["kind"]) == {"pcfg-teacher"}
+
+
+def test_cli_overrides_may_follow_options():
+    res = _icurr("pcfg", "teacher", "--show-config", "--device", "cpu", "steps=7", "warmup=0")
+    assert res.returncode == 0, res.stderr
+    cfg = json.loads(res.stdout)
+    assert (cfg["steps"], cfg["warmup"], cfg["device"]) == (7, 0, "cpu")
+    res = _icurr("pcfg", "teacher", "--show-config", "--bogus")
+    assert res.returncode == 2 and "--bogus" in res.stderr
