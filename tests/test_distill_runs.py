@@ -246,9 +246,9 @@ def test_pcfg_sweeps_run_skip_and_collect(tmp_path):
 
 
 def test_cli_overrides_may_follow_options():
-    res = _icurr("pcfg", "teacher", "--show-config", "--device", "cpu", "steps=7", "warmup=0")
+    res = _icurr("pcfg", "teacher", "--show-config", "--device", "cpu", "steps=700", "warmup=0")
     assert res.returncode == 0, res.stderr
     cfg = json.loads(res.stdout)
-    assert (cfg["steps"], cfg["warmup"], cfg["device"]) == (7, 0, "cpu")
+    assert (cfg["steps"], cfg["warmup"], cfg["device"]) == (700, 0, "cpu")
     res = _icurr("pcfg", "teacher", "--show-config", "--bogus")
     assert res.returncode == 2 and "--bogus" in res.stderr
