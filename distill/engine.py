@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from icurr.config import config_to_dict
 from simulate.losses import lr_schedule
-from simulate.rundir import RunDir, env_info
+from simulate.rundir import RunDir
 from simulate.runner import generator, generator_states, restore_generators
 
 from .checkpoints import TransformerCheckpointDir, restore_optimizer
@@ -92,20 +92,13 @@ def fit(rd: RunDir, cfg, task, device: torch.device, *, stages: list[Stage], eva
     ck = TransformerCheckpointDir(rd.ckpt, shape=model.shape, runs=model.runs)
     config = config_to_dict(cfg)
     start = 0
-    if (rd.path / "config.json").exists() and rd.read_json("config.json") == config and len(ck):
+    if rd.resume_or_start(config, ck, device):
         latest = ck.load("latest", device=device)
         model.load_state_dict(latest.model.state_dict())
         restore_optimizer(opt, {k: v.to(device) for k, v in latest.optimizer.items()})
         restore_generators(gens, latest.metadata)
         start = latest.step
         rd.truncate_metrics(start)
-    else:
-        rd.path.mkdir(parents=True, exist_ok=True)
-        for old in ck.steps():
-            ck.path(old).unlink()
-        rd.reset_metrics()
-        rd.write_json("config.json", config)
-        rd.write_json("env.json", env_info(str(device)))
     mult = lr_schedule(cfg.lr_schedule, warmup=cfg.warmup, total=cfg.steps, min_ratio=cfg.min_lr_ratio)
     bar = tqdm(total=cfg.steps, initial=start, desc=desc, unit="step", disable=None if progress else True, leave=False)
     running = torch.zeros(model.runs, device=device)

@@ -24,6 +24,7 @@ from simulate.compare import median_reached
 from simulate.probes import log_frame, summary_from_log
 from simulate.rundir import RunDir
 from simulate.runner import generator, resolve_device
+from simulate.student import open_teacher
 from theory._checks import ParameterError
 
 from .checkpoints import TransformerCheckpointDir
@@ -175,17 +176,10 @@ def train_student(cfg, out, *, progress: bool = True) -> RunDir:
     rd = RunDir(out)
     if rd.finished:
         return rd
-    if not cfg.teacher:
-        raise ParameterError("teacher must name a teacher run directory (teacher=DIR)")
-    teacher = RunDir(cfg.teacher)
-    if not (teacher.path / "config.json").exists():
-        raise ParameterError(f"teacher {cfg.teacher!r} is not a teacher run directory (no config.json)")
-    tcfg = load_teacher_config(teacher.path)
+    teacher, tcfg = open_teacher(cfg, load_teacher_config)
     want = PcfgTeacherConfig if isinstance(cfg, PcfgStudentConfig) else ParityTransformerTeacherConfig
     if not isinstance(tcfg, want):
         raise ParameterError(f"teacher {cfg.teacher!r} is a {type(tcfg).__name__}, not a {want.__name__}")
-    if cfg.teacher_run >= len(tcfg.seeds):
-        raise ParameterError(f"teacher_run must be in [0, {len(tcfg.seeds) - 1}], got {cfg.teacher_run}")
     device = resolve_device(cfg.device)
     task = build_task(tcfg)
     ck = TransformerCheckpointDir(teacher.ckpt)

@@ -100,6 +100,21 @@ class RunDir:
     def reset_metrics(self) -> None:
         (self.path / "metrics.jsonl").unlink(missing_ok=True)
 
+    def resume_or_start(self, config: Mapping[str, Any], ckpt, device) -> bool:
+        """True when the directory holds a run of this very ``config`` with checkpoints in ``ckpt``
+        (a :class:`~simulate.checkpoints.CheckpointDir`): the caller resumes from its latest one.
+        Otherwise start afresh: old checkpoints and metrics removed, ``config.json`` and ``env.json``
+        written; returns False."""
+        if (self.path / "config.json").exists() and self.read_json("config.json") == dict(config) and len(ckpt):
+            return True
+        self.path.mkdir(parents=True, exist_ok=True)
+        for old in ckpt.steps():
+            ckpt.path(old).unlink()
+        self.reset_metrics()
+        self.write_json("config.json", config)
+        self.write_json("env.json", env_info(str(device)))
+        return False
+
     def truncate_metrics(self, step: int) -> None:
         """Drop the rows logged after ``step`` (a resumed run logs them again)."""
         df = self.metrics()

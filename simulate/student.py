@@ -21,7 +21,7 @@ from .rundir import RunDir, env_info
 from .runner import Evaluator, TaskStream, init_params, resolve_device, train
 from .teacher import load_teacher_config, teacher_task
 
-__all__ = ["build_schedule", "train_student"]
+__all__ = ["build_schedule", "open_teacher", "train_student"]
 
 
 def _choose_first(cfg: StudentConfig, teacher: RunDir, tcfg: TeacherConfig, available) -> tuple[int, dict]:
@@ -60,6 +60,20 @@ def build_schedule(cfg: StudentConfig, teacher: RunDir, tcfg: TeacherConfig, ava
     return sched.snap(available), dict(note, n_checkpoints=len(cks), kappa=cfg.kappa)
 
 
+def open_teacher(cfg, load_config):
+    """The teacher run directory named by ``cfg.teacher`` and its config (``load_config(path)``);
+    raises ParameterError, before any work, when it is missing or ``cfg.teacher_run`` is not one of its runs."""
+    if not cfg.teacher:
+        raise ParameterError("teacher must name a teacher run directory (teacher=DIR)")
+    teacher = RunDir(cfg.teacher)
+    if not (teacher.path / "config.json").exists():
+        raise ParameterError(f"teacher {cfg.teacher!r} is not a teacher run directory (no config.json)")
+    tcfg = load_config(teacher.path)
+    if cfg.teacher_run >= len(tcfg.seeds):
+        raise ParameterError(f"teacher_run must be in [0, {len(tcfg.seeds) - 1}], got {cfg.teacher_run}")
+    return teacher, tcfg
+
+
 def train_student(cfg: StudentConfig, out, *, progress: bool = True) -> RunDir:
     """Train ``len(cfg.seeds)`` students of ``cfg.teacher`` as one batched program into ``out``.
 
@@ -68,14 +82,7 @@ def train_student(cfg: StudentConfig, out, *, progress: bool = True) -> RunDir:
     rd = RunDir(out)
     if rd.finished:
         return rd
-    if not cfg.teacher:
-        raise ParameterError("teacher must name a teacher run directory (teacher=DIR)")
-    teacher = RunDir(cfg.teacher)
-    if not (teacher.path / "config.json").exists():
-        raise ParameterError(f"teacher {cfg.teacher!r} is not a teacher run directory (no config.json)")
-    tcfg = load_teacher_config(teacher.path)
-    if cfg.teacher_run >= len(tcfg.seeds):
-        raise ParameterError(f"teacher_run must be in [0, {len(tcfg.seeds) - 1}], got {cfg.teacher_run}")
+    teacher, tcfg = open_teacher(cfg, load_teacher_config)
     device = resolve_device(cfg.device)
     task = teacher_task(tcfg)
     ck = CheckpointDir(teacher.ckpt, d=tcfg.d, width=tcfg.width, classes=task.classes)

@@ -18,7 +18,7 @@ from . import data as D
 from .checkpoints import CheckpointDir
 from .config import TeacherConfig
 from .probes import summary_from_log
-from .rundir import RunDir, env_info
+from .rundir import RunDir
 from .runner import (
     Evaluator, Task, TaskStream, generator, generator_states, hierarchical_task, init_params, parity_task,
     resolve_device, restore_generators, train,
@@ -55,19 +55,12 @@ def train_teacher(cfg: TeacherConfig, out, *, progress: bool = True) -> RunDir:
     ck = CheckpointDir(rd.ckpt, d=cfg.d, width=cfg.width, classes=classes, runs=len(cfg.seeds))
     config = config_to_dict(cfg)
     start = 0
-    if (rd.path / "config.json").exists() and rd.read_json("config.json") == config and len(ck):
+    if rd.resume_or_start(config, ck, device):
         latest = ck.load("latest", device=device)
         params = latest.params.clone()  # fresh, aligned storage (GEMM rounding can depend on alignment)
         restore_generators(stream.gens, latest.metadata)
         start = latest.step
         rd.truncate_metrics(start)
-    else:
-        rd.path.mkdir(parents=True, exist_ok=True)
-        for old in ck.steps():
-            ck.path(old).unlink()
-        rd.reset_metrics()
-        rd.write_json("config.json", config)
-        rd.write_json("env.json", env_info(device))
 
     bar = tqdm(total=cfg.steps, initial=start, desc="teacher", unit="step", disable=None if progress else True, leave=False)
 
