@@ -20,14 +20,23 @@ __all__ = ["TeacherConfig", "StudentConfig", "CompareConfig", "STRATEGIES", "PRE
 STRATEGIES = ("ce", "oneshot", "progressive", "two-shot", "equal-split")
 
 
-def check_seeds(seeds) -> None:
-    """Seeds of a batched program: at least one, each an int >= 0, all distinct."""
+def check_seeds(seeds, **per_run) -> None:
+    """Seeds of a batched program: at least one, each an int >= 0. ``per_run``: fields holding one
+    value per run (``run_lrs=(...)``; empty: not used); the runs' (seed, per-run values) must be distinct."""
     if not seeds:
         raise ParameterError("seeds must hold at least one seed")
     for s in seeds:
         check_int("seeds", s, 0)
-    if len(set(seeds)) != len(seeds):
-        raise ParameterError(f"seeds must be distinct, got {seeds}")
+    used = {k: tuple(v) for k, v in per_run.items() if v}
+    for name, values in used.items():
+        if len(values) != len(seeds):
+            raise ParameterError(f"{name} must hold one value per seed ({len(seeds)}), got {len(values)}")
+        for v in values:
+            check_real(name, v, 0, lo_open=name == "run_lrs")
+    keys = list(zip(seeds, *used.values()))
+    if len(set(keys)) != len(keys):
+        what = "seeds" if not used else f"(seed, {', '.join(used)}) combinations"
+        raise ParameterError(f"{what} must be distinct, got {keys if used else seeds}")
 
 
 def _common(cfg) -> None:
@@ -40,7 +49,8 @@ def _common(cfg) -> None:
     check_int("warmup", cfg.warmup, 0, cfg.steps)
     check_choice("init", cfg.init, ("default", "symmetric"))
     check_real("output_scale", cfg.output_scale, 0, lo_open=True)
-    check_seeds(cfg.seeds)
+    check_seeds(cfg.seeds, run_lrs=cfg.run_lrs, **({"run_temperatures": cfg.run_temperatures}
+                                                     if hasattr(cfg, "run_temperatures") else {}))
     check_int("eval_every", cfg.eval_every, 1, cfg.steps)
     check_int("eval_size", cfg.eval_size, 16)
     check_int("probe_every", cfg.probe_every, 0)
@@ -76,6 +86,9 @@ class TeacherConfig:
     lr_schedule: Literal["constant", "cosine", "linear"] = "cosine"  # multiplier after warmup (cosine: to 0 at steps)
     warmup: int = 0  # linear warmup steps
     seeds: tuple[int, ...] = (0,)  # one run per seed (init and data), trained as one batched program
+    # per-run learning rates, one per entry of seeds (empty: lr for every run); a seed may then repeat,
+    # e.g. seeds=0,0 run_lrs=0.05,0.1 trains the same init and samples at two rates in one program
+    run_lrs: tuple[float, ...] = ()
     eval_every: int = 1000  # steps between evaluations on the held-out set
     eval_size: int = 4096  # held-out examples (exact evaluation on all of {+-1}^d when d <= 20)
     checkpoint_every: int = 2000  # steps between safetensors checkpoints; multiple of eval_every
@@ -123,6 +136,8 @@ class StudentConfig:
     lr_schedule: Literal["constant", "cosine", "linear"] = "cosine"
     warmup: int = 0
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # student runs (init and data), batched
+    run_lrs: tuple[float, ...] = ()  # per-run learning rates, one per seed (empty: lr for every run)
+    run_temperatures: tuple[float, ...] = ()  # per-run teacher temperatures, one per seed (empty: temperature)
     temperature: float = 1.0  # teacher temperature tau of KL(p_T^tau || p_S); 0 = the teacher's argmax label
     alpha: float = 0.0  # loss = alpha * CE(labels) + (1 - alpha) * KL(teacher); ignored by ce
     intermediate: str = "auto"  # two-shot: teacher step of the intermediate checkpoint, or "auto"

@@ -89,9 +89,23 @@ def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, reduction: str = "
     return _reduce(-logp.gather(-1, labels[..., None])[..., 0], reduction)
 
 
-def teacher_probs(teacher_logits: torch.Tensor, tau: float) -> torch.Tensor:
-    """``p_T^tau = softmax(f_T / tau)``, or the one-hot argmax for ``tau = 0``; shape of the input."""
-    tau = check_real("tau", tau, 0)
+def teacher_probs(teacher_logits: torch.Tensor, tau) -> torch.Tensor:
+    """``p_T^tau = softmax(f_T / tau)``, or the one-hot argmax for ``tau = 0``; shape of the input.
+
+    ``tau``: a float, or a tensor ``(R,)`` of per-run temperatures (then the result is ``(R, ..., C)``,
+    logits without a run axis being shared by the runs).
+    """
+    if torch.is_tensor(tau) and tau.dim() > 0:
+        if bool((tau < 0).any()) or not bool(torch.isfinite(tau).all()):
+            raise ParameterError("tau must be finite and >= 0 for every run")
+        t = tau.to(teacher_logits.device, torch.float64).reshape(-1, *([1] * teacher_logits.dim()))
+        logits = teacher_logits if teacher_logits.shape[0] == tau.numel() and teacher_logits.dim() >= 3 \
+            else teacher_logits.unsqueeze(0)
+        t = t.reshape(-1, *([1] * (logits.dim() - 1)))
+        soft = torch.softmax(logits / t.clamp_min(1e-300).to(logits.dtype), -1)
+        hard = torch.zeros_like(logits).scatter_(-1, logits.argmax(-1, keepdim=True), 1.0)
+        return torch.where(t == 0, hard, soft).expand(tau.numel(), *logits.shape[1:])
+    tau = check_real("tau", float(tau), 0)
     if tau == 0:
         idx = teacher_logits.argmax(-1, keepdim=True)
         return torch.zeros_like(teacher_logits).scatter_(-1, idx, 1.0)

@@ -114,7 +114,8 @@ def train_student(cfg: StudentConfig, out, *, progress: bool = True) -> RunDir:
             teacher_params = ck.load(source, device=device).params.select(cfg.teacher_run)
             loss = "mix" if cfg.alpha > 0 else "kl"
         train(params, stream, stop - start, cfg, loss=loss, teacher=teacher_params, alpha=cfg.alpha,
-              tau=cfg.temperature, start_step=start, on_block=log)
+              tau=torch.tensor(cfg.run_temperatures) if cfg.run_temperatures else cfg.temperature,
+              start_step=start, on_block=log)
     if cfg.steps % cfg.eval_every:
         log(cfg.steps, params)
     bar.close()

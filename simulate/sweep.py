@@ -304,12 +304,28 @@ def _seedless(spec: RunSpec) -> str:
     if spec.kind == "compare":
         d["teacher"]["seeds"] = d["student"]["seeds"] = None
     else:
-        d["seeds"] = None
+        d["seeds"] = d["lr"] = None  # runs differing in seed and learning rate share one program
+        if spec.kind == "student":
+            d["temperature"] = None  # ... and, for students, in teacher temperature
     return json.dumps(d, sort_keys=True)
 
 
+def _batched(specs) -> Any:
+    """The one program of teacher/student runs that differ only in seed, lr (and temperature):
+    ``seeds`` in run order (a seed may repeat), ``run_lrs`` / ``run_temperatures`` when they vary."""
+    cfgs = [s.config for s in specs]
+    changes: dict[str, Any] = {"seeds": tuple(c.seeds[0] for c in cfgs)}
+    if len({c.lr for c in cfgs}) > 1:
+        changes["run_lrs"] = tuple(c.lr for c in cfgs)
+    if specs[0].kind == "student" and len({c.temperature for c in cfgs}) > 1:
+        changes["run_temperatures"] = tuple(c.temperature for c in cfgs)
+    return dataclasses.replace(cfgs[0], **changes)
+
+
 def group_runs(runs) -> list[Group]:
-    """Runs that differ only in their seeds, as batched groups (in order of first appearance)."""
+    """Runs that differ only in their seeds (teacher and student kinds: also in ``lr``, students also
+    in ``temperature``), as batched groups in order of first appearance; run ``i`` of a group's
+    program is ``group.runs[i]`` (compare groups: by teacher seed and student seed)."""
     buckets: dict[str, list[RunSpec]] = {}
     for spec in runs:
         buckets.setdefault(_seedless(spec), []).append(spec)
@@ -325,7 +341,7 @@ def group_runs(runs) -> list[Group]:
             batched = dataclasses.replace(first, teacher=dataclasses.replace(first.teacher, seeds=tseeds),
                                           student=dataclasses.replace(first.student, seeds=sseeds))
         else:
-            batched = dataclasses.replace(first, seeds=tuple(s.config.seeds[0] for s in specs))
+            batched = _batched(specs)
         groups.append(Group(specs[0].kind, batched, tuple(specs)))
     return groups
 

@@ -151,10 +151,10 @@ def _teacher(group, out: Path, work: Path, pending) -> None:
 
     rd = train_teacher(group.config, work, progress=False)
     df, summary = rd.metrics(), rd.read_json(store.SUMMARY)
-    index = {s: i for i, s in enumerate(group.config.seeds)}
-    _split_checkpoints(rd, [(out / s.hash, index[s.config.seeds[0]], config_to_dict(s.config)) for s in pending])
+    index = {s.hash: i for i, s in enumerate(group.runs)}  # run i of the program is group.runs[i]
+    _split_checkpoints(rd, [(out / s.hash, index[s.hash], config_to_dict(s.config)) for s in pending])
     for spec in pending:
-        r = index[spec.config.seeds[0]]
+        r = index[spec.hash]
         _finish_run(out / spec.hash, spec.config, _env(rd, group, r), _rows(df, df["run"] == r),
                     {"kind": "teacher", "support": summary["support"], "runs": [_entry(summary, r)]})
 
@@ -164,10 +164,10 @@ def _student(group, out: Path, work: Path, pending) -> None:
 
     rd = train_student(group.config, work, progress=False)
     df, summary = rd.metrics(), rd.read_json(store.SUMMARY)
-    index = {s: i for i, s in enumerate(group.config.seeds)}
+    index = {s.hash: i for i, s in enumerate(group.runs)}
     keep = {k: v for k, v in summary.items() if k != "runs"}
     for spec in pending:
-        r = index[spec.config.seeds[0]]
+        r = index[spec.hash]
         _finish_run(out / spec.hash, spec.config, _env(rd, group, r), _rows(df, df["run"] == r),
                     dict(keep, runs=[_entry(summary, r)]))
 

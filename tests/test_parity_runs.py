@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -162,3 +163,34 @@ def test_hierarchical_teacher_learns_and_a_student_follows(tmp_path):
 def test_hierarchical_needs_enough_coordinates():
     with pytest.raises(ParameterError, match=r"d must be >= \(2\^depth - 1\) \* k = 21"):
         TeacherConfig(task="hierarchical", d=20, k=3, depth=3)
+
+
+def test_per_run_learning_rates_and_temperatures_equal_separate_runs(tmp_path):
+    """One program with run_lrs / run_temperatures (a seed may repeat) gives each run's separate iterates."""
+    base = dataclasses.replace(TINY_TEACHER, steps=1000, checkpoint_every=500, probe_every=0)
+    batched = train_teacher(dataclasses.replace(base, seeds=(0, 0), run_lrs=(0.05, 0.1)), tmp_path / "b", progress=False)
+    for r, lr in enumerate((0.05, 0.1)):
+        single = train_teacher(dataclasses.replace(base, lr=lr), tmp_path / f"s{r}", progress=False)
+        a = CheckpointDir(batched.ckpt).load(1000).params.select(r)
+        b = CheckpointDir(single.ckpt).load(1000).params
+        for name in ("W", "b", "a"):
+            torch.testing.assert_close(getattr(a, name), getattr(b, name), rtol=1e-5, atol=1e-6)
+    scfg = StudentConfig(teacher=str(tmp_path / "s0"), strategy="oneshot", width=32, steps=600, eval_every=200,
+                         probe_every=0, device="cpu")
+    both = train_student(dataclasses.replace(scfg, seeds=(0, 0), run_temperatures=(1.0, 0.0)), tmp_path / "t",
+                         progress=False).metrics()
+    for r, tau in enumerate((1.0, 0.0)):
+        one = train_student(dataclasses.replace(scfg, seeds=(0,), temperature=tau), tmp_path / f"t{r}",
+                            progress=False).metrics()
+        np.testing.assert_allclose(both[both["run"] == r]["test_loss"].to_numpy(), one["test_loss"].to_numpy(),
+                                   rtol=1e-4, atol=1e-6)
+    assert not np.allclose(both[both["run"] == 0]["test_loss"], both[both["run"] == 1]["test_loss"])
+
+
+def test_per_run_values_need_one_per_seed_and_distinct_runs():
+    with pytest.raises(ParameterError, match="run_lrs must hold one value per seed"):
+        TeacherConfig(seeds=(0, 1), run_lrs=(0.1,))
+    with pytest.raises(ParameterError, match="must be distinct"):
+        TeacherConfig(seeds=(0, 0), run_lrs=(0.1, 0.1))
+    with pytest.raises(ParameterError, match="seeds must be distinct"):
+        TeacherConfig(seeds=(0, 0))

@@ -58,10 +58,10 @@ def strays(root: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def teacher_sweep(tmp_path_factory):
-    """A finished teacher sweep: 2 learning rates x 2 seeds = 4 runs in 2 batched groups."""
+    """A finished teacher sweep: 2 learning rates x 2 seeds = 4 runs in one batched program (per-run lr)."""
     out = tmp_path_factory.mktemp("teachers")
     outcome = run_sweep(parse_sweep(TEACHER_SWEEP), out, progress=False)
-    assert len(outcome.done) == 4 and not outcome.failed and outcome.groups == 2
+    assert len(outcome.done) == 4 and not outcome.failed and outcome.groups == 1
     return out
 
 
@@ -76,8 +76,10 @@ def test_grid_times_zip_expands_to_the_product_with_one_seed_per_run():
     assert combos == {(lr, (s,), w, b) for lr in (0.05, 0.1) for s in (0, 1, 2) for w, b in ((64, 1), (128, 2))}
     assert all(r.config.d == 10 and r.config.steps == 2000 for r in runs)  # base applied everywhere
     assert len({r.hash for r in runs}) == 12 and all(r.hash == config_hash(r.config) for r in runs)
-    groups = group_runs(runs)
-    assert len(groups) == 4 and all(g.config.seeds == (0, 1, 2) and len(g.runs) == 3 for g in groups)
+    groups = group_runs(runs)  # runs differing only in seed and lr share a program (per-run rates)
+    assert len(groups) == 2 and all(g.config.seeds == (0, 1, 2) * 2 and len(g.runs) == 6 for g in groups)
+    assert all(g.config.run_lrs == (0.05,) * 3 + (0.1,) * 3 for g in groups)
+    assert all(tuple(r.config.lr for r in g.runs) == g.config.run_lrs for g in groups)
     assert [r.config.width for r in runs[:6]] == [64] * 6  # zip outer, then the grid, seeds innermost
 
 
@@ -145,6 +147,8 @@ def _alternatives(value, tp):
         return [value * 2, value + 1, value + 2000]
     if isinstance(value, float):
         return [value * 2, value / 2, value + 0.5]
+    if isinstance(value, tuple) and args and args[0] is float:  # per-run values: one per seed
+        return [tuple(0.01 * (i + 1) for i in range(n)) for n in (1, 5)]
     if isinstance(value, tuple):
         return [value + (max(value) + 1,)] if value and isinstance(value[0], int) else [value[:1], value + ("ce",)]
     if isinstance(value, str):
