@@ -11,7 +11,7 @@ import numpy as np
 from icurr.config import config_hash
 
 from .rundir import RunDir, atomic_write_text
-from .student import train_student
+from .student import train_strategies
 from .teacher import train_teacher
 
 __all__ = ["run_compare", "strategy_row", "median_reached"]
@@ -48,21 +48,28 @@ def run_compare(cfg, out, *, progress: bool = True, train_teacher_fn=None, train
                 row_fn=None) -> list[dict]:
     """Train (or reuse) the teacher and every strategy's students below ``out``; one row per strategy.
 
-    Run directories are named by the hash of their config, so a rerun reuses finished runs. The
-    ``*_fn`` arguments (default: the MLP engine's) let other engines (:mod:`distill.runs`) share this.
+    Run directories are named by the hash of their config, so a rerun reuses finished runs. With the
+    MLP engine's defaults all strategies train as ONE batched program
+    (:func:`simulate.student.train_strategies`); ``train_student_fn`` (one strategy at a time),
+    ``train_teacher_fn`` and ``row_fn`` let other engines (:mod:`distill.runs`) share this layout.
     """
     train_teacher_fn = train_teacher_fn or train_teacher
-    train_student_fn = train_student_fn or train_student
     row_fn = row_fn or strategy_row
     out = Path(out)
     tdir = out / config_hash(cfg.teacher)
     train_teacher_fn(cfg.teacher, tdir, progress=progress)
-    rows, index = [], {"teacher": tdir.name, "students": {}}
-    for strategy in cfg.strategies:
-        scfg = dataclasses.replace(cfg.student, teacher=tdir.name, strategy=strategy)
-        sdir = out / config_hash(scfg)
-        train_student_fn(dataclasses.replace(scfg, teacher=str(tdir)), sdir, progress=progress)
-        index["students"][strategy] = sdir.name
-        rows.append(row_fn(strategy, sdir))
+    index = {"teacher": tdir.name, "students": {}}
+    configs = [dataclasses.replace(cfg.student, teacher=tdir.name, strategy=s) for s in cfg.strategies]
+    dirs = [out / config_hash(c) for c in configs]
+    if train_student_fn is None:
+        base = dataclasses.replace(cfg.student, teacher=str(tdir))
+        train_strategies(base, list(cfg.strategies), dirs, progress=progress)
+    else:
+        for c, d in zip(configs, dirs):
+            train_student_fn(dataclasses.replace(c, teacher=str(tdir)), d, progress=progress)
+    rows = []
+    for strategy, d in zip(cfg.strategies, dirs):
+        index["students"][strategy] = d.name
+        rows.append(row_fn(strategy, d))
     atomic_write_text(out / "compare.json", json.dumps({"index": index, "rows": rows}, indent=2) + "\n")
     return rows

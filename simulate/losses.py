@@ -118,8 +118,18 @@ def soft_targets(
 ) -> torch.Tensor:
     """``q = alpha onehot(label) + (1 - alpha) p_T^tau``, shape ``(..., C)``.
 
-    ``alpha = 1`` needs only labels (plain CE), ``alpha = 0`` only teacher logits (pure KL).
+    ``alpha = 1`` needs only labels (plain CE), ``alpha = 0`` only teacher logits (pure KL). A tensor
+    ``alpha`` ``(R,)`` mixes per run (labels ``(R, N)``, result ``(R, N, C)``).
     """
+    if torch.is_tensor(alpha) and alpha.dim() > 0:  # per-run mixing weights (R,)
+        if bool((alpha < 0).any()) or bool((alpha > 1).any()):
+            raise ParameterError("alpha must lie in [0, 1] for every run")
+        if labels is None or teacher_logits is None:
+            raise ParameterError("per-run alpha needs both labels and teacher_logits")
+        q_t = teacher_probs(teacher_logits.to(dtype) if dtype else teacher_logits, tau)
+        w = alpha.to(q_t.device, q_t.dtype).reshape(-1, *([1] * (q_t.dim() - 1)))
+        onehot = torch.nn.functional.one_hot(labels.long(), classes).to(q_t.dtype)
+        return w * onehot + (1 - w) * q_t
     alpha = check_real("alpha", alpha, 0, 1)
     parts = []
     if alpha > 0:

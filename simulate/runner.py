@@ -105,13 +105,15 @@ def lr_multiplier(cfg):
         cfg.lr_schedule != "constant" or cfg.warmup) else None
 
 
-def train(params, stream, steps, cfg, *, loss, teacher=None, alpha=0.0, tau=1.0, start_step=0, on_block=None):
+def train(params, stream, steps, cfg, *, loss, teacher=None, alpha=0.0, tau=1.0, start_step=0, on_block=None,
+          lr=None):
     """``steps`` SGD steps of ``cfg.batch`` fresh samples; the blocked exact path for batch 1.
     ``cfg`` supplies ``lr`` (or per-run ``run_lrs``), ``lr_a_mult`` (rate multiplier of the output layer), the schedule,
     ``batch`` and ``eval_every``."""
     kw = dict(loss=loss, teacher=teacher, alpha=alpha, tau=tau, schedule=lr_multiplier(cfg),
               start_step=start_step, on_block=on_block, every=cfg.eval_every, lr_a_mult=cfg.lr_a_mult)
-    lr = torch.tensor(cfg.run_lrs, dtype=torch.float64) if cfg.run_lrs else cfg.lr
+    if lr is None:  # per-run rates (R,) may also be given directly
+        lr = torch.tensor(cfg.run_lrs, dtype=torch.float64) if cfg.run_lrs else cfg.lr
     if cfg.batch == 1:
         return train_online(params, stream, steps, lr, **kw)
     return train_sgd(params, stream, steps, lr, batch_size=cfg.batch, **kw)

@@ -83,6 +83,17 @@ def _check_tau(tau, runs: int):
     return float(check_real("tau", tau, 0))
 
 
+def _check_alpha(alpha, runs: int):
+    """``alpha`` as a float, or a per-run tensor ``(runs,)`` in [0, 1] (loss ``mix`` only)."""
+    if torch.is_tensor(alpha) and alpha.dim() > 0:
+        if alpha.shape != (runs,):
+            raise ParameterError(f"alpha must be a float or one value per run ({runs}), got {tuple(alpha.shape)}")
+        if bool((alpha < 0).any()) or bool((alpha > 1).any()):
+            raise ParameterError("alpha must lie in [0, 1] for every run")
+        return alpha.to(torch.float64)
+    return float(check_real("alpha", alpha, 0, 1))
+
+
 def _check_mult(lr_a_mult) -> float:
     return float(check_real("lr_a_mult", lr_a_mult, 0, lo_open=True))
 
@@ -242,7 +253,7 @@ def _setup(params, steps, lr, loss, teacher, alpha, tau, start_step, train, wd_W
         steps=check_int("steps", steps, 0), start_step=check_int("start_step", start_step, 0),
         every=check_int("every", every, 1) if every is not None else None, chunk=check_int("chunk", chunk, 1),
         batch_size=check_int("batch_size", batch_size, 1), loss=loss, kind=kind, teacher=teacher,
-        alpha=float(check_real("alpha", alpha, 0, 1)), tau=_check_tau(tau, params.runs), train=train,
+        alpha=_check_alpha(alpha, params.runs), tau=_check_tau(tau, params.runs), train=train,
         wd_W=float(check_real("weight_decay_W", wd_W, 0)), wd_a=float(check_real("weight_decay_a", wd_a, 0)),
         lr=lr.to(params.W.device), lr_a_mult=_check_mult(lr_a_mult), runs=params.runs, dim=params.dim,
         classes=params.classes, dtype=params.W.dtype, target_dim=1 if kind == 0 else 2,

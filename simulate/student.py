@@ -1,11 +1,16 @@
 """Training students of a saved teacher under a supervision schedule (Definition 2.2, App. D.2).
 
 The schedule is a list of ``(source, steps)`` stages (``source``: ``"labels"``, a teacher step, or
-``"final"``); each stage is one call of the training loop with that teacher checkpoint frozen,
-its outputs computed once per block of samples and shared by the batched student runs. Loss:
-cross-entropy on labels for ``"labels"``, else ``alpha * CE + (1 - alpha) * KL(p_T^tau || p_S)``.
+``"final"``); between stage boundaries the training loop runs with the teacher checkpoints frozen,
+their outputs computed once per block of samples. Loss: cross-entropy on labels for ``"labels"``,
+else ``alpha * CE + (1 - alpha) * KL(p_T^tau || p_S)``. :func:`train_strategies` trains several
+strategies' students as one batched program (each run with its own schedule); :func:`train_student`
+is its one-strategy case.
 """
 from __future__ import annotations
+
+import dataclasses
+from types import SimpleNamespace
 
 import torch
 from tqdm.auto import tqdm
@@ -16,12 +21,13 @@ from theory._checks import ParameterError
 from . import schedule as S
 from .checkpoints import CheckpointDir, NoCheckpointsError
 from .config import StudentConfig, TeacherConfig
+from .model import MLPParams
 from .probes import summary_from_log
 from .rundir import RunDir, env_info
 from .runner import Evaluator, TaskStream, init_params, resolve_device, train
 from .teacher import load_teacher_config, teacher_task
 
-__all__ = ["build_schedule", "open_teacher", "train_student"]
+__all__ = ["build_schedule", "open_teacher", "train_student", "train_strategies"]
 
 
 def _choose_first(cfg: StudentConfig, teacher: RunDir, tcfg: TeacherConfig, available) -> tuple[int, dict]:
@@ -74,14 +80,8 @@ def open_teacher(cfg, load_config):
     return teacher, tcfg
 
 
-def train_student(cfg: StudentConfig, out, *, progress: bool = True) -> RunDir:
-    """Train ``len(cfg.seeds)`` students of ``cfg.teacher`` as one batched program into ``out``.
-
-    A finished directory is left as it is; an unfinished one is trained again from the start.
-    """
-    rd = RunDir(out)
-    if rd.finished:
-        return rd
+def _setup(cfg: StudentConfig):
+    """The teacher, its config, the device, the task and the teacher's checkpoints (checked first)."""
     teacher, tcfg = open_teacher(cfg, load_teacher_config)
     device = resolve_device(cfg.device)
     task = teacher_task(tcfg)
@@ -89,39 +89,100 @@ def train_student(cfg: StudentConfig, out, *, progress: bool = True) -> RunDir:
     available = ck.steps()
     if not available:
         raise NoCheckpointsError(f"teacher {cfg.teacher!r} has no checkpoints in {ck.root}")
-    sched, note = build_schedule(cfg, teacher, tcfg, available)
-    params = init_params(cfg, tcfg.d, tcfg.k, task.classes, device)
-    stream = TaskStream(task, cfg.seeds, device)
-    evaluator = Evaluator(task, eval_size=cfg.eval_size, probe_samples=cfg.probe_samples, device=device)
+    return teacher, tcfg, device, task, ck, available
+
+
+def _start(rd: RunDir, cfg: StudentConfig, device) -> None:
     rd.path.mkdir(parents=True, exist_ok=True)
     rd.reset_metrics()
-    config = config_to_dict(cfg)
-    rd.write_json("config.json", config)
+    rd.write_json("config.json", config_to_dict(cfg))
     rd.write_json("env.json", env_info(device))
-    bar = tqdm(total=cfg.steps, desc=f"student {cfg.strategy}", unit="step", disable=None if progress else True, leave=False)
 
-    def log(step: int, p) -> None:
-        rows = evaluator.rows(p, cfg, step, source=str(sched.source_at(max(step - 1, 0))))
-        rd.append_metrics(rows)
-        bar.n = step
-        bar.set_postfix(acc=f"{max(r['test_accuracy'] for r in rows):.3f}")
 
-    log(0, params)
-    for start, stop, source in sched.bounds():
-        if source == "labels":
-            teacher_params, loss = None, "ce"
-        else:
-            teacher_params = ck.load(source, device=device).params.select(cfg.teacher_run)
-            loss = "mix" if cfg.alpha > 0 else "kl"
-        train(params, stream, stop - start, cfg, loss=loss, teacher=teacher_params, alpha=cfg.alpha,
-              tau=torch.tensor(cfg.run_temperatures) if cfg.run_temperatures else cfg.temperature,
-              start_step=start, on_block=log)
-    if cfg.steps % cfg.eval_every:
-        log(cfg.steps, params)
-    bar.close()
+def _finish(rd: RunDir, cfg: StudentConfig, sched: S.Schedule, note: dict) -> None:
     df = rd.metrics()
     runs = [dict(summary_from_log(df.drop(columns=["source"]), run=r), run=r, seed=s)
             for r, s in enumerate(cfg.seeds)]
     rd.finish({"kind": "student", "strategy": cfg.strategy, "schedule": sched.to_list(),
                "checkpoint_choice": note, "runs": runs})
-    return rd
+
+
+def train_student(cfg: StudentConfig, out, *, progress: bool = True) -> RunDir:
+    """Train ``len(cfg.seeds)`` students of ``cfg.teacher`` as one batched program into ``out``.
+
+    A finished directory is left as it is; an unfinished one is trained again from the start.
+    """
+    return train_strategies(cfg, [cfg.strategy], [out], progress=progress)[0]
+
+
+def train_strategies(cfg: StudentConfig, strategies, outs, *, progress: bool = True) -> list[RunDir]:
+    """Students of every strategy in ``strategies`` (same seeds, so the same inits and samples) as ONE
+    batched program of ``len(strategies) * len(cfg.seeds)`` runs, written to ``outs`` (one run
+    directory per strategy, as :func:`train_student` writes it).
+
+    Run ``j * len(seeds) + r`` is strategy ``j``, seed ``r``. Training goes through the union of the
+    schedules' stage boundaries; within a segment each run has its own supervision: its teacher
+    checkpoint (a stacked multi-run teacher, outputs computed per run on the run's own samples) or
+    the labels (per-run ``alpha = 1`` in the mixed loss). Finished directories are left as they are;
+    the others are trained again from the start.
+    """
+    rds = [RunDir(o) for o in outs]
+    todo = [j for j, rd in enumerate(rds) if not rd.finished]
+    if not todo:
+        return rds
+    strategies = [strategies[j] for j in todo]
+    cfgs = [dataclasses.replace(cfg, strategy=s) for s in strategies]
+    teacher, tcfg, device, task, ck, available = _setup(cfg)
+    scheds = [build_schedule(c, teacher, tcfg, available) for c in cfgs]
+    n, m = len(cfg.seeds), len(cfgs)
+    parts = [init_params(cfg, tcfg.d, tcfg.k, task.classes, device) for _ in cfgs]
+    params = MLPParams(*(torch.cat([getattr(p, k) for p in parts]) for k in ("W", "b", "a")))
+    stream = TaskStream(task, tuple(cfg.seeds) * m, device)
+    evaluator = Evaluator(task, eval_size=cfg.eval_size, probe_samples=cfg.probe_samples, device=device)
+    for j in todo:
+        _start(rds[j], cfgs[todo.index(j)], device)
+    runs_cfg = SimpleNamespace(probe_every=cfg.probe_every, seeds=tuple(cfg.seeds) * m, batch=cfg.batch)
+    desc = f"student {strategies[0]}" if m == 1 else f"students ({m} strategies)"
+    bar = tqdm(total=cfg.steps, desc=desc, unit="step", disable=None if progress else True, leave=False)
+
+    def log(step: int, p) -> None:
+        rows = evaluator.rows(p, runs_cfg, step)
+        for k, j in enumerate(todo):
+            source = str(scheds[k][0].source_at(max(step - 1, 0)))
+            mine = [dict(row, run=row["run"] - k * n, source=source) for row in rows[k * n:(k + 1) * n]]
+            rds[j].append_metrics(mine)
+        bar.n = step
+        bar.set_postfix(acc=f"{max(r['test_accuracy'] for r in rows):.3f}")
+
+    teachers: dict = {}
+
+    def teacher_of(source):
+        if source not in teachers:
+            teachers[source] = ck.load(source, device=device).params.select(cfg.teacher_run)
+        return teachers[source]
+
+    log(0, params)
+    cuts = sorted({0} | {stop for sched, _ in scheds for _, stop, _ in sched.bounds()})
+    tau = torch.tensor(cfg.run_temperatures * m) if cfg.run_temperatures else cfg.temperature
+    lr = torch.tensor(cfg.run_lrs * m, dtype=torch.float64) if cfg.run_lrs else cfg.lr
+    for start, stop in zip(cuts[:-1], cuts[1:]):
+        sources = [sched.source_at(start) for sched, _ in scheds]
+        if all(src == "labels" for src in sources):
+            teacher_params, loss, alpha = None, "ce", cfg.alpha
+        else:
+            some = next(src for src in sources if src != "labels")
+            stacked = [teacher_of(some if src == "labels" else src) for src in sources for _ in range(n)]
+            teacher_params = MLPParams(*(torch.cat([getattr(t, k) for t in stacked]) for k in ("W", "b", "a")))
+            if "labels" in sources:  # labels-supervised runs: alpha = 1 in the mixed loss
+                loss = "mix"
+                alpha = torch.tensor([1.0 if src == "labels" else cfg.alpha for src in sources for _ in range(n)])
+            else:
+                loss, alpha = ("mix" if cfg.alpha > 0 else "kl"), cfg.alpha
+        train(params, stream, stop - start, cfg, loss=loss, teacher=teacher_params, alpha=alpha, tau=tau,
+              start_step=start, on_block=log, lr=lr)
+    if cfg.steps % cfg.eval_every:
+        log(cfg.steps, params)
+    bar.close()
+    for k, j in enumerate(todo):
+        _finish(rds[j], cfgs[k], *scheds[k])
+    return rds

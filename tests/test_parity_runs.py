@@ -194,3 +194,22 @@ def test_per_run_values_need_one_per_seed_and_distinct_runs():
         TeacherConfig(seeds=(0, 0), run_lrs=(0.1, 0.1))
     with pytest.raises(ParameterError, match="seeds must be distinct"):
         TeacherConfig(seeds=(0, 0))
+
+
+def test_strategies_in_one_program_equal_separate_programs(teacher_dir, tmp_path):
+    """train_strategies (one program, each run with its own schedule: labels, final, intermediate
+    checkpoints) gives every strategy the iterates of its own program."""
+    from simulate.student import train_strategies
+
+    scfg = StudentConfig(teacher=str(teacher_dir), width=32, steps=2000, eval_every=250, probe_every=0,
+                         stage_steps=500, n_checkpoints=3, intermediate="1000", seeds=(0, 1), device="cpu")
+    strategies = ["ce", "oneshot", "two-shot", "equal-split", "progressive"]
+    together = train_strategies(scfg, strategies, [tmp_path / f"b-{s}" for s in strategies], progress=False)
+    for s, rd in zip(strategies, together):
+        alone = train_student(dataclasses.replace(scfg, strategy=s), tmp_path / f"s-{s}", progress=False)
+        a, b = rd.metrics(), alone.metrics()
+        assert list(a["source"]) == list(b["source"]) and list(a["run"]) == list(b["run"])
+        np.testing.assert_allclose(a["test_loss"].to_numpy(), b["test_loss"].to_numpy(), rtol=1e-4, atol=1e-6)
+        assert rd.read_json("summary.json")["schedule"] == alone.read_json("summary.json")["schedule"]
+    sources = {s: set(rd.metrics()["source"]) for s, rd in zip(strategies, together)}
+    assert sources["ce"] == {"labels"} and sources["oneshot"] == {"final"} and "1000" in sources["two-shot"]
