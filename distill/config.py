@@ -77,6 +77,11 @@ def _check_pcfg(cfg) -> None:
     check_choice("objective", cfg.objective, ("mlm", "next-token"))
     check_real("mask_rate", cfg.mask_rate, 0, 1, lo_open=True)
     check_int("boundary_level", cfg.boundary_level, 1)
+    _check_pcfg_measures(cfg)
+
+
+def _check_pcfg_measures(cfg) -> None:
+    """The n-gram measure and non-terminal probe settings (PCFG teachers and students)."""
     check_int("measure_positions", cfg.measure_positions, 1)
     for n in cfg.measure_ns:
         check_int("measure_ns", n, 2)
@@ -180,12 +185,7 @@ class PcfgStudentConfig:
 
     def __post_init__(self) -> None:
         _check_student(self)
-        check_int("measure_positions", self.measure_positions, 1)
-        for n in self.measure_ns:
-            check_int("measure_ns", n, 2)
-        check_int("probe_train", self.probe_train, 8)
-        check_int("probe_test", self.probe_test, 8)
-        check_int("probe_steps", self.probe_steps, 1)
+        _check_pcfg_measures(self)
 
 
 @dataclass(frozen=True)

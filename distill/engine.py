@@ -15,8 +15,6 @@ from its latest checkpoint with the same samples it would have drawn.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
-
 import torch
 from tqdm.auto import tqdm
 
@@ -80,7 +78,7 @@ def _loss(model, teacher, batch, cfg, device) -> torch.Tensor:
 
 def fit(rd: RunDir, cfg, task, device: torch.device, *, stages: list[Stage], evaluator: Evaluator,
         checkpoint_every: int, keep_checkpoints: bool = True, log_source: bool = False, progress: bool = True,
-        desc: str = "train", on_row: Callable[[dict], None] | None = None) -> Transformer:
+        desc: str = "train") -> Transformer:
     """Train (or resume) ``cfg``'s runs through ``stages`` into ``rd``; returns the trained model.
 
     Evaluates (``evaluator.rows``) at step 0 and every ``cfg.eval_every`` steps, checkpoints every
@@ -123,9 +121,6 @@ def fit(rd: RunDir, cfg, task, device: torch.device, *, stages: list[Stage], eva
                         ck.path(old).unlink()
         bar.n = step
         bar.set_postfix(acc=f"{max(r['test_accuracy'] for r in rows):.3f}")
-        if on_row is not None:
-            for row in rows:
-                on_row(row)
 
     if start == 0:
         log(0, stages[0].source)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from simulate.losses import teacher_probs
+from simulate.losses import cross_entropy, distill_kl
 from theory._checks import ParameterError, check_int, check_real
 
 __all__ = ["mask_tokens", "per_sequence_weights", "weighted_ce", "weighted_kl", "weighted_accuracy",
@@ -76,9 +76,7 @@ def weighted_ce(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tens
     ``(B, T)`` or ``(R, B, T)``.
     """
     _check(logits, weights)
-    logp = torch.log_softmax(logits.float(), -1)
-    y = targets.clamp(0, logits.shape[-1] - 1).expand(logits.shape[:-1])
-    nll = -logp.gather(-1, y[..., None])[..., 0]
+    nll = cross_entropy(logits.float(), targets.clamp(0, logits.shape[-1] - 1), reduction="none")
     return (nll * weights).sum((-2, -1))
 
 
@@ -101,10 +99,7 @@ def weighted_kl(
     label. With ``top_k > 0`` the teacher's distribution is renormalized over its top-k classes.
     """
     _check(logits, weights)
-    q = teacher_probs(truncate_top_k(teacher_logits.float(), top_k), tau)
-    logp = torch.log_softmax(logits.float(), -1)
-    ent = torch.where(q > 0, q * torch.log(torch.where(q > 0, q, 1.0)), 0.0).sum(-1)
-    kl = ent - (q * logp).sum(-1)
+    kl = distill_kl(logits.float(), truncate_top_k(teacher_logits.float(), top_k), tau, reduction="none")
     return (kl * weights).sum((-2, -1))
 
 

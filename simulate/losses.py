@@ -98,10 +98,9 @@ def teacher_probs(teacher_logits: torch.Tensor, tau) -> torch.Tensor:
     if torch.is_tensor(tau) and tau.dim() > 0:
         if bool((tau < 0).any()) or not bool(torch.isfinite(tau).all()):
             raise ParameterError("tau must be finite and >= 0 for every run")
-        t = tau.to(teacher_logits.device, torch.float64).reshape(-1, *([1] * teacher_logits.dim()))
         logits = teacher_logits if teacher_logits.shape[0] == tau.numel() and teacher_logits.dim() >= 3 \
             else teacher_logits.unsqueeze(0)
-        t = t.reshape(-1, *([1] * (logits.dim() - 1)))
+        t = tau.to(teacher_logits.device, torch.float64).reshape(-1, *([1] * (logits.dim() - 1)))
         soft = torch.softmax(logits / t.clamp_min(1e-300).to(logits.dtype), -1)
         hard = torch.zeros_like(logits).scatter_(-1, logits.argmax(-1, keepdim=True), 1.0)
         return torch.where(t == 0, hard, soft).expand(tau.numel(), *logits.shape[1:])

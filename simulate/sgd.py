@@ -69,29 +69,19 @@ def make_targets(
     return soft_targets(classes, labels=labels, teacher_logits=teacher_logits, alpha=a, tau=tau, dtype=dtype)
 
 
-def _check_tau(tau, runs: int):
-    """``tau`` as a float, or a per-run tensor ``(runs,)`` (float64, on the CPU)."""
-    if torch.is_tensor(tau) or isinstance(tau, (list, tuple)):
-        t = torch.as_tensor(tau, dtype=torch.float64).reshape(-1)
+def _per_run(name: str, value, runs: int, hi: float | None = None):
+    """``value`` as a float in ``[0, hi]``, or a per-run float64 tensor ``(runs,)`` of such values
+    (per-run temperatures ``tau`` and mixing weights ``alpha``)."""
+    if torch.is_tensor(value) or isinstance(value, (list, tuple)):
+        t = torch.as_tensor(value, dtype=torch.float64).reshape(-1)
         if t.numel() == 1:
-            return float(check_real("tau", float(t[0]), 0))
+            return float(check_real(name, float(t[0]), 0, hi))
         if t.shape != (runs,):
-            raise ParameterError(f"tau must be a float or one value per run ({runs}), got {t.numel()} values")
-        if bool((t < 0).any()) or not bool(torch.isfinite(t).all()):
-            raise ParameterError("tau must be finite and >= 0 for every run")
+            raise ParameterError(f"{name} must be a float or one value per run ({runs}), got {t.numel()} values")
+        if not bool(torch.isfinite(t).all()) or bool((t < 0).any()) or (hi is not None and bool((t > hi).any())):
+            raise ParameterError(f"{name} must lie in [0, {'inf' if hi is None else f'{hi:g}'}] for every run")
         return t
-    return float(check_real("tau", tau, 0))
-
-
-def _check_alpha(alpha, runs: int):
-    """``alpha`` as a float, or a per-run tensor ``(runs,)`` in [0, 1] (loss ``mix`` only)."""
-    if torch.is_tensor(alpha) and alpha.dim() > 0:
-        if alpha.shape != (runs,):
-            raise ParameterError(f"alpha must be a float or one value per run ({runs}), got {tuple(alpha.shape)}")
-        if bool((alpha < 0).any()) or bool((alpha > 1).any()):
-            raise ParameterError("alpha must lie in [0, 1] for every run")
-        return alpha.to(torch.float64)
-    return float(check_real("alpha", alpha, 0, 1))
+    return float(check_real(name, value, 0, hi))
 
 
 def _check_mult(lr_a_mult) -> float:
@@ -253,7 +243,7 @@ def _setup(params, steps, lr, loss, teacher, alpha, tau, start_step, train, wd_W
         steps=check_int("steps", steps, 0), start_step=check_int("start_step", start_step, 0),
         every=check_int("every", every, 1) if every is not None else None, chunk=check_int("chunk", chunk, 1),
         batch_size=check_int("batch_size", batch_size, 1), loss=loss, kind=kind, teacher=teacher,
-        alpha=_check_alpha(alpha, params.runs), tau=_check_tau(tau, params.runs), train=train,
+        alpha=_per_run("alpha", alpha, params.runs, 1), tau=_per_run("tau", tau, params.runs), train=train,
         wd_W=float(check_real("weight_decay_W", wd_W, 0)), wd_a=float(check_real("weight_decay_a", wd_a, 0)),
         lr=lr.to(params.W.device), lr_a_mult=_check_mult(lr_a_mult), runs=params.runs, dim=params.dim,
         classes=params.classes, dtype=params.W.dtype, target_dim=1 if kind == 0 else 2,

@@ -139,8 +139,8 @@ def train_strategies(cfg: StudentConfig, strategies, outs, *, progress: bool = T
     params = MLPParams(*(torch.cat([getattr(p, k) for p in parts]) for k in ("W", "b", "a")))
     stream = TaskStream(task, tuple(cfg.seeds) * m, device)
     evaluator = Evaluator(task, eval_size=cfg.eval_size, probe_samples=cfg.probe_samples, device=device)
-    for j in todo:
-        _start(rds[j], cfgs[todo.index(j)], device)
+    for k, j in enumerate(todo):
+        _start(rds[j], cfgs[k], device)
     runs_cfg = SimpleNamespace(probe_every=cfg.probe_every, seeds=tuple(cfg.seeds) * m, batch=cfg.batch)
     desc = f"student {strategies[0]}" if m == 1 else f"students ({m} strategies)"
     bar = tqdm(total=cfg.steps, desc=desc, unit="step", disable=None if progress else True, leave=False)
