@@ -30,14 +30,20 @@ from simulate.model import init_default  # noqa: E402
 D, K, LR = 100, 6, 0.01
 
 
-def plain_loop(width: int, steps: int, seed: int = 0) -> float:
-    """Steps per second of the textbook PyTorch loop (timed after 20 warm-up steps)."""
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def plain_loop(width: int, steps: int, seed: int = 0, device: torch.device = torch.device("cpu")) -> float:
+    """Steps per second of the textbook PyTorch loop (timed after 20 warm-up steps); on CUDA the
+    data set and the model live on the device."""
     gen = torch.Generator().manual_seed(seed)
     n = steps + 20
     x, _, label = data.sparse_parity_batch(n, D, data.first_support(K), generator=gen)
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, label), batch_size=1)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x.to(device), label.to(device)), batch_size=1)
     torch.manual_seed(seed)
-    net = torch.nn.Sequential(torch.nn.Linear(D, width), torch.nn.ReLU(), torch.nn.Linear(width, 2))
+    net = torch.nn.Sequential(torch.nn.Linear(D, width), torch.nn.ReLU(), torch.nn.Linear(width, 2)).to(device)
     opt = torch.optim.SGD(net.parameters(), lr=LR)
     sched = lr_schedule("cosine", warmup=n // 10, total=n)
     lrs = (LR * sched(torch.arange(n))).tolist()
@@ -45,6 +51,7 @@ def plain_loop(width: int, steps: int, seed: int = 0) -> float:
     t0 = None
     for i, (xb, yb) in enumerate(loader):
         if i == 20:
+            _sync(device)
             t0 = time.perf_counter()
         for group in opt.param_groups:
             group["lr"] = lrs[i]
@@ -52,15 +59,18 @@ def plain_loop(width: int, steps: int, seed: int = 0) -> float:
         loss = loss_fn(net(xb), yb)
         loss.backward()
         opt.step()
+    _sync(device)
     return steps / (time.perf_counter() - t0)
 
 
-def engine(width: int, runs: int, steps: int, backend: str, seed: int = 0) -> tuple[float, str, int]:
-    """(steps per second, backend, block size) of ``train_online`` for ``runs`` runs at once."""
-    gen = torch.Generator().manual_seed(seed)
-    support = data.first_support(K)
-    params = init_default(runs, width, D, 2, generator=gen)
-    lr = LR * torch.linspace(0.5, 1.5, runs) if runs > 1 else torch.tensor([LR])
+def engine(width: int, runs: int, steps: int, backend: str, seed: int = 0,
+           device: torch.device = torch.device("cpu")) -> tuple[float, str, int]:
+    """(steps per second, backend, block size) of ``train_online`` for ``runs`` runs at once, data
+    drawn on ``device``."""
+    gen = torch.Generator(device=device).manual_seed(seed)
+    support = data.first_support(K).to(device)
+    params = init_default(runs, width, D, 2, generator=gen, device=device)
+    lr = (LR * torch.linspace(0.5, 1.5, runs) if runs > 1 else torch.tensor([LR])).to(device)
     sched = lr_schedule("cosine", warmup=steps // 10, total=steps)
 
     def sampler(n):
@@ -70,8 +80,10 @@ def engine(width: int, runs: int, steps: int, backend: str, seed: int = 0) -> tu
     name = blocked.resolve_backend(backend, params.W.device)
     T = blocked.default_block_size(width, D, runs)
     blocked.train_online(params, sampler, min(steps, 2 * T + 5), lr, loss="ce", backend=name)  # warm-up
+    _sync(device)
     t0 = time.perf_counter()
     blocked.train_online(params, sampler, steps, lr, loss="ce", schedule=sched, backend=name)
+    _sync(device)
     dt = time.perf_counter() - t0
     if not bool(torch.isfinite(params.W).all()):
         raise RuntimeError("engine diverged")
@@ -92,7 +104,9 @@ def main(argv=None) -> None:
     ap.add_argument("--backend", default="auto", choices=blocked.BACKENDS)
     ap.add_argument("--widths", type=int, nargs="+", default=[100, 1000, 50000])
     ap.add_argument("--runs", type=int, default=32, help="R of the batched measurement")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda: where both loops run (default cpu)")
     args = ap.parse_args(argv)
+    device = torch.device(args.device)
     s = 0.25 if args.quick else 1.0
     reps = args.reps or (2 if args.quick else 3)
 
@@ -103,17 +117,18 @@ def main(argv=None) -> None:
     engine_steps = {100: n(800_000), 1000: n(200_000), 50000: n(6000)}
     batched_steps = {100: n(80_000), 1000: n(12_000)}
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
-          f"{platform.machine()}, d = {D}, k = {K}, batch size 1, cross-entropy, warmup+cosine lr")
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.machine()
+    print(f"torch {torch.__version__}, device {where}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+          f"d = {D}, k = {K}, batch size 1, cross-entropy, warmup+cosine lr")
     print(f"load average at start: {_load()}; plain loop and engine alternate, best of {reps} kept")
     settings = [(m, 1) for m in args.widths] + [(m, args.runs) for m in (100, 1000) if m in args.widths]
     rows = []
     for m, R in settings:
         best_plain, best_engine, name, T = 0.0, 0.0, "", 0
         for _ in range(reps):  # alternate, so that both see the same machine load
-            best_plain = max(best_plain, plain_loop(m, plain_steps.get(m, n(int(4e6 / m) + 100))))
+            best_plain = max(best_plain, plain_loop(m, plain_steps.get(m, n(int(4e6 / m) + 100)), device=device))
             steps = (engine_steps if R == 1 else batched_steps).get(m, n(int(2e8 / (m * R)) + 1000))
-            rate, name, T = engine(m, R, steps, args.backend)
+            rate, name, T = engine(m, R, steps, args.backend, device=device)
             best_engine = max(best_engine, rate * R)
         label = f"single run, width {m}" if R == 1 else f"R = {R} runs, width {m} (model-steps/s)"
         rows.append((label, best_plain, best_engine, name, T))

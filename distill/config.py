@@ -63,6 +63,15 @@ def _check_student(cfg) -> None:
     check_choice("split", cfg.split, ("teacher", "student"))
     check_choice("first_rule", cfg.first_rule, ("accuracy", "m_robust"))
     check_real("first_skip", cfg.first_skip, 0, 1, hi_open=True)
+    for layer in cfg.extract_layers:
+        check_int("extract_layers", layer, 1, cfg.layers)
+    check_int("extract_steps", cfg.extract_steps, 1)
+    check_real("projection_scale", cfg.projection_scale, 0, lo_open=True)
+    check_int("projection_seed", cfg.projection_seed, 0)
+    n_extract = len(cfg.extract_layers) or cfg.layers
+    if cfg.strategy == "extraction" and n_extract * cfg.extract_steps >= cfg.steps:
+        raise ParameterError(f"steps must be > {n_extract} extracted layers * extract_steps = "
+                             f"{n_extract * cfg.extract_steps} for strategy=extraction, got {cfg.steps}")
     if cfg.first_checkpoint != "auto":
         try:
             check_int("first_checkpoint", int(cfg.first_checkpoint), 1)
@@ -77,6 +86,8 @@ def _check_pcfg(cfg) -> None:
     check_choice("objective", cfg.objective, ("mlm", "next-token"))
     check_real("mask_rate", cfg.mask_rate, 0, 1, lo_open=True)
     check_int("boundary_level", cfg.boundary_level, 1)
+    if not isinstance(cfg.bayes_eval, bool):
+        raise ParameterError(f"bayes_eval must be true or false, got {cfg.bayes_eval!r}")
     _check_pcfg_measures(cfg)
 
 
@@ -123,6 +134,7 @@ class PcfgTeacherConfig:
     seeds: tuple[int, ...] = (0,)  # one run per seed (init and data), trained as one batched program
     eval_every: int = 50  # steps between evaluations on the fixed held-out set
     eval_size: int = 256  # held-out sentences (fixed masks)
+    bayes_eval: bool = True  # mlm: exact Bayes-optimal accuracy / loss on the held-out set into summary.json (inside-outside)
     checkpoint_every: int = 50  # steps between safetensors checkpoints (model, Adam state, generators)
     measure_every: int = 50  # steps between M_robust / M_close (0: never); multiple of eval_every
     measure_ns: tuple[int, ...] = (3, 5, 7)  # n of the n-gram measures
@@ -145,7 +157,7 @@ class PcfgStudentConfig:
 
     teacher: str = ""  # teacher run directory; required except for strategy=ce
     teacher_run: int = 0  # which of the teacher's runs (seeds) supervises
-    strategy: Literal["ce", "oneshot", "progressive", "two-shot", "equal-split"] = "equal-split"
+    strategy: Literal["ce", "oneshot", "progressive", "two-shot", "equal-split", "extraction"] = "equal-split"
     layers: int = 2
     heads: int = 2  # the paper's student: 8 (teacher 32)
     head_dim: int = 8
@@ -171,6 +183,14 @@ class PcfgStudentConfig:
     stage_steps: int = 0  # two-shot / progressive: student steps per intermediate checkpoint (0: steps / 4)
     kappa: float = 0.5  # equal-split with split=teacher: the first kappa * T0 steps are split over the N
     split: Literal["teacher", "student"] = "teacher"  # equal-split: kappa*T0 (App. D.2 var. 2) or the student's steps (var. 1)
+    # extraction (Curriculum Extraction, Gupta & Karmalkar 2025): extract_steps steps per student block of
+    # extract_layers (1-based, in order; empty: every block) aligning its output to A h_T, h_T the output
+    # of the teacher block at the same relative depth and A a fixed N(0, projection_scale^2 / teacher
+    # width) matrix per run; then the final teacher's outputs for the remaining steps
+    extract_layers: tuple[int, ...] = ()
+    extract_steps: int = 100
+    projection_scale: float = 1.0
+    projection_seed: int = 0  # A is fixed by (projection_seed, run seed, layer)
     eval_every: int = 50
     eval_size: int = 256
     measure_every: int = 300
@@ -227,7 +247,7 @@ class ParityTransformerStudentConfig:
 
     teacher: str = ""
     teacher_run: int = 0
-    strategy: Literal["ce", "oneshot", "progressive", "two-shot", "equal-split"] = "two-shot"
+    strategy: Literal["ce", "oneshot", "progressive", "two-shot", "equal-split", "extraction"] = "two-shot"
     layers: int = 2
     heads: int = 4  # the paper's student: 4
     head_dim: int = 8
@@ -249,6 +269,10 @@ class ParityTransformerStudentConfig:
     stage_steps: int = 0
     kappa: float = 0.5
     split: Literal["teacher", "student"] = "teacher"
+    extract_layers: tuple[int, ...] = ()  # extraction: as in PcfgStudentConfig
+    extract_steps: int = 300
+    projection_scale: float = 1.0
+    projection_seed: int = 0
     eval_every: int = 100
     eval_size: int = 4096
     probe_every: int = 0
@@ -268,6 +292,10 @@ def _check_compare(cfg) -> None:
         raise ParameterError("strategies must name at least one strategy")
     for s in cfg.strategies:
         check_choice("strategies", s, STRATEGIES)
+    st = cfg.student
+    if "extraction" in cfg.strategies and (len(st.extract_layers) or st.layers) * st.extract_steps >= st.steps:
+        raise ParameterError(f"student.steps must be > extracted layers * student.extract_steps = "
+                             f"{(len(st.extract_layers) or st.layers) * st.extract_steps} for extraction, got {st.steps}")
 
 
 @dataclass(frozen=True)
@@ -320,3 +348,9 @@ PRESETS: dict[str, dict[str, dict[str, dict[str, str]]]] = {
         },
     },
 }
+
+# The natural-text configs (Section 4.2) live in distill/text_config.py; re-exported here for the sweeps
+# (simulate.sweep.config_class) and the CLI, with their presets.
+from .text_config import TEXT_PRESETS, TextCompareConfig, TextStudentConfig, TextTeacherConfig  # noqa: E402
+
+PRESETS["text"] = TEXT_PRESETS

@@ -25,24 +25,26 @@ from simulate.runner import generator, generator_states, restore_generators
 
 from .checkpoints import TransformerCheckpointDir, restore_optimizer
 from .evaluate import Evaluator, autocast
+from .extraction import align_loss
 from .model import Transformer, TransformerShape
 from .objectives import weighted_ce, weighted_kl
 from .tasks import sample_runs
 
-__all__ = ["Stage", "fit", "model_shape", "new_model", "make_optimizer"]
+__all__ = ["Stage", "fit", "model_shape", "new_model", "make_optimizer", "batch_sampler"]
 
 _INIT, _DATA = 1, 2  # salts of a seed's init and data streams (as in simulate.runner)
 
 
 @dataclass(frozen=True)
 class Stage:
-    """Student steps ``[start, stop)`` supervised by ``source`` ("labels", a teacher step, or "final");
-    ``teacher`` is the frozen 1-run teacher model (None for labels)."""
+    """Student steps ``[start, stop)`` supervised by ``source`` ("labels", a teacher step, "final" or
+    "extract:<layer>"); ``teacher`` is the frozen 1-run teacher model (None for labels)."""
 
     start: int
     stop: int
     source: str
     teacher: Transformer | None = None
+    align: object | None = None  # a distill.extraction.Alignment: hidden-state alignment to the teacher
 
 
 def model_shape(cfg, task) -> TransformerShape:
@@ -60,15 +62,41 @@ def make_optimizer(model: Transformer, lr: float) -> torch.optim.Adam:
     return torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
 
 
-def _loss(model, teacher, batch, cfg, device) -> torch.Tensor:
-    """Per-run loss ``(R,)`` of one batch ``(R, B, T)``."""
+def batch_sampler(task, gens: list[torch.Generator], n: int, device: torch.device):
+    """A function drawing one ``(R, n, T)`` training batch per call, and whether it has padding.
+
+    On CUDA the batch is drawn on a side stream: the sampler's host syncs (sizes of the vectorized
+    derivations) then wait for the sampling kernels only, not for the previous step's queued
+    backward pass, so drawing overlaps training. Same generators, same numbers as on one stream.
+    """
+    if device.type != "cuda":
+        def draw():
+            batch = sample_runs(task, gens, n)
+            return batch, bool(batch.valid.all())
+        return draw
+    side = torch.cuda.Stream(device)
+
+    def draw_cuda():
+        with torch.cuda.stream(side):
+            batch = sample_runs(task, gens, n)
+            full = bool(batch.valid.all())  # syncs the side stream only
+        main = torch.cuda.current_stream(device)
+        main.wait_stream(side)
+        for name in ("inputs", "valid", "targets", "selected", "weights"):
+            getattr(batch, name).record_stream(main)
+        return batch, full
+    return draw_cuda
+
+
+def _loss(model, teacher, batch, cfg, device, full: bool = False) -> torch.Tensor:
+    """Per-run loss ``(R,)`` of one batch ``(R, B, T)`` (``full``: no padding, so no attention mask)."""
     with autocast(device, cfg.precision):
-        logits = model(batch.inputs, valid=batch.valid).logits
+        logits = model(batch.inputs, valid=None if full else batch.valid).logits
     if teacher is None:
         return weighted_ce(logits, batch.targets, batch.weights)
     R, B, T = batch.inputs.shape
     with torch.no_grad(), autocast(device, cfg.precision):
-        t_logits = teacher(batch.inputs.reshape(R * B, T), valid=batch.valid.reshape(R * B, T)).logits
+        t_logits = teacher(batch.inputs.reshape(R * B, T), valid=None if full else batch.valid.reshape(R * B, T)).logits
     t_logits = t_logits.reshape(R, B, T, -1)
     kl = weighted_kl(logits, t_logits, batch.weights, tau=cfg.temperature, top_k=cfg.top_k)
     if cfg.alpha == 0:
@@ -99,6 +127,7 @@ def fit(rd: RunDir, cfg, task, device: torch.device, *, stages: list[Stage], eva
         rd.truncate_metrics(start)
     mult = lr_schedule(cfg.lr_schedule, warmup=cfg.warmup, total=cfg.steps, min_ratio=cfg.min_lr_ratio)
     bar = tqdm(total=cfg.steps, initial=start, desc=desc, unit="step", disable=None if progress else True, leave=False)
+    draw = batch_sampler(task, gens, cfg.batch, device)
     running = torch.zeros(model.runs, device=device)
     since = 0
 
@@ -129,8 +158,11 @@ def fit(rd: RunDir, cfg, task, device: torch.device, *, stages: list[Stage], eva
         for step in range(max(start, stage.start), stage.stop):
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * float(mult(step))
-            batch = sample_runs(task, gens, cfg.batch)
-            loss = _loss(model, stage.teacher, batch, cfg, device)
+            batch, full = draw()
+            if stage.align is not None:
+                loss = align_loss(model, stage.teacher, stage.align, batch, cfg.precision, device, full)
+            else:
+                loss = _loss(model, stage.teacher, batch, cfg, device, full)
             opt.zero_grad(set_to_none=True)
             loss.sum().backward()
             opt.step()

@@ -7,7 +7,8 @@ and of its students is measured on the same sentences and the same masks.
 * every evaluation: ``test_loss`` (eq. (3) / (9) on the held-out set) and ``test_accuracy`` (top-1
   over the selected positions: masked tokens, boundary tokens, or the parity read-out);
 * PCFG, every ``measure_every`` steps: ``m_robust_{n}`` and ``m_close_{n}`` (eqs. (5)-(6), or
-  (11)-(12) for next-token models), medians over sampled positions;
+  (11)-(12) for next-token models), medians over sampled positions (natural text,
+  :mod:`distill.text_task`: on windows of held-out documents; no non-terminal probe);
 * PCFG, every ``probe_every`` steps: ``probe_level_{l}``, the accuracy of the multi-head linear
   probe of Appendix D.3 predicting the level-l non-terminal at span boundaries (levels from the
   root, Definition 4.3; the root level is skipped, it has a single non-terminal);
@@ -30,7 +31,8 @@ from .tasks import ParityTask
 
 __all__ = ["Evaluator", "autocast"]
 
-_EVAL, _PROBE_TRAIN, _PROBE_TEST, _MEASURE = 11, 12, 13, 14  # salts of the held-out streams
+_EVAL, _PROBE_TRAIN, _PROBE_TEST, _MEASURE, _SEGMENTS = 11, 12, 13, 14, 15  # salts of the held-out streams
+_ELEMENTS = 1 << 24  # logits per run and chunk: bounds the memory of large-vocabulary (text) evaluations
 
 
 def autocast(device: torch.device, precision: str):
@@ -44,16 +46,18 @@ class Evaluator:
     """Held-out evaluation of all runs of a model for ``task`` under config ``cfg``."""
 
     def __init__(self, task, cfg, device: torch.device, *, chunk: int = 256) -> None:
-        self.task, self.cfg, self.device, self.chunk = task, cfg, device, chunk
+        self.task, self.cfg, self.device = task, cfg, device
+        self.chunk = max(1, min(chunk, _ELEMENTS // (task.max_len * task.n_out)))
         gen = generator(0, _EVAL, device)
         if isinstance(task, ParityTask):
             bits = torch.randint(0, 2, (cfg.eval_size, task.d), generator=gen, device=device)
             self.batch = task.from_x((1 - 2 * bits).float())
             self.parsed = None
-        else:
-            self.parsed = task.parsed(gen, cfg.eval_size)
+        else:  # natural text (distill.text_task): fixed blocks of the held-out documents
+            draw = task.heldout if hasattr(task, "heldout") else task.parsed
+            self.parsed = draw(gen, cfg.eval_size)
             self.batch = task.from_parsed(self.parsed, gen)
-        self._probe_sets = None
+        self._probe_sets = self._segments = None
 
     # ------------------------------------------------------------------ model calls
     def _forward(self, model, tokens, valid, **kw):
@@ -96,12 +100,17 @@ class Evaluator:
         from .measures import autoregressive_measures, masked_lm_measures
 
         p = self.parsed
+        if hasattr(self.task, "segments"):  # text: single-document windows (Definition 4.2's n-grams, no [SEP])
+            if self._segments is None:
+                self._segments = self.task.segments(generator(0, _SEGMENTS, self.device), self.cfg.measure_positions)
+            p = self._segments
         gen = generator(0, _MEASURE, self.device)
         vocab = self.task.vocab
         n = min(p.tokens.shape[0], self.cfg.measure_positions)  # sentences used: one position each when possible
         per = -(-self.cfg.measure_positions // n)
         tokens, valid = p.tokens[:n], p.valid[:n]
-        kw = dict(ns=tuple(self.cfg.measure_ns), positions_per_sentence=per, generator=gen)
+        kw = dict(ns=tuple(self.cfg.measure_ns), positions_per_sentence=per, generator=gen,
+                  batch_size=min(512, self.chunk))
         if self.task.causal:
             return autoregressive_measures(self.predict_fn(model), tokens, valid, bos_id=vocab.bos_id,
                                            pad_id=vocab.pad_id, **kw)
@@ -152,7 +161,7 @@ class Evaluator:
         else:
             if due(cfg.measure_every):
                 cols.update(self.measures(model))
-            if due(cfg.probe_every):
+            if due(getattr(cfg, "probe_every", 0)):  # text configs have no probe (no parse tree)
                 cols.update(self.nonterminal_probe(model))
         rows = []
         for r, seed in enumerate(seeds):

@@ -29,20 +29,26 @@ from theory._checks import ParameterError
 
 from .checkpoints import TransformerCheckpointDir
 from .config import (ParityTransformerStudentConfig, ParityTransformerTeacherConfig, PcfgStudentConfig,
-                     PcfgTeacherConfig)
+                     PcfgTeacherConfig, TextStudentConfig, TextTeacherConfig)
 from .engine import Stage, fit
 from .evaluate import Evaluator
+from .extraction import AlignmentEvaluator, alignments, extract_layers
 from .tasks import MaskedLMTask, NextTokenTask, ParityTask
 
 __all__ = ["build_task", "train_teacher", "train_student", "run_compare", "build_schedule", "run_summary",
-           "load_teacher_config"]
+           "load_teacher_config", "bayes_ceiling"]
 
-_TEACHERS = (PcfgTeacherConfig, ParityTransformerTeacherConfig)
+_TEACHERS = (PcfgTeacherConfig, ParityTransformerTeacherConfig, TextTeacherConfig)
 _RELATIVE = (0.8, 0.9, 0.95)  # PCFG speed targets: fractions of the reference (teacher's final) accuracy
 
 
-def build_task(tcfg):
-    """The task of a teacher config (students share their teacher's task)."""
+def build_task(tcfg, run_dir=None):
+    """The task of a teacher config (students share their teacher's task). Text: the tokenizer and
+    token streams live in the teacher's ``run_dir/text`` (built there on first use; in memory when None)."""
+    if isinstance(tcfg, TextTeacherConfig):
+        from .text_task import text_task
+
+        return text_task(tcfg, None if run_dir is None else RunDir(run_dir).path / "text")
     if isinstance(tcfg, PcfgTeacherConfig):
         from .grammar import load_grammar
 
@@ -99,7 +105,7 @@ def train_teacher(cfg, out, *, progress: bool = True) -> RunDir:
     if rd.finished:
         return rd
     device = resolve_device(cfg.device)
-    task = build_task(cfg)
+    task = build_task(cfg, rd.path)
     ev = Evaluator(task, cfg, device)
     fit(rd, cfg, task, device, stages=[Stage(0, cfg.steps, "labels")], evaluator=ev,
         checkpoint_every=cfg.checkpoint_every, progress=progress, desc="teacher")
@@ -107,8 +113,19 @@ def train_teacher(cfg, out, *, progress: bool = True) -> RunDir:
     parity = isinstance(task, ParityTask)
     runs = [dict(run_summary(df, r, parity=parity), run=r, seed=s) for r, s in enumerate(cfg.seeds)]
     rd.finish({"kind": "transformer-teacher", **task.description, "runs": runs,
-               "checkpoints": TransformerCheckpointDir(rd.ckpt).steps()})
+               "checkpoints": TransformerCheckpointDir(rd.ckpt).steps(), **bayes_ceiling(cfg, task, ev)})
     return rd
+
+
+def bayes_ceiling(cfg, task, ev: Evaluator) -> dict:
+    """``{"bayes_optimal": {...}}``: the exact Bayes-optimal accuracy and loss (with standard errors)
+    on the evaluator's held-out sentences and masks (:func:`distill.optimal.bayes_optimal_metrics`),
+    for a PCFG masked-LM teacher with ``bayes_eval``; ``{}`` otherwise."""
+    if not (isinstance(cfg, PcfgTeacherConfig) and cfg.objective == "mlm" and cfg.bayes_eval):
+        return {}
+    from .optimal import bayes_optimal_metrics
+
+    return {"bayes_optimal": bayes_optimal_metrics(task, ev.batch, replacement="bert").to_dict()}
 
 
 def _first_checkpoint(cfg, teacher: RunDir, tcfg, inner: list[int]) -> tuple[int, dict]:
@@ -148,6 +165,11 @@ def build_schedule(cfg, teacher: RunDir, tcfg, available: list[int]) -> tuple[S.
         return S.cross_entropy(cfg.steps), {}
     if cfg.strategy == "oneshot":
         return S.one_shot(cfg.steps), {}
+    if cfg.strategy == "extraction":
+        layers = extract_layers(cfg)
+        return S.extraction(layers, cfg.extract_steps, cfg.steps), {
+            "extract_layers": layers, "extract_steps": cfg.extract_steps,
+            "projection_scale": cfg.projection_scale, "projection_seed": cfg.projection_seed}
     inner = [s for s in available if 0 < s < T0]
     if not inner:
         raise ParameterError(f"strategy {cfg.strategy!r} needs an intermediate teacher checkpoint; the teacher "
@@ -177,11 +199,12 @@ def train_student(cfg, out, *, progress: bool = True) -> RunDir:
     if rd.finished:
         return rd
     teacher, tcfg = open_teacher(cfg, load_teacher_config)
-    want = PcfgTeacherConfig if isinstance(cfg, PcfgStudentConfig) else ParityTransformerTeacherConfig
+    want = {PcfgStudentConfig: PcfgTeacherConfig, TextStudentConfig: TextTeacherConfig}.get(
+        type(cfg), ParityTransformerTeacherConfig)
     if not isinstance(tcfg, want):
         raise ParameterError(f"teacher {cfg.teacher!r} is a {type(tcfg).__name__}, not a {want.__name__}")
     device = resolve_device(cfg.device)
-    task = build_task(tcfg)
+    task = build_task(tcfg, teacher.path)
     ck = TransformerCheckpointDir(teacher.ckpt)
     available = ck.steps()
     if not available:
@@ -194,13 +217,20 @@ def train_student(cfg, out, *, progress: bool = True) -> RunDir:
     def teacher_model(source):
         if source == "labels":
             return None
+        if S.extract_layer(source) is not None:  # extraction aligns to the final teacher
+            source = "final"
         if source not in models:
             m = ck.load(source, device=device).model.select_run(cfg.teacher_run).eval()
             models[source] = m.requires_grad_(False)
         return models[source]
 
-    stages = [Stage(a, b, str(src), teacher_model(src)) for a, b, src in sched.bounds()]
     ev = Evaluator(task, cfg, device)
+    specs = {}
+    if cfg.strategy == "extraction":
+        specs = alignments(cfg, cfg.heads * cfg.head_dim, teacher_model("final"), device)
+        ev = _alignment_evaluator(ev, cfg, sched, specs, teacher_model("final"), device)
+    stages = [Stage(a, b, str(src), teacher_model(src), specs.get(S.extract_layer(src)))
+              for a, b, src in sched.bounds()]
     fit(rd, cfg, task, device, stages=stages, evaluator=ev, checkpoint_every=cfg.eval_every,
         keep_checkpoints=False, log_source=True, progress=progress, desc=f"student {cfg.strategy}")
     df = rd.metrics()
@@ -211,6 +241,20 @@ def train_student(cfg, out, *, progress: bool = True) -> RunDir:
     rd.finish({"kind": "transformer-student", "strategy": cfg.strategy, "schedule": sched.to_list(),
                "checkpoint_choice": note, "teacher_final_accuracy": ref, "runs": runs})
     return rd
+
+
+def _alignment_evaluator(ev: Evaluator, cfg, sched, specs, teacher, device) -> AlignmentEvaluator:
+    """``ev`` plus the held-out alignment error (64 of its sequences) of the active extraction stage."""
+    R = len(cfg.seeds)
+    held = type(ev.batch)(*(getattr(ev.batch, f)[:64].expand(R, *getattr(ev.batch, f)[:64].shape)
+                            for f in ("inputs", "valid", "targets", "selected", "weights")))
+    last = extract_layers(cfg)[-1]
+
+    def layer_at(step: int) -> int:
+        layer = S.extract_layer(sched.source_at(min(max(step - 1, 0), cfg.steps - 1)))
+        return last if layer is None else layer
+
+    return AlignmentEvaluator(ev, teacher, specs, layer_at, held, cfg.precision, device)
 
 
 def strategy_row(strategy: str, run_dir, *, parity: bool) -> dict:

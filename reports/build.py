@@ -26,7 +26,7 @@ __all__ = ["Section", "build_report", "markdown_table"]
 
 #: Figure names in report order (file stems of the PNG/CSV files); Transformer figures follow
 #: (``reports.transformer.TRANSFORMER_FIGURES``).
-FIGURES = ("strategies", "curriculum", "theory", "scaling", "batch_width")
+FIGURES = ("strategies", "curriculum", "theory", "scaling", "batch_width", "extraction")
 
 
 @dataclass
@@ -259,6 +259,11 @@ def build_report(results_dir, out_dir, *, target: int = 95, n_boot: int = 1000, 
         from .transformer import transformer_sections
 
         sections += transformer_sections(out, results_dir, metrics)
+    from .extraction import extraction_section
+
+    extraction = extraction_section(out, results_dir, metrics)
+    if extraction.figure is not None:  # only directories with extraction students get this section
+        sections.append(extraction)
     title = "Progressive distillation: report"
     (out / "report.md").write_text(_markdown(title, str(results_dir), sections))
     (out / "report.html").write_text(_html(title, str(results_dir), out, sections))

@@ -38,9 +38,11 @@ def _shown(table: pd.DataFrame, experiments: pd.DataFrame) -> pd.DataFrame:
 def _pcfg_teacher(out: Path, fr: TD.TransformerFrames) -> Section:
     sec = Section("pcfg_teacher", "PCFG teacher: loss, n-gram measures and non-terminal probes (Figures 4, 22)",
                   "The supervising teacher run of each experiment: held-out loss vs step with triangles at the "
-                  "checkpoints its students used (C_1 labelled), M_robust(n) and M_close(n) (eqs. 5-6, medians "
-                  "over sampled positions) and the non-terminal probe accuracy per level (Appendix D.3) at the "
-                  "steps they were measured.")
+                  "checkpoints its students used (C_1 labelled), held-out masked accuracy, M_robust(n) and "
+                  "M_close(n) (eqs. 5-6, medians over sampled positions) and the non-terminal probe accuracy per "
+                  "level (Appendix D.3) at the steps they were measured. Dotted: the exact Bayes-optimal loss and "
+                  "accuracy on the same held-out sentences and masks (inside-outside posterior, distill.optimal), "
+                  "where the teacher's summary holds them.")
     curve = TD.teacher_curve(fr)
     if curve.empty:
         sec.note = "PCFG teacher: left out (no PCFG teacher metrics in this directory: students only)."
@@ -58,29 +60,38 @@ def _pcfg_teacher(out: Path, fr: TD.TransformerFrames) -> Section:
         sec.text += " (No student of these teachers used an intermediate checkpoint: no triangles.)"
     TF.plot_pcfg_teacher(curve, marks, fr.experiments, out / "pcfg_teacher.png")
     sec.figure = "pcfg_teacher.png"
-    sec.table = _shown(_teacher_table(curve, marks), fr.experiments)
+    sec.table = _shown(_teacher_table(curve, marks, fr.experiments), fr.experiments)
     sec.table_caption = "Teacher run drawn, its final numbers and the checkpoints of its students (teacher steps):"
     return sec
 
 
-def _teacher_table(curve: pd.DataFrame, marks: pd.DataFrame) -> pd.DataFrame:
+def _teacher_table(curve: pd.DataFrame, marks: pd.DataFrame, experiments: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for exp, c in curve.groupby("experiment", sort=False):
         last = c.iloc[-1]
         m = marks[marks["experiment"] == exp] if not marks.empty else marks
         first = m[m["first"]] if not m.empty else m
-        rows.append({"experiment": exp, "teacher run": int(last["run"]), "final step": int(last["step"]),
-                     "final loss": float(last["test_loss"]), "final accuracy": float(last["test_accuracy"]),
-                     "C_1": ",".join(f"{r.step} ({r.rule})" if r.rule else str(r.step)
-                                     for r in first.itertuples(index=False)) if len(first) else "",
-                     "checkpoints": ",".join(str(s) for s in m["step"]) if len(m) else ""})
+        row = {"experiment": exp, "teacher run": int(last["run"]), "final step": int(last["step"]),
+               "final loss": float(last["test_loss"]), "final accuracy": float(last["test_accuracy"])}
+        acc, se = TD.bayes_of(experiments, exp), TD.bayes_of(experiments, exp, "bayes_accuracy_se")
+        if acc is not None:  # older runs have no Bayes ceiling: no columns
+            loss = TD.bayes_of(experiments, exp, "bayes_loss")
+            row.update({"Bayes accuracy": f"{acc:.4f} +- {se:.4f}" if se is not None else f"{acc:.4f}",
+                        "gap to Bayes": acc - row["final accuracy"],
+                        "Bayes loss": loss if loss is not None else float("nan")})
+        row.update({"C_1": ",".join(f"{r.step} ({r.rule})" if r.rule else str(r.step)
+                                    for r in first.itertuples(index=False)) if len(first) else "",
+                    "checkpoints": ",".join(str(s) for s in m["step"]) if len(m) else ""})
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
 def _pcfg_students(out: Path, fr: TD.TransformerFrames) -> Section:
     sec = Section("pcfg_students", "PCFG students: accuracy vs samples (Figure 1 right, Figure 24)",
                   "Student held-out accuracy vs samples (steps x batch) per strategy: median over seeds, band = "
-                  "min-max; dashed: the supervising teacher run's final accuracy.")
+                  "min-max; dashed: the supervising teacher run's final accuracy; dotted: the exact Bayes-optimal "
+                  "accuracy on the same held-out set (where the teacher's summary holds it; the students are "
+                  "evaluated on the teacher's held-out sentences and masks when their eval_size is the same).")
     curves = TD.student_curves(fr.students)
     if curves.empty:
         sec.note = "PCFG students: left out (no PCFG student metrics in this directory)."
@@ -96,7 +107,7 @@ def _pcfg_students(out: Path, fr: TD.TransformerFrames) -> Section:
     sec.table = _shown(speed[cols], fr.experiments)
     sec.table_caption = ("Per strategy: median samples to 80/90/95% of the teacher's final accuracy (a run that "
                          "never got there counts as infinitely slow; blank: the median did not get there), runs, "
-                         "median final accuracy:")
+                         "median final accuracy (and its gap to the Bayes-optimal accuracy, when known):")
     return sec
 
 
@@ -168,4 +179,26 @@ def transformer_sections(out, root, metrics: pd.DataFrame | None = None) -> list
         sections += [_pcfg_teacher(out, pcfg), _pcfg_students(out, pcfg), _pcfg_features(out, pcfg)]
     if "parity" in present:
         sections.append(_parity(out, frames.family("parity")))
+    if "text" in present:
+        sections += _text_sections(out, frames.family("text"))
+    return sections
+
+
+_TEXT_TITLES = {"pcfg_teacher": "Text teacher: loss and n-gram measures (Section 4.2, Figure 6 left and middle)",
+                "pcfg_students": "Text students: accuracy vs samples (Figure 6 right)",
+                "pcfg_features": "Text students' n-gram measures (as Figure 5)"}
+
+
+def _text_sections(out: Path, fr: TD.TransformerFrames) -> list[Section]:
+    """Masked LM on natural text (``text-*`` runs): the three PCFG sections drawn for them, with their
+    files in ``out/text/`` and text titles (there is no non-terminal probe: text has no parse)."""
+    sub = out / "text"
+    sub.mkdir(parents=True, exist_ok=True)
+    sections = [_pcfg_teacher(sub, fr), _pcfg_students(sub, fr), _pcfg_features(sub, fr)]
+    for sec in sections:
+        sec.title = _TEXT_TITLES[sec.name]
+        sec.name = "text_" + sec.name[len("pcfg_"):]
+        sec.figure = f"text/{sec.figure}" if sec.figure else None
+        sec.csvs = [f"text/{c}" for c in sec.csvs]
+        sec.note = sec.note.replace("PCFG", "Text") if sec.note else None
     return sections

@@ -29,17 +29,19 @@ from simulate.sweep import TRANSFORMER_KINDS
 
 __all__ = ["TransformerFrames", "FAMILIES", "family_of", "has_transformer_runs", "has_mlp_runs",
            "transformer_frames", "measure_columns", "teacher_curve", "student_curves", "run_finals",
-           "feature_table", "speed_table", "mark_points", "PCFG_FRACTIONS", "PARITY_THRESHOLDS"]
+           "feature_table", "speed_table", "mark_points", "bayes_of", "PCFG_FRACTIONS", "PARITY_THRESHOLDS"]
 
-#: Family of a Transformer kind (``pcfg-teacher`` -> ``pcfg``, ``parity-transformer-compare`` -> ``parity``).
-FAMILIES = {"pcfg": "pcfg", "parity-transformer": "parity"}
+#: Family of a Transformer kind (``pcfg-teacher`` -> ``pcfg``, ``parity-transformer-compare`` -> ``parity``,
+#: ``text-student`` -> ``text``: masked LM on natural text, drawn with the PCFG figures).
+FAMILIES = {"pcfg": "pcfg", "parity-transformer": "parity", "text": "text"}
 #: PCFG speed targets: fractions of the teacher's final held-out accuracy (as :mod:`distill.runs`).
 PCFG_FRACTIONS = (0.8, 0.9, 0.95)
 #: Parity speed targets: absolute test accuracy (as :func:`simulate.probes.summary_from_log`).
 PARITY_THRESHOLDS = (0.95, 0.99)
 _BASE = ["step", "run", "seed", "samples", "test_loss", "test_accuracy", "train_loss"]
 _MEASURES = ("m_robust_", "m_close_", "probe_level_", "corr1_", "attn_")
-_LABEL_KEYS = {"pcfg": ("grammar", "objective", "heads", "layers"), "parity": ("d", "k", "heads", "layers")}
+_LABEL_KEYS = {"pcfg": ("grammar", "objective", "heads", "layers"), "parity": ("d", "k", "heads", "layers"),
+               "text": ("corpus", "vocab_size", "heads", "layers")}
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,9 @@ class TransformerFrames:
     """Normalized Transformer results of one directory (every frame may be empty).
 
     * ``experiments``: ``family, experiment, label, teacher_run, reference_accuracy`` (one teacher and its
-      students; ``reference_accuracy`` = the supervising teacher run's final held-out accuracy);
+      students; ``reference_accuracy`` = the supervising teacher run's final held-out accuracy) and the
+      exact Bayes-optimal ceiling on the same held-out set, ``bayes_accuracy``, ``bayes_accuracy_se``,
+      ``bayes_loss``, ``bayes_loss_se`` (the teacher summary's ``bayes_optimal``; NaN when absent);
     * ``teacher``: ``family, experiment, run, seed, step, samples, test_loss, test_accuracy, ...measures``;
     * ``students``: ``family, experiment, strategy, run, seed, step, samples, test_accuracy, source, ...``;
     * ``marks``: ``family, experiment, strategy, order, step, stage_steps, first, rule``: the intermediate
@@ -67,7 +71,7 @@ class TransformerFrames:
 
 
 def family_of(kind) -> str | None:
-    """``pcfg`` / ``parity`` for a Transformer kind, None for any other (MLP kinds included)."""
+    """``pcfg`` / ``parity`` / ``text`` for a Transformer kind, None for any other (MLP kinds included)."""
     if not isinstance(kind, str) or kind not in TRANSFORMER_KINDS:
         return None
     return FAMILIES.get(kind.rsplit("-", 1)[0])
@@ -166,6 +170,7 @@ def transformer_frames(root, metrics: pd.DataFrame | None = None) -> Transformer
             role, cfg = kind.rsplit("-", 1)[1], m.iloc[0]
             if role == "teacher":
                 exps.setdefault(run_hash, {"family": family})["label"] = _label(family, cfg, "", run_hash)
+                exps[run_hash]["bayes"] = _bayes(root / run_hash / "summary.json")
                 teachers.append(_keep(m).assign(family=family, experiment=run_hash))
             elif role == "student":
                 exp = Path(str(cfg.get("teacher", ""))).name
@@ -174,6 +179,8 @@ def transformer_frames(root, metrics: pd.DataFrame | None = None) -> Transformer
                 students.append(_keep(m, ["source"]).assign(family=family, experiment=exp, strategy=strategy,
                                                              teacher_run=teacher_run))
                 exps.setdefault(exp, {"family": family, "label": exp}).setdefault("teacher_run", teacher_run)
+                if "bayes" not in exps[exp] and isinstance(cfg.get("teacher"), str) and cfg["teacher"]:
+                    exps[exp]["bayes"] = _bayes(Path(cfg["teacher"]) / "summary.json")  # a teacher outside root
                 marks += _schedule_marks(_read_json(root / run_hash / "summary.json") or {}, family, exp, strategy)
             else:
                 teacher_run = int(cfg["student.teacher_run"]) if "student.teacher_run" in cfg.index else 0
@@ -185,6 +192,8 @@ def transformer_frames(root, metrics: pd.DataFrame | None = None) -> Transformer
                     family=family, experiment=run_hash, strategy=m.loc[~is_t, "role"], teacher_run=teacher_run))
                 parts = root / run_hash / "parts"
                 index = (_read_json(parts / "compare.json") or {}).get("index", {})
+                if index.get("teacher"):
+                    exps[run_hash]["bayes"] = _bayes(parts / index["teacher"] / "summary.json")
                 for strategy, name in (index.get("students") or {}).items():
                     marks += _schedule_marks(_read_json(parts / name / "summary.json") or {}, family, run_hash,
                                              strategy)
@@ -207,15 +216,37 @@ def _sorted(frames: list[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
     return out.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
+_BAYES = ("bayes_accuracy", "bayes_accuracy_se", "bayes_loss", "bayes_loss_se")
+
+
+def _bayes(summary_path: Path) -> dict:
+    """``bayes_*`` numbers of a teacher's ``summary.json`` (written by :func:`distill.runs.bayes_ceiling`);
+    empty for older runs, next-token teachers and unreadable files."""
+    b = (_read_json(summary_path) or {}).get("bayes_optimal")
+    if not isinstance(b, dict):
+        return {}
+    return {f"bayes_{k}": float(b[k]) for k in ("accuracy", "accuracy_se", "loss", "loss_se")
+            if isinstance(b.get(k), (int, float))}
+
+
 def _experiments(exps: dict, teacher: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for exp, info in exps.items():
         run = info.get("teacher_run", 0)
         t = teacher[(teacher["experiment"] == exp) & (teacher["run"] == run)] if not teacher.empty else teacher
         ref = float(t["test_accuracy"].iloc[-1]) if len(t) else np.nan
+        bayes = info.get("bayes") or {}
         rows.append({"family": info["family"], "experiment": exp, "label": info["label"], "teacher_run": run,
-                     "reference_accuracy": ref})
-    return pd.DataFrame(rows, columns=["family", "experiment", "label", "teacher_run", "reference_accuracy"])
+                     "reference_accuracy": ref, **{k: bayes.get(k, np.nan) for k in _BAYES}})
+    return pd.DataFrame(rows, columns=["family", "experiment", "label", "teacher_run", "reference_accuracy", *_BAYES])
+
+
+def bayes_of(experiments: pd.DataFrame, experiment: str, key: str = "bayes_accuracy") -> float | None:
+    """The experiment's Bayes-optimal ``key`` (``bayes_accuracy``, ``bayes_loss``, ...), None when unknown."""
+    if key not in experiments.columns:
+        return None
+    v = experiments.loc[experiments["experiment"] == experiment, key]
+    return float(v.iloc[0]) if len(v) and pd.notna(v.iloc[0]) else None
 
 
 # ---------------------------------------------------------------- figure tables
@@ -296,14 +327,16 @@ def speed_table(frames: TransformerFrames) -> pd.DataFrame:
     """Per experiment and strategy: median samples to the family's targets (PCFG: 80/90/95% of the
     teacher's final accuracy; parity: 95/99% test accuracy; a run that never got there counts as
     infinitely slow, blank when the median did not get there; :func:`simulate.compare.median_reached`),
-    runs, median final accuracy and the median finals of the measures (as :func:`feature_table`)."""
+    runs, median final accuracy, ``gap to Bayes`` (the experiment's Bayes-optimal accuracy minus the median
+    final accuracy; only where the teacher's summary holds it) and the median finals of the measures
+    (as :func:`feature_table`)."""
     s, e = frames.students, frames.experiments
     if s.empty:
         return pd.DataFrame()
     s = s.merge(e[["experiment", "reference_accuracy"]], on="experiment", how="left")
     targets = []
     for fam, grp in s.groupby("family", sort=False):
-        if fam == "pcfg":
+        if fam in ("pcfg", "text"):
             targets += [(f"samples to {round(q * 100)}% of teacher", q * grp["reference_accuracy"])
                         for q in PCFG_FRACTIONS]
         else:
@@ -320,6 +353,9 @@ def speed_table(frames: TransformerFrames) -> pd.DataFrame:
                 row[name] = np.nan if med is None else med
         row["runs"] = len(grp)
         row["final accuracy"] = float(grp["test_accuracy"].median())
+        bayes = bayes_of(e, exp)
+        if bayes is not None:
+            row["gap to Bayes"] = bayes - row["final accuracy"]
         for prefix in ("m_close_", "m_robust_", "probe_level_"):
             for col in measure_columns(finals, prefix):
                 vals = grp[col].dropna()

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .transformer_data import measure_columns  # noqa: E402
+from .transformer_data import bayes_of, measure_columns  # noqa: E402
 
 __all__ = ["pcfg_teacher_panels", "parity_teacher_panels", "plot_pcfg_teacher", "plot_pcfg_students",
            "plot_pcfg_features", "plot_parity_transformer"]
@@ -43,14 +43,25 @@ def _title(ax, title: str, experiments: pd.DataFrame, exp: str, first: bool) -> 
 
 
 def pcfg_teacher_panels(curve: pd.DataFrame) -> list[str]:
-    """The panels :func:`plot_pcfg_teacher` draws: ``loss`` and each measure prefix with data."""
-    return ["loss"] + [p for p in _MEASURE_TITLES if measure_columns(curve, p)]
+    """The panels :func:`plot_pcfg_teacher` draws: ``loss``, ``accuracy`` and each measure prefix with data."""
+    acc = ["accuracy"] if "test_accuracy" in curve.columns and curve["test_accuracy"].notna().any() else []
+    return ["loss"] + acc + [p for p in _MEASURE_TITLES if measure_columns(curve, p)]
+
+
+def _bayes_line(ax, value: float | None, se: float | None, what: str) -> None:
+    """The exact Bayes-optimal ``what`` (accuracy or loss) as a dotted line, +-2 SE shaded."""
+    if value is None:
+        return
+    ax.axhline(value, color="tab:purple", ls=":", lw=1.5, label=f"Bayes-optimal {what} ({value:.3f})")
+    if se is not None and se > 0:
+        ax.axhspan(value - 2 * se, value + 2 * se, color="tab:purple", alpha=0.1, lw=0)
 
 
 def plot_pcfg_teacher(curve: pd.DataFrame, marks: pd.DataFrame, experiments: pd.DataFrame, path) -> None:
     """Figure 4 (left, middle) and Figure 22: per experiment, the supervising teacher run's held-out
-    loss vs step with triangles at the students' checkpoints (C_1 labelled), then M_robust(n),
-    M_close(n) (one line per n) and the probe accuracy per level vs step (at the steps measured)."""
+    loss vs step with triangles at the students' checkpoints (C_1 labelled), its held-out accuracy,
+    then M_robust(n), M_close(n) (one line per n) and the probe accuracy per level vs step (at the
+    steps measured). Dotted on loss and accuracy: the exact Bayes-optimal values, when known."""
     panels = pcfg_teacher_panels(curve)
     exps = list(dict.fromkeys(curve["experiment"]))
     fig, axes = _grid(len(exps), len(panels))
@@ -66,8 +77,16 @@ def plot_pcfg_teacher(curve: pd.DataFrame, marks: pd.DataFrame, experiments: pd.
                     for r in m[m["first"]].itertuples(index=False):
                         ax.annotate(f"C_1={r.step}" + (f" ({r.rule})" if r.rule else ""), (r.step, r.test_loss),
                                     xytext=(4, 8), textcoords="offset points", fontsize=8, color="tab:red")
+                _bayes_line(ax, bayes_of(experiments, exp, "bayes_loss"), bayes_of(experiments, exp, "bayes_loss_se"),
+                            "loss")
                 ax.set(xlabel="teacher step", ylabel="held-out loss")
                 _title(ax, "teacher held-out loss (Figure 4, left)", experiments, exp, True)
+            elif panel == "accuracy":
+                ax.plot(c["step"], c["test_accuracy"], color="k", label="held-out masked accuracy")
+                _bayes_line(ax, bayes_of(experiments, exp), bayes_of(experiments, exp, "bayes_accuracy_se"),
+                            "accuracy")
+                ax.set(xlabel="teacher step", ylabel="held-out accuracy")
+                _title(ax, "teacher held-out accuracy", experiments, exp, False)
             else:
                 title, ylabel, key = _MEASURE_TITLES[panel]
                 for col in measure_columns(c, panel):
@@ -79,24 +98,27 @@ def plot_pcfg_teacher(curve: pd.DataFrame, marks: pd.DataFrame, experiments: pd.
     _save(fig, path)
 
 
-def _bands(ax, curves: pd.DataFrame, reference: float | None) -> None:
+def _bands(ax, curves: pd.DataFrame, reference: float | None, bayes: tuple = (None, None)) -> None:
     for strategy, s in curves.groupby("strategy", sort=True):
         line, = ax.plot(s["samples"], s["median"], label=f"{strategy} (n={int(s['n'].max())})")
         ax.fill_between(s["samples"], s["min"], s["max"], color=line.get_color(), alpha=0.2)
     if reference is not None and pd.notna(reference):
         ax.axhline(reference, color="k", ls="--", lw=1, label=f"teacher final ({reference:.3f})")
+    _bayes_line(ax, *bayes, "accuracy")
     ax.set(xlabel="samples (steps x batch)", ylabel="student held-out accuracy")
     ax.legend(fontsize=7)
 
 
 def plot_pcfg_students(curves: pd.DataFrame, experiments: pd.DataFrame, path) -> None:
     """Figure 1 (right) / Figure 24: student held-out accuracy vs samples per strategy (median over
-    seeds, min-max band), the teacher's final accuracy dashed; one panel per experiment."""
+    seeds, min-max band), the teacher's final accuracy dashed, the Bayes-optimal accuracy dotted
+    (when known); one panel per experiment."""
     exps = list(dict.fromkeys(curves["experiment"]))
     fig, axes = _grid(1, len(exps), width=5.5, height=3.8)
     for ax, exp in zip(axes[0], exps):
         ref = experiments.loc[experiments["experiment"] == exp, "reference_accuracy"]
-        _bands(ax, curves[curves["experiment"] == exp], float(ref.iloc[0]) if len(ref) else None)
+        _bands(ax, curves[curves["experiment"] == exp], float(ref.iloc[0]) if len(ref) else None,
+               (bayes_of(experiments, exp), bayes_of(experiments, exp, "bayes_accuracy_se")))
         _title(ax, "students", experiments, exp, True)
     _save(fig, path)
 

@@ -17,7 +17,7 @@ from theory._checks import ParameterError, check_choice, check_int, check_real
 
 __all__ = ["TeacherConfig", "StudentConfig", "CompareConfig", "STRATEGIES", "PRESETS", "check_seeds"]
 
-STRATEGIES = ("ce", "oneshot", "progressive", "two-shot", "equal-split")
+STRATEGIES = ("ce", "oneshot", "progressive", "two-shot", "equal-split", "extraction")
 
 
 def check_seeds(seeds, **per_run) -> None:
@@ -120,12 +120,15 @@ class StudentConfig:
 
     d, k and the support are the teacher's. Strategies: ``ce`` (labels only), ``oneshot`` (final
     checkpoint throughout), ``progressive`` ((N, T)-progressive), ``two-shot`` (one intermediate
-    checkpoint for T steps, then the final), ``equal-split`` (N-shot kappa*T0 equal split).
+    checkpoint for T steps, then the final), ``equal-split`` (N-shot kappa*T0 equal split),
+    ``extraction`` (Curriculum Extraction, Gupta & Karmalkar 2025: ``extract_steps`` steps aligning
+    the hidden layer to a fixed random projection of the final teacher's, then the final teacher's
+    outputs; no intermediate checkpoint).
     """
 
     teacher: str = ""  # teacher run directory (with ckpt/ and metrics); required except for strategy=ce
     teacher_run: int = 0  # which of the teacher's runs (seeds) supervises
-    strategy: Literal["ce", "oneshot", "progressive", "two-shot", "equal-split"] = "progressive"
+    strategy: Literal["ce", "oneshot", "progressive", "two-shot", "equal-split", "extraction"] = "progressive"
     width: int = 64  # hidden width of the student
     init: Literal["default", "symmetric"] = "default"
     output_scale: float = 1.0
@@ -147,6 +150,12 @@ class StudentConfig:
     stage_steps: int = 4000  # T: student steps per intermediate checkpoint (0: the teacher's checkpoint spacing)
     n_checkpoints: int = 0  # N of (N, T)-progressive / equal-split (0: every teacher checkpoint up to the final)
     kappa: float = 0.5  # equal-split: the first kappa * T0 student steps are split over the N checkpoints
+    # extraction: SGD steps on 1/2 ||relu(W x + b) - A relu(W_T x + b_T)||^2 (W, b only) before the
+    # final teacher's outputs; A (width x teacher width) has N(0, projection_scale^2 / teacher width) entries
+    extract_steps: int = 5_000  # (24, 5)-parity defaults: 5000 -> 18k samples to 95%, 10000 -> 19k, 20000 -> 28k
+    extract_lr: float = 0.0  # rate of the alignment steps (0: lr), times the lr schedule
+    projection_scale: float = 1.0
+    projection_seed: int = 0  # A is fixed by (projection_seed, run seed)
     eval_every: int = 1000
     eval_size: int = 4096
     probe_every: int = 2000  # student probes (0: never); multiple of eval_every
@@ -162,6 +171,13 @@ class StudentConfig:
         check_int("stage_steps", self.stage_steps, 0)
         check_int("n_checkpoints", self.n_checkpoints, 0)
         check_real("kappa", self.kappa, 0, 1, lo_open=True)
+        check_int("extract_steps", self.extract_steps, 1)
+        check_real("extract_lr", self.extract_lr, 0)
+        check_real("projection_scale", self.projection_scale, 0, lo_open=True)
+        check_int("projection_seed", self.projection_seed, 0)
+        if self.strategy == "extraction" and self.extract_steps >= self.steps:
+            raise ParameterError(f"extract_steps must be < steps ({self.steps}) for strategy=extraction, "
+                                 f"got {self.extract_steps}")
         check_choice("intermediate_rule", self.intermediate_rule, ("auto", "accuracy", "correlation_gap"))
         if self.intermediate != "auto":
             try:
@@ -191,6 +207,9 @@ class CompareConfig:
                 raise ParameterError(
                     f"student.steps must be >= n_checkpoints * stage_steps = {n} * {stage} for progressive; "
                     f"got {st.steps}")
+        if "extraction" in self.strategies and st.extract_steps >= st.steps:
+            raise ParameterError(f"student.extract_steps must be < student.steps ({st.steps}) for extraction; "
+                                 f"got {st.extract_steps}")
         two_shot_t = st.stage_steps or st.steps // 4
         if "two-shot" in self.strategies and 2 * two_shot_t > st.steps:
             raise ParameterError(f"student.steps must be >= 2 * stage_steps = {2 * two_shot_t} for two-shot; "

@@ -8,7 +8,8 @@ checkpoint for T steps, then the final checkpoint for the rest" is a single stag
 
 Constructors: :func:`cross_entropy`, :func:`one_shot`, :func:`progressive` (Definition 2.2),
 :func:`two_shot`, :func:`equal_split` and :func:`kappa_equal_split` (the two variants of Appendix
-D.2), :func:`checkpoint_multiples` (D.2's selection: the first checkpoint and its multiples).
+D.2), :func:`checkpoint_multiples` (D.2's selection: the first checkpoint and its multiples),
+:func:`extraction` (Curriculum Extraction: ``"extract:<layer>"`` stages, then the final teacher).
 :func:`snap_steps` / :meth:`Schedule.snap` map requested teacher steps to saved checkpoints, and
 :func:`choose_intermediate` picks the intermediate checkpoint from a teacher's metrics log.
 """
@@ -26,13 +27,21 @@ from simulate.probes import gap_series, log_frame
 from theory._checks import ParameterError, check_choice, check_int, check_real
 
 __all__ = [
-    "IntermediateChoice", "Schedule", "Source", "Stage", "checkpoint_multiples", "choose_intermediate",
-    "cross_entropy", "equal_split", "kappa_equal_split", "one_shot", "progressive", "snap_steps",
-    "two_shot",
+    "EXTRACT", "IntermediateChoice", "Schedule", "Source", "Stage", "checkpoint_multiples", "choose_intermediate",
+    "cross_entropy", "equal_split", "extract_layer", "extraction", "kappa_equal_split", "one_shot", "progressive",
+    "snap_steps", "two_shot",
 ]
 
-Source = Union[int, str]  # teacher checkpoint step, "final" or "labels"
+Source = Union[int, str]  # teacher checkpoint step, "final", "labels" or "extract:<layer>"
 _NAMED = ("final", "labels")
+EXTRACT = "extract:"  # "extract:l": align the student's layer l to a projection of the final teacher's layer l
+
+
+def extract_layer(source: Source) -> int | None:
+    """The layer of an ``"extract:<layer>"`` source (Curriculum Extraction), else None."""
+    if isinstance(source, str) and source.startswith(EXTRACT):
+        return int(source[len(EXTRACT):])
+    return None
 
 
 class Stage(NamedTuple):
@@ -42,6 +51,11 @@ class Stage(NamedTuple):
 
 def _check_source(source: Any) -> Source:
     if isinstance(source, str):
+        if source.startswith(EXTRACT):
+            layer = source[len(EXTRACT):]
+            if not layer.isdigit() or int(layer) < 1:
+                raise ParameterError(f"source {source!r}: the layer of 'extract:<layer>' must be an integer >= 1")
+            return source
         return check_choice("source", source, _NAMED)
     return check_int("teacher checkpoint step", source, lo=0)
 
@@ -122,6 +136,22 @@ def cross_entropy(total_steps: int) -> Schedule:
     """Learning from the labels throughout (loss (1)): ``[("labels", total_steps)]``."""
     total_steps = check_int("total_steps", total_steps, lo=1)
     return Schedule((("labels", total_steps),), "cross_entropy")
+
+
+def extraction(layers: Sequence[int], steps_per_layer: int, total: int) -> Schedule:
+    """Curriculum Extraction (Gupta & Karmalkar, Definition 3.1): ``steps_per_layer`` steps aligning
+    each layer in ``layers`` (in order) to a projection of the final teacher's, then the final
+    teacher's outputs for the remaining ``total - len(layers) * steps_per_layer`` steps."""
+    check_int("total", total, 1)
+    check_int("steps_per_layer", steps_per_layer, 1)
+    if not layers:
+        raise ParameterError("layers must name at least one layer to extract")
+    if len(layers) * steps_per_layer >= total:
+        raise ParameterError(f"extraction needs steps > len(layers) * steps_per_layer = "
+                             f"{len(layers)} * {steps_per_layer}; got steps = {total}")
+    stages = [(f"{EXTRACT}{check_int('layer', l, 1)}", steps_per_layer) for l in layers]
+    return Schedule(tuple(stages) + (("final", total - len(layers) * steps_per_layer),),
+                    f"extraction(layers={list(layers)}, steps_per_layer={steps_per_layer})")
 
 
 def one_shot(total_steps: int) -> Schedule:

@@ -5,7 +5,8 @@ The schedule is a list of ``(source, steps)`` stages (``source``: ``"labels"``, 
 their outputs computed once per block of samples. Loss: cross-entropy on labels for ``"labels"``,
 else ``alpha * CE + (1 - alpha) * KL(p_T^tau || p_S)``. :func:`train_strategies` trains several
 strategies' students as one batched program (each run with its own schedule); :func:`train_student`
-is its one-strategy case.
+is its one-strategy case. Curriculum Extraction (``"extract:1"`` stages, :mod:`simulate.extraction`)
+trains with its own loss, so its students form a program of their own.
 """
 from __future__ import annotations
 
@@ -21,13 +22,17 @@ from theory._checks import ParameterError
 from . import schedule as S
 from .checkpoints import CheckpointDir, NoCheckpointsError
 from .config import StudentConfig, TeacherConfig
+from .data import sample_cube
+from .extraction import correlation_summary, hidden_mse, match_hidden, projection, projection_correlations
 from .model import MLPParams
 from .probes import summary_from_log
 from .rundir import RunDir, env_info
-from .runner import Evaluator, TaskStream, init_params, resolve_device, train
+from .runner import Evaluator, TaskStream, generator, init_params, lr_multiplier, resolve_device, train
 from .teacher import load_teacher_config, teacher_task
 
 __all__ = ["build_schedule", "open_teacher", "train_student", "train_strategies"]
+
+_HELD_OUT = 5  # salt of the extraction's held-out inputs (runner.py uses 1-3, extraction.py 4)
 
 
 def _choose_first(cfg: StudentConfig, teacher: RunDir, tcfg: TeacherConfig, available) -> tuple[int, dict]:
@@ -48,6 +53,10 @@ def build_schedule(cfg: StudentConfig, teacher: RunDir, tcfg: TeacherConfig, ava
         return S.cross_entropy(cfg.steps), {}
     if cfg.strategy == "oneshot":
         return S.one_shot(cfg.steps), {}
+    if cfg.strategy == "extraction":  # the MLP has one hidden layer
+        return S.extraction([1], cfg.extract_steps, cfg.steps), {
+            "extract_steps": cfg.extract_steps, "projection_scale": cfg.projection_scale,
+            "projection_seed": cfg.projection_seed}
     if cfg.strategy == "progressive":
         n = cfg.n_checkpoints or max(1, T0 // spacing)
         t = cfg.stage_steps or spacing
@@ -99,12 +108,23 @@ def _start(rd: RunDir, cfg: StudentConfig, device) -> None:
     rd.write_json("env.json", env_info(device))
 
 
-def _finish(rd: RunDir, cfg: StudentConfig, sched: S.Schedule, note: dict) -> None:
+def _finish(rd: RunDir, cfg: StudentConfig, sched: S.Schedule, note: dict, extra: dict | None = None) -> None:
     df = rd.metrics()
     runs = [dict(summary_from_log(df.drop(columns=["source"]), run=r), run=r, seed=s)
             for r, s in enumerate(cfg.seeds)]
     rd.finish({"kind": "student", "strategy": cfg.strategy, "schedule": sched.to_list(),
-               "checkpoint_choice": note, "runs": runs})
+               "checkpoint_choice": note, "runs": runs, **(extra or {})})
+
+
+def _split_extraction(cfg: StudentConfig, strategies, outs, progress: bool):
+    """Extraction students train with another loss (hidden alignment): their own program."""
+    groups = ([i for i, s in enumerate(strategies) if s != "extraction"],
+              [i for i, s in enumerate(strategies) if s == "extraction"])
+    done = {}
+    for idx in groups:
+        rds = train_strategies(cfg, [strategies[i] for i in idx], [outs[i] for i in idx], progress=progress)
+        done.update(zip(idx, rds))
+    return [done[i] for i in range(len(strategies))]
 
 
 def train_student(cfg: StudentConfig, out, *, progress: bool = True) -> RunDir:
@@ -126,6 +146,8 @@ def train_strategies(cfg: StudentConfig, strategies, outs, *, progress: bool = T
     the labels (per-run ``alpha = 1`` in the mixed loss). Finished directories are left as they are;
     the others are trained again from the start.
     """
+    if "extraction" in strategies and len(set(strategies)) > 1:
+        return _split_extraction(cfg, list(strategies), list(outs), progress)
     rds = [RunDir(o) for o in outs]
     todo = [j for j, rd in enumerate(rds) if not rd.finished]
     if not todo:
@@ -145,8 +167,13 @@ def train_strategies(cfg: StudentConfig, strategies, outs, *, progress: bool = T
     desc = f"student {strategies[0]}" if m == 1 else f"students ({m} strategies)"
     bar = tqdm(total=cfg.steps, desc=desc, unit="step", disable=None if progress else True, leave=False)
 
+    extract = _Extraction(cfg, task, ck, tcfg, device, n * m) if "extraction" in strategies else None
+
     def log(step: int, p) -> None:
         rows = evaluator.rows(p, runs_cfg, step)
+        if extract is not None:
+            for row, mse in zip(rows, extract.mse(p)):
+                row["extract_mse"] = mse
         for k, j in enumerate(todo):
             source = str(scheds[k][0].source_at(max(step - 1, 0)))
             mine = [dict(row, run=row["run"] - k * n, source=source) for row in rows[k * n:(k + 1) * n]]
@@ -167,6 +194,11 @@ def train_strategies(cfg: StudentConfig, strategies, outs, *, progress: bool = T
     lr = torch.tensor(cfg.run_lrs * m, dtype=torch.float64) if cfg.run_lrs else cfg.lr
     for start, stop in zip(cuts[:-1], cuts[1:]):
         sources = [sched.source_at(start) for sched, _ in scheds]
+        if S.extract_layer(sources[0]) is not None:  # extraction programs hold extraction runs only
+            match_hidden(params, stream, stop - start, cfg.extract_lr or lr, teacher=extract.teacher,
+                         proj=extract.proj, batch=cfg.batch, schedule=lr_multiplier(cfg), start_step=start,
+                         every=cfg.eval_every, on_block=log)
+            continue
         if all(src == "labels" for src in sources):
             teacher_params, loss, alpha = None, "ce", cfg.alpha
         else:
@@ -183,6 +215,32 @@ def train_strategies(cfg: StudentConfig, strategies, outs, *, progress: bool = T
     if cfg.steps % cfg.eval_every:
         log(cfg.steps, params)
     bar.close()
+    extra = extract.summary() if extract is not None else None
     for k, j in enumerate(todo):
-        _finish(rds[j], cfgs[k], *scheds[k])
+        _finish(rds[j], cfgs[k], *scheds[k], extra)
     return rds
+
+
+class _Extraction:
+    """The final teacher, the fixed projections ``(R, m_s, m_T)`` and the held-out alignment error
+    of an extraction program (:mod:`simulate.extraction`)."""
+
+    def __init__(self, cfg: StudentConfig, task, ck, tcfg: TeacherConfig, device, runs: int) -> None:
+        self.teacher = ck.load("final", device=device).params.select(cfg.teacher_run)
+        seeds = (tuple(cfg.seeds) * (runs // len(cfg.seeds)))[:runs]
+        self.proj = projection(seeds, cfg.width, self.teacher.width, scale=cfg.projection_scale,
+                               projection_seed=cfg.projection_seed, device=device)
+        gen = generator(cfg.projection_seed, _HELD_OUT, torch.device("cpu"))
+        self.x = sample_cube(min(cfg.eval_size, 4096), tcfg.d, generator=gen).to(device)
+        self.support, self.d, self.probe_samples = task.probe_support, tcfg.d, cfg.probe_samples
+        self.seed = cfg.projection_seed
+
+    def mse(self, params: MLPParams) -> list[float]:
+        return hidden_mse(params, self.teacher, self.proj, self.x).tolist()
+
+    def summary(self) -> dict:
+        if self.support is None:
+            return {}
+        corr = projection_correlations(self.teacher, self.proj, self.d, n_samples=self.probe_samples,
+                                       generator=generator(self.seed, _HELD_OUT + 1, torch.device("cpu")))
+        return {"projection_correlations": correlation_summary(corr, self.support)}

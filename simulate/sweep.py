@@ -50,7 +50,7 @@ KINDS = {"teacher": TeacherConfig, "student": StudentConfig, "compare": CompareC
 #: program), written by :mod:`distill.runs` in place, so a killed run resumes from its checkpoints.
 TRANSFORMER_KINDS = {
     f"{family}-{role}": f"{prefix}{role.capitalize()}Config"
-    for family, prefix in (("pcfg", "Pcfg"), ("parity-transformer", "ParityTransformer"))
+    for family, prefix in (("pcfg", "Pcfg"), ("parity-transformer", "ParityTransformer"), ("text", "Text"))
     for role in ("teacher", "student", "compare")
 }
 

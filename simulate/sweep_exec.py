@@ -198,7 +198,8 @@ def _compare(group, out: Path, work: Path, pending) -> None:
             i = sseeds.index(s)
             parts.append(_rows(sdf, sdf["run"] == i, role=strategy))
             entries[strategy] = dict(_entry(ssum, i), schedule=ssum.get("schedule"),
-                                     checkpoint_choice=ssum.get("checkpoint_choice"))
+                                     checkpoint_choice=ssum.get("checkpoint_choice"),
+                                     **{k: ssum[k] for k in ("projection_correlations",) if k in ssum})
         summary = {"kind": "compare", "strategies": list(cfg.strategies), "support": tsum["support"],
                    "teacher": _entry(tsum, r), "students": entries}
         _finish_run(out / spec.hash, spec.config, _env(trd, group, {"teacher": r}), pd.concat(parts, ignore_index=True),

@@ -27,8 +27,12 @@ def test_demo_builds_the_gallery_from_a_tiny_sweep(tmp_path):
     assert set(summary["strategy"]) == set(results["strategy"])
     ce = results[results["strategy"] == "ce"]["samples_to_95"].astype(float).fillna(float("inf")).median()
     assert summary.set_index("strategy").loc["ce", "median samples to 95%"] == ce
-    for strategy in ("ce", "oneshot", "progressive", "two-shot", "equal-split"):
+    for strategy in ("ce", "oneshot", "progressive", "two-shot", "equal-split", "extraction"):
         assert strategy in (gallery / "strategies.csv").read_text(), strategy
+    # Curriculum Extraction's probe survives the sweep's split into per-seed run directories
+    corr = pd.read_csv(gallery / "extraction_correlations.csv")
+    assert set(corr["coordinate"]) == set(range(10)) and corr["run_hash"].nunique() == 5
+    assert (gallery / "extraction.png").stat().st_size > 0
     assert "Scaling in d" in text  # left out with a note: the demo runs one d
     # a rerun skips every finished run (their summaries stay untouched) and rebuilds the same numbers
     before = (gallery / "strategies.csv").read_text()

@@ -1,6 +1,8 @@
 """``icurr parity``: teachers, students and strategy comparisons on sparse parity (MLPs)."""
 from __future__ import annotations
 
+from simulate.config import STRATEGIES
+
 from ..output import emit
 from ._shared import EPILOG as _EPILOG
 from ._shared import add_common as _common
@@ -16,7 +18,7 @@ def register(subparsers) -> None:
     s = sub.add_parser("student", help="train students of a saved teacher", epilog=_EPILOG)
     s.add_argument("--teacher", required=True, help="teacher run directory")
     s.add_argument("--strategy", default=None,
-                   choices=("ce", "oneshot", "progressive", "two-shot", "equal-split"), help="overrides strategy=")
+                   choices=STRATEGIES, help="overrides strategy=")
     _common(s, "runs/<config hash>")
     s.set_defaults(handler=_student)
     c = sub.add_parser("compare", help="train one teacher and a student per strategy; one row per strategy",

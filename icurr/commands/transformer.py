@@ -1,22 +1,24 @@
 """``icurr pcfg`` and ``icurr parity-transformer``: Transformer teachers, students and comparisons.
 
-``icurr pcfg teacher|student|compare|probe|stats`` (BERT masked prediction or GPT next-token on a
+``icurr pcfg teacher|student|compare|probe|stats|optimal`` (BERT masked prediction or GPT next-token on a
 PCFG, Section 4.1 and Appendices D-E) and ``icurr parity-transformer teacher|student|compare``
 (sparse parity as a token sequence, Appendix C.2), with the conventions of ``icurr parity``.
 """
 from __future__ import annotations
 
+from simulate.config import STRATEGIES
+
 from ..output import FORMATS, emit
 from ._shared import EPILOG, add_common, resolve_config
 
-_STRATEGIES = ("ce", "oneshot", "progressive", "two-shot", "equal-split")
+_STRATEGIES = STRATEGIES
 _KINDS = {
     "pcfg": ("PcfgTeacherConfig", "PcfgStudentConfig", "PcfgCompareConfig"),
     "parity-transformer": ("ParityTransformerTeacherConfig", "ParityTransformerStudentConfig",
                            "ParityTransformerCompareConfig"),
 }
 _HELP = {
-    "pcfg": "Transformers on PCFGs (BERT masked LM / GPT next-token): teacher, student, compare, probe, stats",
+    "pcfg": "Transformers on PCFGs (BERT masked LM / GPT next-token): teacher, student, compare, probe, stats, optimal",
     "parity-transformer": "Transformers on sparse parity: teacher, student, compare",
 }
 _GRAMMAR_HELP = ("a grammar name (looked up as NAME.json in $ICURR_GRAMMAR_PATH, then ../shared/data/pcfg), "
@@ -63,6 +65,22 @@ def _register_pcfg_tools(sub) -> None:
     pr.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None)
     pr.add_argument("--format", choices=FORMATS, default="table")
     pr.set_defaults(handler=_probe)
+    about = ("exact Bayes-optimal masked accuracy and cross-entropy of a grammar (inside-outside posteriors): "
+             "the ceiling of masked-LM models")
+    op = sub.add_parser("optimal", help=about, description=about + "; with standard errors over sentences, the "
+                        "unigram baseline and the throughput")
+    op.add_argument("--grammar", default="cfg3b", help=_GRAMMAR_HELP)
+    op.add_argument("--mask-rate", type=float, default=0.3, help="probability p that a position is selected "
+                                                                 "(default 0.3)")
+    op.add_argument("--replacement", default="bert", help="corruption of a selected position: bert (80/10/10 "
+                                                          "[mask] / random / kept, as training; default) or mask")
+    op.add_argument("--samples", type=int, default=1000, help="held-out sentences to sample (default 1000)")
+    op.add_argument("--seed", type=int, default=0)
+    op.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    op.add_argument("--chunk", type=int, default=None, help="sentences per inside-outside chunk (default: sized "
+                                                            "to the cache on CPU, to memory on CUDA)")
+    op.add_argument("--format", choices=FORMATS, default="table")
+    op.set_defaults(handler=_optimal)
 
 
 def _configs(kind):
@@ -136,6 +154,31 @@ def _stats(args) -> None:
     rows = [{"level": lv["level"], "nonterminal": nt, "count": n}
             for lv in stats["levels"] for nt, n in lv["counts"].items()]
     emit(rows, args.format, title="# non-terminal nodes per level" if args.format == "table" else None)
+
+
+def _optimal(args) -> None:
+    from distill.grammar import load_grammar
+    from distill.optimal import REPLACEMENTS, grammar_ceiling
+    from simulate.runner import resolve_device
+    from theory._checks import check_choice, check_int, check_real
+
+    rate = check_real("mask-rate", args.mask_rate, 0, 1, lo_open=True)
+    check_choice("replacement", args.replacement, REPLACEMENTS)
+    check_int("samples", args.samples, 2, 10_000_000)
+    check_int("seed", args.seed, 0)
+    if args.chunk is not None:
+        check_int("chunk", args.chunk, 1)
+    device = resolve_device(args.device)
+    grammar = load_grammar(args.grammar)
+    m, seconds = grammar_ceiling(grammar, rate=rate, samples=args.samples, seed=args.seed,
+                                 replacement=args.replacement, device=device, chunk=args.chunk)
+    row = {"grammar": grammar.name, "mask_rate": rate, "replacement": args.replacement, "sentences": m.sentences,
+           "positions": m.positions, "bayes_accuracy": m.accuracy, "bayes_accuracy_se": m.accuracy_se,
+           "bayes_loss": m.loss, "bayes_loss_se": m.loss_se, "expected_accuracy": m.expected_accuracy,
+           "expected_loss": m.expected_loss, "unigram_accuracy": m.unigram_accuracy, "unigram_loss": m.unigram_loss,
+           "sentences_per_s": m.sentences / seconds, "device": str(device)}
+    emit(row, args.format, single=True,
+         title="# Bayes-optimal masked prediction (exact inside-outside posterior)" if args.format == "table" else None)
 
 
 def _probe(args) -> None:

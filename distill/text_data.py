@@ -1,0 +1,183 @@
+"""A corpus prepared for masked LM: tokenizer, packed token streams, document index (Section 4.2).
+
+:func:`prepare_text` loads the corpus (:mod:`distill.corpus`), splits its documents into training
+and held-out ones, trains the WordPiece tokenizer on the training documents
+(:mod:`distill.text_tokenizer`), tokenizes every document once and packs each split into one
+stream: the documents' tokens concatenated with ``[SEP]`` between documents (no ``[CLS]``: there
+is no next-sentence task). A block of the task is any ``seq_len`` consecutive tokens of a stream
+(:func:`cut_blocks` for the fixed, non-overlapping ones).
+
+Saved in a directory (``<teacher run>/text/``), written atomically (a temporary directory, then
+a rename) so that students and a resumed teacher load the very same tokenizer and tokens:
+
+* ``tokenizer.json``: the tokenizer (``tokenizers`` format);
+* ``train.npy`` / ``heldout.npy``: the streams, ``(N,)`` uint16 (uint32 for vocabularies > 65535);
+* ``train_docs.npy`` / ``heldout_docs.npy``: ``(D, 2)`` int64, each document's start in its stream
+  and its length in tokens;
+* ``meta.json``: the settings it was built with (a directory built with other settings is rebuilt),
+  counts, the corpus's and the tokenizer's SHA-256, the Python version (``python-docs`` depends on it;
+  a saved directory is reused under any version: its tokens are what the models were trained on).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from theory._checks import ParameterError
+
+from . import corpus as C
+from .text_tokenizer import SEP_ID, TextTokenizer, train_wordpiece
+
+__all__ = ["PreparedText", "prepare_text", "pack_documents", "cut_blocks", "text_settings"]
+
+_FORMAT = 1
+_SPLITS = ("train", "heldout")
+
+
+@dataclass(frozen=True)
+class PreparedText:
+    """A prepared corpus: ``streams[split]`` (N,) token ids, ``docs[split]`` (D, 2) (start, length)."""
+
+    tokenizer: TextTokenizer
+    streams: dict[str, np.ndarray]
+    docs: dict[str, np.ndarray]
+    meta: dict
+
+
+def text_settings(cfg) -> dict:
+    """The config fields a prepared directory depends on (a path corpus as an absolute path)."""
+    corpus = cfg.corpus if cfg.corpus == C.PYTHON_DOCS else str(Path(cfg.corpus).expanduser().resolve())
+    return {"format": _FORMAT, "corpus": corpus, "corpus_glob": cfg.corpus_glob, "documents": cfg.documents,
+            "heldout": cfg.heldout, "split_seed": cfg.split_seed, "vocab_size": cfg.vocab_size,
+            "min_frequency": cfg.min_frequency}
+
+
+def pack_documents(token_lists, sep_id: int = SEP_ID, dtype=np.uint32) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate documents' token ids with ``sep_id`` between consecutive documents.
+
+    Returns ``(stream (N,), docs (D, 2))``: ``stream[s:s + n]`` is document ``d`` for ``(s, n) = docs[d]``,
+    ``N = sum(n) + D - 1``. Empty documents are kept in ``docs`` (length 0) but add no separator.
+    """
+    parts, docs, pos = [], [], 0
+    for ids in token_lists:
+        ids = np.asarray(ids, dtype=dtype)
+        if len(ids) and pos:
+            parts.append(np.array([sep_id], dtype=dtype))
+            pos += 1
+        docs.append((pos, len(ids)))
+        parts.append(ids)
+        pos += len(ids)
+    stream = np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+    return stream, np.asarray(docs, dtype=np.int64).reshape(-1, 2)
+
+
+def cut_blocks(stream: np.ndarray, seq_len: int) -> np.ndarray:
+    """The stream cut into ``floor(N / seq_len)`` consecutive blocks, shape ``(n_blocks, seq_len)``
+    (the remainder, fewer than ``seq_len`` tokens, is dropped)."""
+    n = len(stream) // seq_len
+    return stream[: n * seq_len].reshape(n, seq_len)
+
+
+def _encode(tokenizer: TextTokenizer, docs, dtype, batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    def lists():
+        chunk = []
+        for d in docs:
+            chunk.append(d.text)
+            if len(chunk) == batch:
+                yield from tokenizer.encode_batch(chunk)
+                chunk = []
+        if chunk:
+            yield from tokenizer.encode_batch(chunk)
+    return pack_documents(lists(), tokenizer.sep_id, dtype)
+
+
+def _build(cfg, settings: dict) -> PreparedText:
+    def docs():
+        return C.corpus_documents(cfg.corpus, glob=cfg.corpus_glob, documents=cfg.documents)
+
+    def which(d) -> str:
+        return "heldout" if C.heldout_unit(d.name, cfg.split_seed) < cfg.heldout else "train"
+
+    def split(name):
+        return (d for d in docs() if which(d) == name)
+
+    counts = {s: 0 for s in _SPLITS}
+
+    def counted():
+        for d in docs():
+            counts[which(d)] += 1
+            yield d
+
+    stats = C.text_stats(counted())
+    if not stats["documents"]:
+        raise ParameterError(f"corpus {cfg.corpus!r} holds no text (every document is empty)")
+    if not counts["train"] or not counts["heldout"]:
+        raise ParameterError(f"heldout = {cfg.heldout} leaves {counts['train']} training and {counts['heldout']} "
+                             f"held-out documents of corpus {cfg.corpus!r} (both must be >= 1): change heldout, "
+                             f"or split files into blocks (documents=blank-line)")
+    tokenizer = train_wordpiece(lambda: (d.text for d in split("train")), cfg.vocab_size,
+                                min_frequency=cfg.min_frequency)
+    dtype = np.uint16 if tokenizer.vocab_size <= 1 << 16 else np.uint32
+    streams, index = {}, {}
+    for s in _SPLITS:
+        streams[s], index[s] = _encode(tokenizer, split(s), dtype)
+    meta = {"settings": settings, "python": sys.version.split()[0],  # python-docs depends on it
+            "corpus_sha256": stats["sha256"], "corpus_bytes": stats["bytes"],
+            "vocab_size": tokenizer.vocab_size, "tokenizer_sha256": tokenizer.sha256,
+            **{f"{s}_documents": int(len(index[s])) for s in _SPLITS},
+            **{f"{s}_tokens": int(len(streams[s])) for s in _SPLITS},
+            "unk_fraction": float(np.mean(np.concatenate([streams[s] for s in _SPLITS]) == tokenizer.unk_id))}
+    return PreparedText(tokenizer, streams, index, meta)
+
+
+def _save(data: PreparedText, where: Path) -> None:
+    where.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=where.parent, prefix=f".{where.name}."))
+    try:
+        data.tokenizer.save(tmp / "tokenizer.json")
+        for s in _SPLITS:
+            np.save(tmp / f"{s}.npy", data.streams[s])
+            np.save(tmp / f"{s}_docs.npy", data.docs[s])
+        (tmp / "meta.json").write_text(json.dumps(data.meta, indent=2, sort_keys=True) + "\n")
+        if where.exists():
+            shutil.rmtree(where)
+        os.replace(tmp, where)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _load(where: Path, settings: dict) -> PreparedText | None:
+    try:
+        meta = json.loads((where / "meta.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if meta.get("settings") != settings:
+        return None
+    tokenizer = TextTokenizer.load(where / "tokenizer.json")
+    streams = {s: np.load(where / f"{s}.npy") for s in _SPLITS}
+    docs = {s: np.load(where / f"{s}_docs.npy") for s in _SPLITS}
+    return PreparedText(tokenizer, streams, docs, meta)
+
+
+def prepare_text(cfg, where=None) -> PreparedText:
+    """The prepared corpus of a text config (fields ``corpus``, ``corpus_glob``, ``documents``,
+    ``heldout``, ``split_seed``, ``vocab_size``, ``min_frequency``): loaded from ``where`` when it holds
+    one built with these settings, else built (and saved there unless ``where`` is None)."""
+    settings = text_settings(cfg)
+    where = Path(where) if where is not None else None
+    if where is not None:
+        found = _load(where, settings)
+        if found is not None:
+            return found
+    data = _build(cfg, settings)
+    if where is not None:
+        _save(data, where)
+    return data
