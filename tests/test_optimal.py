@@ -25,16 +25,10 @@ from distill.tasks import MaskedLMTask
 from icurr.config import apply_overrides
 from theory._checks import ParameterError
 
+from test_pcfg import G1, G2  # ambiguous tiny grammars (the inside tests' own)
+
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-# ambiguous tiny grammars (the file convention x -> x; ordinary pre-terminals emitting 1-2 terminals)
-G1 = {"name": "g1", "start": "S", "terminals": ["x", "y"], "rules": {
-    "S": [["A", "B", 0.5], ["B", "A", 0.3], ["A", "A", "B", 0.2]],
-    "A": [["x", "y", 0.7], ["y", 0.3]], "B": [["x", 0.4], ["x", "y", 0.6]],
-    "x": [["x", 1.0]], "y": [["y", 1.0]]}}
-G2 = {"name": "g2", "start": "S", "terminals": ["x", "y", "z"], "rules": {
-    "S": [["A", "B", 0.6], ["C", 0.4]], "A": [["X", "Y", 0.5], ["Y", 0.5]], "B": [["X", 1.0]],
-    "C": [["Y", "X", "Y", 1.0]], "X": [["x", 0.8], ["y", 0.2]], "Y": [["y", 0.9], ["y", "z", 0.1]]}}
 DEFAULT = "random:levels=5,seed=1"  # the CPU default grammar (sentences of 36-69 tokens)
 
 
