@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from simulate.config import STRATEGIES, check_seeds
+from simulate.config import STRATEGIES, check_extraction, check_seeds
 from theory._checks import ParameterError, check_choice, check_int, check_real
 
 __all__ = ["PcfgTeacherConfig", "PcfgStudentConfig", "PcfgCompareConfig", "ParityTransformerTeacherConfig",
@@ -65,13 +65,7 @@ def _check_student(cfg) -> None:
     check_real("first_skip", cfg.first_skip, 0, 1, hi_open=True)
     for layer in cfg.extract_layers:
         check_int("extract_layers", layer, 1, cfg.layers)
-    check_int("extract_steps", cfg.extract_steps, 1)
-    check_real("projection_scale", cfg.projection_scale, 0, lo_open=True)
-    check_int("projection_seed", cfg.projection_seed, 0)
-    n_extract = len(cfg.extract_layers) or cfg.layers
-    if cfg.strategy == "extraction" and n_extract * cfg.extract_steps >= cfg.steps:
-        raise ParameterError(f"steps must be > {n_extract} extracted layers * extract_steps = "
-                             f"{n_extract * cfg.extract_steps} for strategy=extraction, got {cfg.steps}")
+    check_extraction(cfg, len(cfg.extract_layers) or cfg.layers)
     if cfg.first_checkpoint != "auto":
         try:
             check_int("first_checkpoint", int(cfg.first_checkpoint), 1)
@@ -293,9 +287,8 @@ def _check_compare(cfg) -> None:
     for s in cfg.strategies:
         check_choice("strategies", s, STRATEGIES)
     st = cfg.student
-    if "extraction" in cfg.strategies and (len(st.extract_layers) or st.layers) * st.extract_steps >= st.steps:
-        raise ParameterError(f"student.steps must be > extracted layers * student.extract_steps = "
-                             f"{(len(st.extract_layers) or st.layers) * st.extract_steps} for extraction, got {st.steps}")
+    check_extraction(st, len(st.extract_layers) or st.layers, active="extraction" in cfg.strategies,
+                     prefix="student.")
 
 
 @dataclass(frozen=True)

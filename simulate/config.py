@@ -15,9 +15,24 @@ from typing import Literal
 
 from theory._checks import ParameterError, check_choice, check_int, check_real
 
-__all__ = ["TeacherConfig", "StudentConfig", "CompareConfig", "STRATEGIES", "PRESETS", "check_seeds"]
+__all__ = ["TeacherConfig", "StudentConfig", "CompareConfig", "STRATEGIES", "PRESETS", "check_seeds",
+           "check_extraction"]
 
 STRATEGIES = ("ce", "oneshot", "progressive", "two-shot", "equal-split", "extraction")
+
+
+def check_extraction(cfg, layers: int = 1, *, active: bool | None = None, prefix: str = "") -> None:
+    """Curriculum Extraction's fields of a student config (MLP: one hidden layer; Transformers: the
+    ``layers`` extracted blocks). When extraction runs (``active``; default: ``cfg.strategy ==
+    "extraction"``) its ``layers * extract_steps`` alignment steps must leave steps for the final
+    teacher. ``prefix`` ("student.") names the fields inside a compare config."""
+    check_int(f"{prefix}extract_steps", cfg.extract_steps, 1)
+    check_real(f"{prefix}projection_scale", cfg.projection_scale, 0, lo_open=True)
+    check_int(f"{prefix}projection_seed", cfg.projection_seed, 0)
+    if (cfg.strategy == "extraction" if active is None else active) and layers * cfg.extract_steps >= cfg.steps:
+        raise ParameterError(f"{prefix}extract_steps must leave steps for the final teacher: {layers} extracted "
+                             f"layer(s) * {prefix}extract_steps = {layers * cfg.extract_steps} must be < "
+                             f"{prefix}steps = {cfg.steps} for extraction")
 
 
 def check_seeds(seeds, **per_run) -> None:
@@ -171,13 +186,8 @@ class StudentConfig:
         check_int("stage_steps", self.stage_steps, 0)
         check_int("n_checkpoints", self.n_checkpoints, 0)
         check_real("kappa", self.kappa, 0, 1, lo_open=True)
-        check_int("extract_steps", self.extract_steps, 1)
+        check_extraction(self)
         check_real("extract_lr", self.extract_lr, 0)
-        check_real("projection_scale", self.projection_scale, 0, lo_open=True)
-        check_int("projection_seed", self.projection_seed, 0)
-        if self.strategy == "extraction" and self.extract_steps >= self.steps:
-            raise ParameterError(f"extract_steps must be < steps ({self.steps}) for strategy=extraction, "
-                                 f"got {self.extract_steps}")
         check_choice("intermediate_rule", self.intermediate_rule, ("auto", "accuracy", "correlation_gap"))
         if self.intermediate != "auto":
             try:
@@ -207,9 +217,7 @@ class CompareConfig:
                 raise ParameterError(
                     f"student.steps must be >= n_checkpoints * stage_steps = {n} * {stage} for progressive; "
                     f"got {st.steps}")
-        if "extraction" in self.strategies and st.extract_steps >= st.steps:
-            raise ParameterError(f"student.extract_steps must be < student.steps ({st.steps}) for extraction; "
-                                 f"got {st.extract_steps}")
+        check_extraction(st, active="extraction" in self.strategies, prefix="student.")
         two_shot_t = st.stage_steps or st.steps // 4
         if "two-shot" in self.strategies and 2 * two_shot_t > st.steps:
             raise ParameterError(f"student.steps must be >= 2 * stage_steps = {2 * two_shot_t} for two-shot; "
