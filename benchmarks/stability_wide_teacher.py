@@ -24,7 +24,7 @@ import torch
 from simulate import data as D
 from simulate.blocked import train_online
 from simulate.model import MLPParams, forward, init_default
-from simulate.runner import generator
+from infra.seeding import Stream, generator
 
 
 def parse_mult(text: str, width: int) -> float:
@@ -62,10 +62,10 @@ def main() -> None:
           + "  verdict")
     for scale, (mult_text, mult) in [(s, m) for s in args.output_scales for m in mults]:
         runs = len(args.lrs)
-        parts = [init_default(1, args.width, args.d, 2, generator=generator(0, 1, torch.device("cpu")),
+        parts = [init_default(1, args.width, args.d, 2, generator=generator(0, Stream.INIT, torch.device("cpu")),
                               output_scale=scale) for _ in range(runs)]
         params = MLPParams(*(torch.cat([getattr(p, n) for p in parts]) for n in ("W", "b", "a")))
-        gen = generator(0, 2, torch.device("cpu"))
+        gen = generator(0, Stream.DATA, torch.device("cpu"))
 
         def stream(n):
             x = D.sample_cube(n, args.d, generator=gen)

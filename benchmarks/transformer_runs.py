@@ -21,7 +21,7 @@ from distill.config import PcfgTeacherConfig
 from distill.engine import _loss, make_optimizer, new_model
 from distill.runs import build_task
 from distill.tasks import sample_runs
-from simulate.runner import generator
+from infra.seeding import Stream, generator
 
 
 def _train(models_and_opts, task, gens, cfg, device, steps: int) -> float:
@@ -57,7 +57,7 @@ def main() -> None:
     task = build_task(cfg)
     single = [new_model(PcfgTeacherConfig(**{**cfg.__dict__, "seeds": (s,)}), task, device) for s in seeds]
     batched = new_model(cfg, task, device)
-    gens = lambda: [generator(s, 2, device) for s in seeds]  # noqa: E731 - the same data for both loops
+    gens = lambda: [generator(s, Stream.DATA, device) for s in seeds]  # noqa: E731 - the same data for both loops
     t_single = _train([(m, make_optimizer(m, cfg.lr)) for m in single], task, gens(), cfg, device, args.steps)
     t_batched = _train([(batched, make_optimizer(batched, cfg.lr))], task, gens(), cfg, device, args.steps)
     diff = max((batched.state_dict()[k][r] - single[r].state_dict()[k][0]).abs().max().item()

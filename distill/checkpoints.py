@@ -4,8 +4,8 @@ A file ``step_<9 digits>.safetensors`` holds the model's tensors (all runs, name
 Adam's state (``opt.<index>.exp_avg`` / ``exp_avg_sq`` / ``step``) and string metadata: ``format``,
 ``step``, ``samples``, ``config`` (JSON), ``shape`` (the :class:`~distill.model.TransformerShape`
 as JSON), ``runs``, ``version`` and the data generators' states. Writes are atomic
-(:func:`simulate.checkpoints.write_safetensors`). Listing, ``latest``/``final`` and error messages
-are those of :class:`simulate.checkpoints.CheckpointDir`.
+(`infra.checkpoints.write_safetensors`). Listing, ``latest``/``final`` and error messages
+are those of :class:`infra.checkpoints.CheckpointFiles`.
 """
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from simulate.checkpoints import CheckpointDir, CheckpointError, CheckpointShapeError, package_version, write_safetensors
+from infra.checkpoints import CheckpointError, CheckpointFiles, CheckpointShapeError, write_safetensors
+from infra.version import package_version
 from theory._checks import check_int
 
 from .model import Transformer, TransformerShape
@@ -64,7 +65,7 @@ def restore_optimizer(opt: torch.optim.Optimizer, tensors: Mapping[str, torch.Te
     opt.load_state_dict(sd)
 
 
-class TransformerCheckpointDir(CheckpointDir):
+class TransformerCheckpointDir(CheckpointFiles):
     """A directory of Transformer checkpoints; ``shape`` / ``runs`` (optional) are checked on load."""
 
     def __init__(self, root, *, shape: TransformerShape | None = None, runs: int | None = None) -> None:

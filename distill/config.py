@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from simulate.config import STRATEGIES, check_extraction, check_seeds
+from infra.config import check_extraction, check_seeds
+from infra.schedule import STRATEGIES
 from theory._checks import ParameterError, check_choice, check_int, check_real
 
 __all__ = ["PcfgTeacherConfig", "PcfgStudentConfig", "PcfgCompareConfig", "ParityTransformerTeacherConfig",
@@ -341,9 +342,3 @@ PRESETS: dict[str, dict[str, dict[str, dict[str, str]]]] = {
         },
     },
 }
-
-# The natural-text configs (Section 4.2) live in distill/text_config.py; re-exported here for the sweeps
-# (simulate.sweep.config_class) and the CLI, with their presets.
-from .text_config import TEXT_PRESETS, TextCompareConfig, TextStudentConfig, TextTeacherConfig  # noqa: E402
-
-PRESETS["text"] = TEXT_PRESETS

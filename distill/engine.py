@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from icurr.config import config_to_dict
+from infra.config import config_to_dict
 from simulate.losses import lr_schedule
-from simulate.rundir import RunDir
-from simulate.runner import generator, generator_states, restore_generators
+from infra.rundir import RunDir
+from infra.seeding import Stream, generator, generator_states, restore_generators
 
 from .checkpoints import TransformerCheckpointDir, restore_optimizer
 from .evaluate import Evaluator, autocast
@@ -31,9 +31,6 @@ from .objectives import weighted_ce, weighted_kl
 from .tasks import sample_runs
 
 __all__ = ["Stage", "fit", "model_shape", "new_model", "make_optimizer", "batch_sampler"]
-
-_INIT, _DATA = 1, 2  # salts of a seed's init and data streams (as in simulate.runner)
-
 
 @dataclass(frozen=True)
 class Stage:
@@ -54,7 +51,7 @@ def model_shape(cfg, task) -> TransformerShape:
 
 def new_model(cfg, task, device: torch.device) -> Transformer:
     """``len(cfg.seeds)`` runs, run ``r`` initialized from its seed's own generator."""
-    gens = [generator(s, _INIT, torch.device("cpu")) for s in cfg.seeds]
+    gens = [generator(s, Stream.INIT, torch.device("cpu")) for s in cfg.seeds]
     return Transformer(model_shape(cfg, task), runs=len(cfg.seeds), generators=gens, device=device)
 
 
@@ -114,7 +111,7 @@ def fit(rd: RunDir, cfg, task, device: torch.device, *, stages: list[Stage], eva
     """
     model = new_model(cfg, task, device)
     opt = make_optimizer(model, cfg.lr)
-    gens = [generator(s, _DATA, device) for s in cfg.seeds]
+    gens = [generator(s, Stream.DATA, device) for s in cfg.seeds]
     ck = TransformerCheckpointDir(rd.ckpt, shape=model.shape, runs=model.runs)
     config = config_to_dict(cfg)
     start = 0

@@ -24,14 +24,13 @@ import numpy as np
 import torch
 
 from simulate.probes import probe, probe_summary
-from simulate.runner import generator
+from infra.seeding import Stream, generator
 
 from .objectives import weighted_accuracy, weighted_ce
 from .tasks import ParityTask
 
 __all__ = ["Evaluator", "autocast"]
 
-_EVAL, _PROBE_TRAIN, _PROBE_TEST, _MEASURE, _SEGMENTS = 11, 12, 13, 14, 15  # salts of the held-out streams
 _ELEMENTS = 1 << 24  # logits per run and chunk: bounds the memory of large-vocabulary (text) evaluations
 
 
@@ -48,7 +47,7 @@ class Evaluator:
     def __init__(self, task, cfg, device: torch.device, *, chunk: int = 256) -> None:
         self.task, self.cfg, self.device = task, cfg, device
         self.chunk = max(1, min(chunk, _ELEMENTS // (task.max_len * task.n_out)))
-        gen = generator(0, _EVAL, device)
+        gen = generator(0, Stream.EVAL, device)
         if isinstance(task, ParityTask):
             bits = torch.randint(0, 2, (cfg.eval_size, task.d), generator=gen, device=device)
             self.batch = task.from_x((1 - 2 * bits).float())
@@ -102,9 +101,9 @@ class Evaluator:
         p = self.parsed
         if hasattr(self.task, "segments"):  # text: single-document windows (Definition 4.2's n-grams, no [SEP])
             if self._segments is None:
-                self._segments = self.task.segments(generator(0, _SEGMENTS, self.device), self.cfg.measure_positions)
+                self._segments = self.task.segments(generator(0, Stream.SEGMENTS, self.device), self.cfg.measure_positions)
             p = self._segments
-        gen = generator(0, _MEASURE, self.device)
+        gen = generator(0, Stream.MEASURE, self.device)
         vocab = self.task.vocab
         n = min(p.tokens.shape[0], self.cfg.measure_positions)  # sentences used: one position each when possible
         per = -(-self.cfg.measure_positions // n)
@@ -121,13 +120,13 @@ class Evaluator:
         from .probes import nonterminal_probe_accuracy
 
         if self._probe_sets is None:
-            self._probe_sets = (self.task.parsed(generator(0, _PROBE_TRAIN, self.device), self.cfg.probe_train),
-                                self.task.parsed(generator(0, _PROBE_TEST, self.device), self.cfg.probe_test))
+            self._probe_sets = (self.task.parsed(generator(0, Stream.PROBE_TRAIN, self.device), self.cfg.probe_train),
+                                self.task.parsed(generator(0, Stream.PROBE_TEST, self.device), self.cfg.probe_test))
         train, test = self._probe_sets
         levels = list(range(1, self.task.grammar.depth))
         acc = nonterminal_probe_accuracy(self.embed_fn(model), train, test, levels,
                                          n_classes=[len(self.task.grammar.levels[lv]) for lv in levels],
-                                         steps=self.cfg.probe_steps, generator=generator(0, _PROBE_TRAIN, self.device))
+                                         steps=self.cfg.probe_steps, generator=generator(0, Stream.PROBE_TRAIN, self.device))
         return {f"probe_level_{lv}": acc[:, j] for j, lv in enumerate(levels)}
 
     def parity_probes(self, model) -> dict[str, np.ndarray]:
@@ -135,7 +134,7 @@ class Evaluator:
         from .probes import attention_paths, support_attention_summary
 
         task = self.task
-        gen = generator(0, _PROBE_TEST, self.device)
+        gen = generator(0, Stream.PROBE_TEST, self.device)
         with torch.no_grad(), autocast(self.device, self.cfg.precision):
             res = probe(lambda x: task.readout_logits(model, x).float(), task.d, task.support.tolist(),
                         generator=gen, degrees=(1,), method="mc", n_samples=self.cfg.probe_samples,

@@ -5,9 +5,9 @@ import dataclasses
 
 import numpy as np
 
-from icurr.config import apply_overrides, config_from_dict
-from simulate.rundir import RunDir
-from simulate.runner import resolve_device
+from infra.config import apply_overrides, config_from_dict
+from infra.rundir import RunDir
+from infra.device import resolve_device
 from theory._checks import ParameterError
 
 from .checkpoints import TransformerCheckpointDir

@@ -2,13 +2,14 @@
 
 Run directories as in :mod:`simulate`: ``config.json``, ``env.json``, ``metrics.jsonl`` /
 ``metrics.parquet``, ``ckpt/`` and ``summary.json`` (written last). Students follow a supervision
-schedule of :mod:`simulate.schedule` built from the teacher's checkpoints: the first checkpoint
+schedule of :mod:`infra.schedule` built from the teacher's checkpoints: the first checkpoint
 ``C_1`` is given or chosen from the teacher's log (the middle of the rapid loss drop, i.e. the
 steepest rise of held-out accuracy, or the peak of ``M_robust``, Section 4.1.2), the others at its
 multiples ``2 C_1, 3 C_1, ...`` (Appendix D.2).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from functools import partial
 
@@ -16,20 +17,21 @@ import numpy as np
 import pandas as pd
 import torch
 
-from icurr.config import config_from_dict
+from infra.config import config_from_dict
 from simulate import data as D
-from simulate import schedule as S
-from simulate import compare
-from simulate.compare import median_reached
-from simulate.probes import log_frame, summary_from_log
-from simulate.rundir import RunDir
-from simulate.runner import generator, resolve_device
+from infra import schedule as S
+from infra.compare import median_reached
+from infra.compare import run_compare as _run_compare
+from infra.device import resolve_device
+from infra.logs import log_frame, summary_from_log
+from infra.seeding import Stream, generator
+from infra.rundir import RunDir
 from simulate.student import open_teacher
 from theory._checks import ParameterError
 
 from .checkpoints import TransformerCheckpointDir
-from .config import (ParityTransformerStudentConfig, ParityTransformerTeacherConfig, PcfgStudentConfig,
-                     PcfgTeacherConfig, TextStudentConfig, TextTeacherConfig)
+from .config import ParityTransformerTeacherConfig, PcfgStudentConfig, PcfgTeacherConfig
+from .text_config import TextStudentConfig, TextTeacherConfig
 from .engine import Stage, fit
 from .evaluate import Evaluator
 from .extraction import AlignmentEvaluator, alignments, extract_layers
@@ -59,7 +61,7 @@ def build_task(tcfg, run_dir=None):
             raise ParameterError(f"boundary_level must be in [1, {grammar.depth}] for grammar "
                                  f"{grammar.name!r}, got {tcfg.boundary_level}")
         return NextTokenTask(grammar, tcfg.boundary_level)
-    gen = generator(tcfg.support_seed, 0, torch.device("cpu")) if tcfg.support == "random" else None
+    gen = generator(tcfg.support_seed, Stream.SUPPORT, torch.device("cpu")) if tcfg.support == "random" else None
     support = D.first_support(tcfg.k) if gen is None else D.random_support(tcfg.d, tcfg.k, generator=gen)
     return ParityTask(tcfg.d, support, tcfg.readout)
 
@@ -208,7 +210,7 @@ def train_student(cfg, out, *, progress: bool = True) -> RunDir:
     ck = TransformerCheckpointDir(teacher.ckpt)
     available = ck.steps()
     if not available:
-        from simulate.checkpoints import NoCheckpointsError
+        from infra.checkpoints import NoCheckpointsError
 
         raise NoCheckpointsError(f"teacher {cfg.teacher!r} has no checkpoints in {ck.root}")
     sched, note = build_schedule(cfg, teacher, tcfg, available)
@@ -280,8 +282,13 @@ def strategy_row(strategy: str, run_dir, *, parity: bool) -> dict:
 
 def run_compare(cfg, out, *, progress: bool = True) -> list[dict]:
     """Train (or reuse) the teacher and every strategy's students below ``out``; one row per strategy
-    (the layout of :func:`simulate.compare.run_compare`: run directories named by config hash, and
-    ``compare.json``)."""
+    (the layout of :func:`infra.compare.run_compare`: run directories named by config hash, and
+    ``compare.json``); each strategy's students are one program."""
     parity = isinstance(cfg.teacher, ParityTransformerTeacherConfig)
-    return compare.run_compare(cfg, out, progress=progress, train_teacher_fn=train_teacher,
-                               train_student_fn=train_student, row_fn=partial(strategy_row, parity=parity))
+
+    def train_students(student, strategies, dirs, *, progress):
+        for strategy, d in zip(strategies, dirs):
+            train_student(dataclasses.replace(student, strategy=strategy), d, progress=progress)
+
+    return _run_compare(cfg, out, train_teacher=train_teacher, train_students=train_students,
+                        row=partial(strategy_row, parity=parity), progress=progress)

@@ -15,6 +15,8 @@ from typing import Literal
 
 from theory._checks import ParameterError, check_choice, check_int, check_real
 
+from .config import _check_compare, _check_student, _check_teacher
+
 __all__ = ["TextTeacherConfig", "TextStudentConfig", "TextCompareConfig", "TEXT_PRESETS"]
 
 
@@ -77,7 +79,6 @@ class TextTeacherConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
     def __post_init__(self) -> None:
-        from .config import _check_teacher  # here, not at the top: distill.config re-exports this module
 
         _check_teacher(self)
         _check_text(self)
@@ -126,7 +127,6 @@ class TextStudentConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
     def __post_init__(self) -> None:
-        from .config import _check_student
 
         _check_student(self)
         _check_measures(self)
@@ -141,7 +141,6 @@ class TextCompareConfig:
     strategies: tuple[str, ...] = ("ce", "oneshot", "equal-split")
 
     def __post_init__(self) -> None:
-        from .config import _check_compare
 
         _check_compare(self)
         if self.student.measure_ns and max(self.student.measure_ns) > self.teacher.seq_len:

@@ -1,3 +1,5 @@
 """The ``icurr`` command line: thin entry points over the ``theory``, ``simulate``, ``distill``
 and ``reports`` libraries."""
-__version__ = "0.1.0"
+from infra.version import package_version
+
+__version__ = package_version()

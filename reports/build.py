@@ -1,25 +1,25 @@
 """Build a report of a results directory: ``report.md``, a self-contained ``report.html`` and, per
 figure, ``<name>.png`` with the numbers behind it in ``<name>.csv``.
 
-Only the run directories are read (through :mod:`simulate.store`). A figure whose data is missing
+Only the run directories are read (through :mod:`infra.store`). A figure whose data is missing
 is left out, with a one-line note in the report, never drawn empty.
 """
 from __future__ import annotations
 
 import base64
 import html
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from simulate.compare import median_reached
-from simulate.store import load_metrics, load_results
+from infra.compare import median_reached
+from infra.store import load_metrics, load_results
 from theory._checks import ParameterError, check_real
 
 from . import data as D
 from . import figures as F
+from .section import Section, markdown_table
 from .transformer_data import has_mlp_runs, has_transformer_runs
 
 __all__ = ["Section", "build_report", "markdown_table"]
@@ -27,32 +27,6 @@ __all__ = ["Section", "build_report", "markdown_table"]
 #: Figure names in report order (file stems of the PNG/CSV files); Transformer figures follow
 #: (``reports.transformer.TRANSFORMER_FIGURES``).
 FIGURES = ("strategies", "curriculum", "theory", "scaling", "batch_width", "extraction")
-
-
-@dataclass
-class Section:
-    """One figure of the report: written files (names relative to the report directory), or a note."""
-
-    name: str
-    title: str
-    text: str = ""
-    figure: str | None = None
-    csvs: list[str] = field(default_factory=list)
-    note: str | None = None
-    table: pd.DataFrame | None = None
-    table_caption: str = ""
-
-
-def markdown_table(df: pd.DataFrame, floatfmt: str = "{:.3g}") -> str:
-    """A GitHub-markdown table of ``df`` (floats with ``floatfmt``; NaN as blank)."""
-    def cell(v):
-        if isinstance(v, float):
-            return "" if np.isnan(v) else floatfmt.format(v)
-        return str(v)
-    head = "| " + " | ".join(map(str, df.columns)) + " |"
-    rule = "|" + "---|" * len(df.columns)
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join([head, rule, *body])
 
 
 def _write_csv(out: Path, name: str, df: pd.DataFrame) -> str:

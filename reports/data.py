@@ -1,6 +1,6 @@
 """The numbers behind each report figure, as pure functions of DataFrames (no files, no plotting).
 
-Inputs are what :func:`simulate.store.load_results` and :func:`simulate.store.load_metrics` return.
+Inputs are what :func:`infra.store.load_results` and :func:`infra.store.load_metrics` return.
 :func:`standardize` first maps each kind's config columns to common names, so that compare,
 student and teacher runs read alike:
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simulate.store import finished_runs
+from infra.store import finished_runs
 
 __all__ = ["correlation_table", "alignment_curves", "extraction_section"]
 
@@ -80,7 +80,7 @@ def _plot(table: pd.DataFrame, curves: pd.DataFrame, path: Path) -> None:
 
 def extraction_section(out: Path, root, metrics: pd.DataFrame):
     """The report section, or one with a note when the directory holds no extraction students."""
-    from .build import Section
+    from .section import Section
 
     sec = Section("extraction", "Curriculum Extraction",
                   "Left: per coordinate, the spread (std over the student's projected units and runs) of the "

@@ -3,7 +3,7 @@ right, Figure 24), PCFG students' features (Figure 5) and parity Transformers (F
 
 :func:`transformer_sections` writes, per figure, ``<name>.png`` and ``<name>.csv`` (the numbers
 drawn, plus ``<name>_marks.csv`` / ``<name>_summary.csv`` where the figure has marks or a table)
-and returns :class:`reports.build.Section` objects; a figure whose data is missing gets a one-line
+and returns :class:`reports.section.Section` objects; a figure whose data is missing gets a one-line
 note instead. Only families with runs in the directory get sections.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pandas as pd
 
 from . import transformer_data as TD
 from . import transformer_figures as TF
-from .build import Section
+from .section import Section
 
 __all__ = ["transformer_sections", "TRANSFORMER_FIGURES"]
 
@@ -169,7 +169,7 @@ def _parity(out: Path, fr: TD.TransformerFrames) -> Section:
 def transformer_sections(out, root, metrics: pd.DataFrame | None = None) -> list[Section]:
     """The Transformer sections of ``root`` written into ``out``: the three PCFG sections when PCFG runs
     exist, the parity section when parity Transformer runs exist (none for an MLP-only directory).
-    ``metrics``: :func:`simulate.store.load_metrics` of ``root`` (read when None)."""
+    ``metrics``: :func:`infra.store.load_metrics` of ``root`` (read when None)."""
     out = Path(out)
     frames = TD.transformer_frames(root, metrics)
     present = set(frames.experiments["family"])

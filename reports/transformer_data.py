@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simulate.compare import median_reached
-from simulate.store import load_metrics
-from simulate.sweep import TRANSFORMER_KINDS
+from infra.compare import median_reached
+from infra.store import load_metrics
+from experiments.sweep import TRANSFORMER_KINDS
 
 __all__ = ["TransformerFrames", "FAMILIES", "family_of", "has_transformer_runs", "has_mlp_runs",
            "transformer_frames", "measure_columns", "teacher_curve", "student_curves", "run_finals",
@@ -155,7 +155,7 @@ def _source_marks(students: pd.DataFrame) -> list[dict]:
 def transformer_frames(root, metrics: pd.DataFrame | None = None) -> TransformerFrames:
     """Read every Transformer run of ``root`` (see the module doc) into :class:`TransformerFrames`.
 
-    ``metrics``: what :func:`simulate.store.load_metrics` returns for ``root`` (read here when None);
+    ``metrics``: what :func:`infra.store.load_metrics` returns for ``root`` (read here when None);
     the students' schedules are read from their ``summary.json`` (``parts/`` of compare runs).
     """
     root = Path(root)

@@ -38,7 +38,7 @@ from theory._checks import ParameterError, check_choice, check_int, check_real
 
 from . import _ckernel
 from .model import MLPParams
-from .sgd import _check_train, _decay_check, _lr_steps, _segments, _setup
+from .train_setup import check_train, decay_check, lr_steps, segments, setup_training
 
 __all__ = ["BACKENDS", "block_sgd_", "default_block_size", "resolve_backend", "train_online"]
 
@@ -161,7 +161,7 @@ def block_sgd_(
     ``eta * lr_a_mult`` (decay factor ``1 - 2 eta lr_a_mult lambda_a``). Returns the outputs
     ``(R, T, C)`` of each step before its update (online predictions).
     """
-    train_W, train_b, train_a = _check_train(train)
+    train_W, train_b, train_a = check_train(train)
     lr_a_mult = float(check_real("lr_a_mult", lr_a_mult, 0, lo_open=True))
     kind = check_int("loss_kind", loss_kind, 0, 1)
     W = params.W
@@ -224,9 +224,9 @@ def train_online(
     multiplier of the output layer ``a`` (see :mod:`simulate.sgd`). Updates ``params`` in place
     and returns it.
     """
-    setup = _setup(params, steps, lr, loss, teacher, alpha, tau, start_step, train, weight_decay_W,
+    setup = setup_training(params, steps, lr, loss, teacher, alpha, tau, start_step, train, weight_decay_W,
                    weight_decay_a, every, chunk, batch_size=1, lr_a_mult=lr_a_mult)
-    _decay_check(setup)
+    decay_check(setup)
     name = resolve_backend(backend, params.W.device)
     T = check_int("block_size", block_size, 1) if block_size is not None else \
         default_block_size(params.width, params.dim, params.runs)
@@ -234,9 +234,9 @@ def train_online(
     tuner = _ThreadTuner(threads, base_threads, params.W.device.type == "cpu")
     group = max(1, 1024 // T)  # blocks timed together by the thread tuner
     try:
-        for g0, n in _segments(setup.start_step, setup.steps, setup.every, setup.chunk):
+        for g0, n in segments(setup.start_step, setup.steps, setup.every, setup.chunk):
             x, tgt = setup.batch(sampler, n)  # x (n, d) | (R, n, d); targets with the sample axis of x
-            lrs = _lr_steps(setup, schedule, g0, n)  # (R, n)
+            lrs = lr_steps(setup, schedule, g0, n)  # (R, n)
             starts = list(range(0, n, T))
             for j in range(0, len(starts), group):
                 nt = tuner.pick()

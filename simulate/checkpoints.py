@@ -19,72 +19,25 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
+from infra.checkpoints import (
+    CheckpointError, CheckpointFiles, CheckpointShapeError, NoCheckpointsError, write_safetensors,
+)
+from infra.version import package_version
 from simulate.model import MLPParams
 from theory._checks import ParameterError, check_int
 
-__all__ = [
-    "FORMAT",
-    "Checkpoint",
-    "CheckpointDir",
-    "CheckpointError",
-    "CheckpointShapeError",
-    "NoCheckpointsError",
-    "checkpoint_name",
-    "load_checkpoint",
-    "package_version",
-    "save_checkpoint",
-    "write_safetensors",
-]
+__all__ = ["FORMAT", "Checkpoint", "CheckpointDir", "load_checkpoint", "save_checkpoint"]
 
 FORMAT = "icurr-mlp-v1"
-_NAME_RE = re.compile(r"^step_(\d+)\.safetensors$")
 _TENSORS = ("W", "b", "a")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be used (missing tensors, bad metadata, wrong shape)."""
-
-
-class CheckpointShapeError(CheckpointError):
-    """A checkpoint whose ``d``, ``width``, ``classes`` or ``runs`` differs from the expected one."""
-
-
-class NoCheckpointsError(CheckpointError, FileNotFoundError):
-    """A checkpoint directory that does not exist, holds no checkpoint, or lacks a requested step."""
-
-
-def package_version() -> str:
-    """The installed version of ``implicit-curriculum``, else the one in ``pyproject.toml``."""
-    from importlib import metadata
-
-    try:
-        return metadata.version("implicit-curriculum")
-    except metadata.PackageNotFoundError:
-        pass
-    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
-    try:
-        import tomllib
-
-        with open(pyproject, "rb") as fh:
-            return str(tomllib.load(fh)["project"]["version"])
-    except (OSError, KeyError, ImportError, ValueError):
-        return "unknown"
-
-
-def checkpoint_name(step: int) -> str:
-    """File name of the checkpoint at ``step``: ``step_000001000.safetensors`` (9 digits, more if needed)."""
-    step = check_int("step", step, lo=0)
-    return f"step_{step:09d}.safetensors"
 
 
 @dataclass
@@ -162,25 +115,6 @@ def save_checkpoint(
     return write_safetensors(path, tensors, meta)
 
 
-def write_safetensors(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]) -> Path:
-    """Write ``tensors`` with string ``metadata`` to ``path`` atomically (temporary file, fsync,
-    ``os.replace``), so a crash never leaves a truncated file under a valid name."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(dict(tensors), tmp, metadata=dict(metadata))
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
 def _expect_shape(params: MLPParams, expected: Mapping[str, int | None], where: str) -> None:
     actual = {"runs": params.runs, "d": params.dim, "width": params.width, "classes": params.classes}
     for name, want in expected.items():
@@ -232,7 +166,7 @@ def load_checkpoint(
     return Checkpoint(params, step, samples, config, meta.get("version", "unknown"), path, meta)
 
 
-class CheckpointDir:
+class CheckpointDir(CheckpointFiles):
     """A directory of checkpoints ``<root>/step_<9 digits>.safetensors`` of one training program.
 
     ``d``, ``width``, ``classes``, ``runs`` (optional) are the expected shape, checked on every load.
@@ -242,55 +176,8 @@ class CheckpointDir:
         self, root: str | os.PathLike, *, d: int | None = None, width: int | None = None,
         classes: int | None = None, runs: int | None = None,
     ) -> None:
-        self.root = Path(root)
+        super().__init__(root)
         self.expected = {"d": d, "width": width, "classes": classes, "runs": runs}
-
-    def __repr__(self) -> str:
-        return f"CheckpointDir({str(self.root)!r})"
-
-    def path(self, step: int) -> Path:
-        """Path of the checkpoint at ``step`` (whether or not it exists)."""
-        return self.root / checkpoint_name(step)
-
-    def steps(self) -> list[int]:
-        """Available steps, ascending (empty when the directory is missing or empty)."""
-        if not self.root.is_dir():
-            return []
-        found = (_NAME_RE.match(p.name) for p in self.root.iterdir())
-        return sorted(int(m.group(1)) for m in found if m)
-
-    def __contains__(self, step: object) -> bool:
-        return isinstance(step, int) and self.path(step).is_file()
-
-    def __len__(self) -> int:
-        return len(self.steps())
-
-    def latest(self) -> int:
-        """The largest available step; :class:`NoCheckpointsError` when there is none."""
-        steps = self.steps()
-        if not steps:
-            what = "does not exist" if not self.root.exists() else "holds no step_*.safetensors checkpoint"
-            raise NoCheckpointsError(f"checkpoint directory {self.root} {what}")
-        return steps[-1]
-
-    def resolve(self, step: int | str) -> int:
-        """``step`` as an available int step; ``"latest"`` and ``"final"`` mean the largest one."""
-        if isinstance(step, str):
-            if step not in ("latest", "final"):
-                raise ParameterError(f"step must be an int, 'latest' or 'final'; got {step!r}")
-            return self.latest()
-        step = check_int("step", step, lo=0)
-        if step not in self:
-            steps = self.steps()
-            if not steps:
-                self.latest()  # raises the empty-directory error
-            below = [s for s in steps if s < step][-1:]
-            above = [s for s in steps if s > step][:1]
-            near = ", ".join(map(str, below + above))
-            raise NoCheckpointsError(
-                f"no checkpoint at step {step} in {self.root}; nearest available: {near} "
-                f"({len(steps)} steps from {steps[0]} to {steps[-1]})")
-        return step
 
     def load(self, step: int | str = "latest", *, device: str | torch.device | None = None) -> Checkpoint:
         """Load the checkpoint at ``step`` (int, ``"latest"`` or ``"final"``), checking the expected shape."""

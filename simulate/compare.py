@@ -1,28 +1,17 @@
-"""One teacher, then a student per strategy, summarized per strategy over the student seeds."""
+"""One MLP teacher, then a student per strategy, summarized per strategy over the student seeds
+(the layout of :func:`infra.compare.run_compare`; all strategies' students train as one program)."""
 from __future__ import annotations
-
-import dataclasses
-import json
-import math
-from pathlib import Path
 
 import numpy as np
 
-from icurr.config import config_hash
+from infra.compare import median_reached
+from infra.compare import run_compare as _run_compare
+from infra.rundir import RunDir
 
-from .rundir import RunDir, atomic_write_text
 from .student import train_strategies
 from .teacher import train_teacher
 
-__all__ = ["run_compare", "strategy_row", "median_reached"]
-
-
-def median_reached(values):
-    """Median of samples-to-accuracy values with ``None``/NaN (never reached) counted as +infinity;
-    ``None`` if the median itself was never reached."""
-    arr = np.array([math.inf if v is None or v != v else v for v in values], dtype=float)
-    med = float(np.median(arr))
-    return None if math.isinf(med) else med
+__all__ = ["run_compare", "strategy_row"]
 
 
 def strategy_row(strategy: str, run_dir) -> dict:
@@ -44,32 +33,8 @@ def strategy_row(strategy: str, run_dir) -> dict:
     return row
 
 
-def run_compare(cfg, out, *, progress: bool = True, train_teacher_fn=None, train_student_fn=None,
-                row_fn=None) -> list[dict]:
+def run_compare(cfg, out, *, progress: bool = True) -> list[dict]:
     """Train (or reuse) the teacher and every strategy's students below ``out``; one row per strategy.
-
-    Run directories are named by the hash of their config, so a rerun reuses finished runs. With the
-    MLP engine's defaults all strategies train as ONE batched program
-    (:func:`simulate.student.train_strategies`); ``train_student_fn`` (one strategy at a time),
-    ``train_teacher_fn`` and ``row_fn`` let other engines (:mod:`distill.runs`) share this layout.
-    """
-    train_teacher_fn = train_teacher_fn or train_teacher
-    row_fn = row_fn or strategy_row
-    out = Path(out)
-    tdir = out / config_hash(cfg.teacher)
-    train_teacher_fn(cfg.teacher, tdir, progress=progress)
-    index = {"teacher": tdir.name, "students": {}}
-    configs = [dataclasses.replace(cfg.student, teacher=tdir.name, strategy=s) for s in cfg.strategies]
-    dirs = [out / config_hash(c) for c in configs]
-    if train_student_fn is None:
-        base = dataclasses.replace(cfg.student, teacher=str(tdir))
-        train_strategies(base, list(cfg.strategies), dirs, progress=progress)
-    else:
-        for c, d in zip(configs, dirs):
-            train_student_fn(dataclasses.replace(c, teacher=str(tdir)), d, progress=progress)
-    rows = []
-    for strategy, d in zip(cfg.strategies, dirs):
-        index["students"][strategy] = d.name
-        rows.append(row_fn(strategy, d))
-    atomic_write_text(out / "compare.json", json.dumps({"index": index, "rows": rows}, indent=2) + "\n")
-    return rows
+    All strategies' students train as ONE batched program (:func:`simulate.student.train_strategies`)."""
+    return _run_compare(cfg, out, train_teacher=train_teacher, train_students=train_strategies, row=strategy_row,
+                        progress=progress)

@@ -13,46 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from infra.config import check_extraction, check_seeds
+from infra.schedule import STRATEGIES
 from theory._checks import ParameterError, check_choice, check_int, check_real
 
-__all__ = ["TeacherConfig", "StudentConfig", "CompareConfig", "STRATEGIES", "PRESETS", "check_seeds",
-           "check_extraction"]
-
-STRATEGIES = ("ce", "oneshot", "progressive", "two-shot", "equal-split", "extraction")
-
-
-def check_extraction(cfg, layers: int = 1, *, active: bool | None = None, prefix: str = "") -> None:
-    """Curriculum Extraction's fields of a student config (MLP: one hidden layer; Transformers: the
-    ``layers`` extracted blocks). When extraction runs (``active``; default: ``cfg.strategy ==
-    "extraction"``) its ``layers * extract_steps`` alignment steps must leave steps for the final
-    teacher. ``prefix`` ("student.") names the fields inside a compare config."""
-    check_int(f"{prefix}extract_steps", cfg.extract_steps, 1)
-    check_real(f"{prefix}projection_scale", cfg.projection_scale, 0, lo_open=True)
-    check_int(f"{prefix}projection_seed", cfg.projection_seed, 0)
-    if (cfg.strategy == "extraction" if active is None else active) and layers * cfg.extract_steps >= cfg.steps:
-        raise ParameterError(f"{prefix}extract_steps must leave steps for the final teacher: {layers} extracted "
-                             f"layer(s) * {prefix}extract_steps = {layers * cfg.extract_steps} must be < "
-                             f"{prefix}steps = {cfg.steps} for extraction")
-
-
-def check_seeds(seeds, **per_run) -> None:
-    """Seeds of a batched program: at least one, each an int >= 0. ``per_run``: fields holding one
-    value per run (``run_lrs=(...)``; empty: not used); the runs' (seed, per-run values) must be distinct."""
-    if not seeds:
-        raise ParameterError("seeds must hold at least one seed")
-    for s in seeds:
-        check_int("seeds", s, 0)
-    used = {k: tuple(v) for k, v in per_run.items() if v}
-    for name, values in used.items():
-        if len(values) != len(seeds):
-            raise ParameterError(f"{name} must hold one value per seed ({len(seeds)}), got {len(values)}")
-        for v in values:
-            check_real(name, v, 0, lo_open=name == "run_lrs")
-    keys = list(zip(seeds, *used.values()))
-    if len(set(keys)) != len(keys):
-        what = "seeds" if not used else f"(seed, {', '.join(used)}) combinations"
-        raise ParameterError(f"{what} must be distinct, got {keys if used else seeds}")
-
+__all__ = ["TeacherConfig", "StudentConfig", "CompareConfig", "PRESETS"]
 
 def _common(cfg) -> None:
     check_int("width", cfg.width, 1)

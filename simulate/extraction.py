@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from infra.seeding import Stream
 from theory._checks import ParameterError, check_int, check_real
 
 from . import data as D
@@ -30,8 +31,6 @@ from .model import MLPParams, hidden
 
 __all__ = ["projection", "projected_targets", "match_hidden", "hidden_mse", "projection_correlations",
            "correlation_summary"]
-
-_PROJ = 4  # salt of the projection stream (runner.py uses 1-3)
 
 
 def projection(seeds, out_dim: int, in_dim: int, *, scale: float = 1.0, projection_seed: int = 0, layer: int = 1,
@@ -44,7 +43,7 @@ def projection(seeds, out_dim: int, in_dim: int, *, scale: float = 1.0, projecti
     check_int("projection_seed", projection_seed, 0)
     mats = []
     for s in seeds:
-        state = int(np.random.SeedSequence([projection_seed, int(s), layer, _PROJ]).generate_state(1, np.uint64)[0] >> 1)
+        state = int(np.random.SeedSequence([projection_seed, int(s), layer, int(Stream.PROJECTION)]).generate_state(1, np.uint64)[0] >> 1)
         g = torch.Generator().manual_seed(state)
         mats.append(torch.randn(out_dim, in_dim, generator=g, dtype=torch.float64) * (scale / in_dim ** 0.5))
     return torch.stack(mats).to(device=device, dtype=dtype)

@@ -1,16 +1,14 @@
-"""Shared pieces of the teacher and student runs: device, generators, data streams, evaluation,
+"""Shared pieces of the MLP teacher and student runs: initialization, data streams, evaluation,
 probes and the training call (batch 1 through the blocked path, larger batches through
 :func:`simulate.sgd.train_sgd`)."""
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
 import torch
 
-from theory._checks import ParameterError
+from infra.seeding import Stream, generator
 
 from . import data as D
 from . import losses as L
@@ -19,42 +17,14 @@ from .model import MLPParams, forward, init_default, init_symmetric
 from .probes import model_fn, probe, probe_summary, summary_rows
 from .sgd import train_sgd
 
-__all__ = ["resolve_device", "generator", "init_params", "Task", "parity_task", "hierarchical_task", "TaskStream",
-           "Evaluator", "train", "lr_multiplier",
-           "generator_states", "restore_generators"]
-
-_INIT, _DATA, _PROBE = 1, 2, 3  # salts that separate the random streams of one seed
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ParameterError("device 'cuda' was asked for but torch sees no CUDA device; use device=cpu or auto")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def generator(seed: int, salt: int, device: torch.device) -> torch.Generator:
-    """An explicit generator for stream ``salt`` of ``seed`` (independent across salts)."""
-    state = int(np.random.SeedSequence([seed, salt]).generate_state(1, dtype=np.uint64)[0] >> 1)
-    return torch.Generator(device=device).manual_seed(state)
-
-
-def generator_states(gens) -> dict[str, str]:
-    return {f"gen_{i}": base64.b64encode(g.get_state().numpy().tobytes()).decode() for i, g in enumerate(gens)}
-
-
-def restore_generators(gens, meta: dict[str, str]) -> None:
-    for i, g in enumerate(gens):
-        raw = np.frombuffer(base64.b64decode(meta[f"gen_{i}"]), dtype=np.uint8).copy()
-        g.set_state(torch.from_numpy(raw))
-
+__all__ = ["init_params", "Task", "parity_task", "hierarchical_task", "TaskStream", "Evaluator", "train",
+           "lr_multiplier"]
 
 def init_params(cfg, d: int, k: int, classes: int, device: torch.device) -> MLPParams:
     """One run per seed, each from its own generator, stacked along the run axis."""
     parts = []
     for seed in cfg.seeds:
-        g = generator(seed, _INIT, torch.device("cpu"))
+        g = generator(seed, Stream.INIT, torch.device("cpu"))
         if cfg.init == "symmetric":
             parts.append(init_symmetric(1, cfg.width, d, k, classes, generator=g))
         else:
@@ -93,7 +63,7 @@ class TaskStream:
 
     def __init__(self, task: Task, seeds, device: torch.device) -> None:
         self.task = task
-        self.gens = [generator(s, _DATA, device) for s in seeds]
+        self.gens = [generator(s, Stream.DATA, device) for s in seeds]
 
     def __call__(self, n: int):
         x = torch.stack([D.sample_cube(n, self.task.d, generator=g) for g in self.gens])
@@ -151,7 +121,7 @@ class Evaluator:
         """Curriculum probes (Figure 2) per run; empty rows for tasks without a parity support."""
         if self.task.probe_support is None:
             return [{} for _ in range(params.runs)]
-        g = generator(self.seed, _PROBE, torch.device("cpu"))
+        g = generator(self.seed, Stream.PROBE, torch.device("cpu"))
         res = probe(model_fn(params), self.d, list(self.task.probe_support), generator=g,
                     n_samples=self.probe_samples, device=self.device)
         return summary_rows(probe_summary(res))

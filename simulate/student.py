@@ -16,24 +16,25 @@ from types import SimpleNamespace
 import torch
 from tqdm.auto import tqdm
 
-from icurr.config import config_to_dict
+from infra.config import config_to_dict
 from theory._checks import ParameterError
 
-from . import schedule as S
-from .checkpoints import CheckpointDir, NoCheckpointsError
+from infra import schedule as S
+from infra.checkpoints import NoCheckpointsError
+from infra.device import resolve_device
+from infra.logs import summary_from_log
+from infra.rundir import RunDir, env_info
+from infra.seeding import Stream, generator
+
+from .checkpoints import CheckpointDir
 from .config import StudentConfig, TeacherConfig
 from .data import sample_cube
 from .extraction import correlation_summary, hidden_mse, match_hidden, projection, projection_correlations
 from .model import MLPParams
-from .probes import summary_from_log
-from .rundir import RunDir, env_info
-from .runner import Evaluator, TaskStream, generator, init_params, lr_multiplier, resolve_device, train
+from .runner import Evaluator, TaskStream, init_params, lr_multiplier, train
 from .teacher import load_teacher_config, teacher_task
 
 __all__ = ["build_schedule", "open_teacher", "train_student", "train_strategies"]
-
-_HELD_OUT = 5  # salt of the extraction's held-out inputs (runner.py uses 1-3, extraction.py 4)
-
 
 def _choose_first(cfg: StudentConfig, teacher: RunDir, tcfg: TeacherConfig, available) -> tuple[int, dict]:
     if cfg.intermediate != "auto":
@@ -230,7 +231,7 @@ class _Extraction:
         seeds = (tuple(cfg.seeds) * (runs // len(cfg.seeds)))[:runs]
         self.proj = projection(seeds, cfg.width, self.teacher.width, scale=cfg.projection_scale,
                                projection_seed=cfg.projection_seed, device=device)
-        gen = generator(cfg.projection_seed, _HELD_OUT, torch.device("cpu"))
+        gen = generator(cfg.projection_seed, Stream.EXTRACT_HELD_OUT, torch.device("cpu"))
         self.x = sample_cube(min(cfg.eval_size, 4096), tcfg.d, generator=gen).to(device)
         self.support, self.d, self.probe_samples = task.probe_support, tcfg.d, cfg.probe_samples
         self.seed = cfg.projection_seed
@@ -242,5 +243,5 @@ class _Extraction:
         if self.support is None:
             return {}
         corr = projection_correlations(self.teacher, self.proj, self.d, n_samples=self.probe_samples,
-                                       generator=generator(self.seed, _HELD_OUT + 1, torch.device("cpu")))
+                                       generator=generator(self.seed, Stream.EXTRACT_CORRELATION, torch.device("cpu")))
         return {"projection_correlations": correlation_summary(corr, self.support)}

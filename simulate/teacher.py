@@ -12,17 +12,16 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
-from icurr.config import config_from_dict, config_to_dict
+from infra.config import config_from_dict, config_to_dict
 
 from . import data as D
 from .checkpoints import CheckpointDir
+from infra.device import resolve_device
+from infra.seeding import Stream, generator, generator_states, restore_generators
 from .config import TeacherConfig
-from .probes import summary_from_log
-from .rundir import RunDir
-from .runner import (
-    Evaluator, Task, TaskStream, generator, generator_states, hierarchical_task, init_params, parity_task,
-    resolve_device, restore_generators, train,
-)
+from infra.logs import summary_from_log
+from infra.rundir import RunDir
+from .runner import Evaluator, Task, TaskStream, hierarchical_task, init_params, parity_task, train
 
 __all__ = ["train_teacher", "teacher_task", "load_teacher_config"]
 
@@ -30,7 +29,7 @@ __all__ = ["train_teacher", "teacher_task", "load_teacher_config"]
 def teacher_task(cfg: TeacherConfig) -> Task:
     """The task of ``cfg``: the parity's support ``S`` (sorted; random ones drawn without
     replacement) or the hierarchical tree's node supports (disjoint blocks)."""
-    gen = generator(cfg.support_seed, 0, torch.device("cpu")) if cfg.support == "random" else None
+    gen = generator(cfg.support_seed, Stream.SUPPORT, torch.device("cpu")) if cfg.support == "random" else None
     if cfg.task == "hierarchical":
         return hierarchical_task(cfg.d, D.hierarchical_supports(cfg.depth, cfg.k, cfg.d, generator=gen))
     support = D.first_support(cfg.k) if gen is None else D.random_support(cfg.d, cfg.k, generator=gen)

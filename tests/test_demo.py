@@ -20,7 +20,7 @@ def test_demo_builds_the_gallery_from_a_tiny_sweep(tmp_path):
     text = (gallery / "report.md").read_text()
     import pandas as pd
 
-    from simulate.store import load_results
+    from infra.store import load_results
 
     summary = pd.read_csv(gallery / "strategies_summary.csv")
     results = load_results(tmp_path / "demo" / "runs")

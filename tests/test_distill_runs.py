@@ -17,8 +17,8 @@ from distill.config import (ParityTransformerCompareConfig, ParityTransformerStu
 from distill.grammar import load_grammar
 from distill.runs import run_compare, train_student, train_teacher
 from distill.tasks import MaskedLMTask, NextTokenTask, ParityTask, sample_runs
-from icurr.config import apply_overrides
-from simulate.rundir import RunDir
+from infra.config import apply_overrides
+from infra.rundir import RunDir
 from theory._checks import ParameterError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -218,8 +218,8 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path):
 # ------------------------------------------------------------------ sweeps
 
 def test_pcfg_sweeps_run_skip_and_collect(tmp_path):
-    from simulate.store import load_metrics, load_results
-    from simulate.sweep import parse_sweep, run_sweep
+    from infra.store import load_metrics, load_results
+    from experiments.sweep import parse_sweep, run_sweep
 
     base = {f"teacher.{k}": v for k, v in PCFG_TINY.items() if k not in ("steps", "probe_every", "measure_every")}
     base.update({"teacher.steps": 40, "teacher.measure_every": 20, "teacher.probe_every": 0,

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from simulate import data as D
-from simulate import schedule as S
+from infra import schedule as S
 from simulate.config import StudentConfig, TeacherConfig
 from simulate.extraction import (correlation_summary, hidden_mse, match_hidden, projected_targets, projection,
                                  projection_correlations)

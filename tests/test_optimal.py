@@ -22,7 +22,7 @@ from distill.objectives import mask_tokens
 from distill.optimal import (bayes_optimal_metrics, bayes_posterior, corruption_probs, paired_difference,
                              sample_masked, score_log_probs, unigram_distribution)
 from distill.tasks import MaskedLMTask
-from icurr.config import apply_overrides
+from infra.config import apply_overrides
 from theory._checks import ParameterError
 
 from test_pcfg import G1, G2  # ambiguous tiny grammars (the inside tests' own)

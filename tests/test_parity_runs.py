@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from icurr.config import apply_overrides
-from simulate.checkpoints import CheckpointDir, NoCheckpointsError, save_checkpoint
+from infra.config import apply_overrides
+from infra.checkpoints import NoCheckpointsError
+from simulate.checkpoints import CheckpointDir, save_checkpoint
 from simulate.config import StudentConfig, TeacherConfig
 from simulate.model import init_default
-from simulate.rundir import RunDir
+from infra.rundir import RunDir
 from simulate.student import train_student
 from simulate.teacher import train_teacher
 from theory import ParameterError

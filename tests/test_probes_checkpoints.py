@@ -1,4 +1,4 @@
-"""Fast tests of simulate.probes, simulate.checkpoints and simulate.schedule."""
+"""Fast tests of simulate.probes, the checkpoints (infra.checkpoints, simulate.checkpoints), infra.logs and infra.schedule."""
 from __future__ import annotations
 
 import math
@@ -8,14 +8,14 @@ import pandas as pd
 import pytest
 import torch
 
-from simulate import schedule as sch
-from simulate.checkpoints import (
-    CheckpointDir, CheckpointShapeError, NoCheckpointsError, checkpoint_name, package_version,
-)
+from infra import schedule as sch
+from infra.checkpoints import CheckpointShapeError, NoCheckpointsError, checkpoint_name
+from infra.logs import summary_from_log
+from infra.version import package_version
+from simulate.checkpoints import CheckpointDir
 from simulate.model import MLPParams, init_default
 from simulate.probes import (
-    hypercube_points, model_fn, off_support_monomials, probe, probe_summary, summary_from_log,
-    summary_rows,
+    hypercube_points, model_fn, off_support_monomials, probe, probe_summary, summary_rows,
 )
 from theory._checks import ParameterError
 

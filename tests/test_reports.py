@@ -9,7 +9,7 @@ from icurr.cli import main
 from reports import data as D
 from reports.build import build_report
 from reports.fit import fit_exponent
-from simulate.store import load_metrics, load_results
+from infra.store import load_metrics, load_results
 from theory._checks import ParameterError
 from theory.bounds import width_tradeoff_steps
 

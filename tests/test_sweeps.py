@@ -16,12 +16,12 @@ import pandas as pd
 import pytest
 import torch
 
-from icurr.config import config_hash
-from simulate import store
+from infra.config import config_hash
+from infra import store
 from simulate.checkpoints import CheckpointDir
 from simulate.config import CompareConfig, StudentConfig, TeacherConfig
-from simulate.rundir import RunDir
-from simulate.sweep import expand, group_runs, load_sweep, parse_sweep, run_sweep
+from infra.rundir import RunDir
+from experiments.sweep import expand, group_runs, load_sweep, parse_sweep, run_sweep
 from simulate.teacher import train_teacher
 from theory import ParameterError
 
@@ -400,7 +400,7 @@ def test_results_command_collects_columns_and_exports(teacher_sweep, tmp_path, c
 # ---------------------------------------------------------------- Ray
 
 def test_ray_missing_names_the_extra(monkeypatch):
-    from simulate.sweep_ray import import_ray
+    from experiments.sweep_ray import import_ray
 
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ParameterError, match=r"implicit-curriculum\[ray\]"):
@@ -408,7 +408,7 @@ def test_ray_missing_names_the_extra(monkeypatch):
 
 
 def test_gpu_fraction_is_zero_for_cpu_groups():
-    from simulate.sweep_ray import group_gpus
+    from experiments.sweep_ray import group_gpus
 
     (group,) = group_runs(expand(parse_sweep({"kind": "teacher", "base": TINY, "grid": {"seeds": [0, 1]}})))
     assert group_gpus(group, gpu_fraction=0.25, cluster_gpus=4) == 0

@@ -17,7 +17,7 @@ from distill.text_config import TextCompareConfig, TextStudentConfig, TextTeache
 from distill.text_data import cut_blocks, pack_documents, prepare_text
 from distill.text_task import TextMaskedLMTask
 from distill.text_tokenizer import SPECIALS, TextTokenizer, require_tokenizers, train_wordpiece
-from icurr.config import apply_overrides
+from infra.config import apply_overrides
 from theory._checks import ParameterError
 
 pytest.importorskip("tokenizers")
@@ -314,7 +314,7 @@ def test_cli_corpus_show_config_and_errors(tmp_path, capsys):
 
 def test_sweep_kinds_and_report_family():
     from reports.transformer_data import family_of
-    from simulate.sweep import config_class, expand, parse_sweep
+    from experiments.sweep import config_class, expand, parse_sweep
 
     assert config_class("text-compare") is TextCompareConfig
     sweep = parse_sweep({"kind": "text-teacher", "base": {"steps": 400, "warmup": 10},

@@ -14,8 +14,8 @@ import torch
 from icurr.cli import main
 from reports import transformer_data as TD
 from reports.build import build_report
-from simulate.store import load_metrics
-from simulate.sweep import parse_sweep, run_sweep
+from infra.store import load_metrics
+from experiments.sweep import parse_sweep, run_sweep
 
 PCFG = {"kind": "pcfg-compare", "base": {
     "strategies": ["ce", "oneshot", "equal-split"],

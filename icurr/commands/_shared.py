@@ -22,7 +22,7 @@ def resolve_config(cls, args, presets, extra=None, section=None):
     """The config: ``cls()``, then the preset ``presets[args.preset]`` (its ``section``, or all
     sections of a compare config when ``section`` is None), ``extra``, the KEY=VALUE words, and
     ``--device``. Returns None after printing it when ``--show-config`` is given."""
-    from icurr.config import apply_overrides, config_to_dict
+    from infra.config import apply_overrides, config_to_dict
 
     sections = ("teacher", "student") if section is None else None
     cfg = cls()

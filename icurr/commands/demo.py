@@ -19,9 +19,15 @@ def register(subparsers) -> None:
 
 
 def _demo(args) -> None:
-    from icurr.config import parse_overrides
-    from reports.demo import run_demo
+    from pathlib import Path
 
-    report = run_demo(args.out, parse_overrides(args.overrides), progress=not args.no_progress,
-                      report_out=args.report_out)
+    from experiments.demo import demo_sweep, run_demo
+    from infra.config import parse_overrides
+    from reports.build import build_report
+
+    overrides = parse_overrides(args.overrides)
+    demo_sweep(overrides)  # every key checked before any work
+    runs = run_demo(args.out, overrides, progress=not args.no_progress)
+    report = Path(args.report_out) if args.report_out else Path(args.out) / "report"
+    build_report(runs, report)
     print(f"report: {report / 'report.md'} (and report.html)")

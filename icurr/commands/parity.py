@@ -1,7 +1,7 @@
 """``icurr parity``: teachers, students and strategy comparisons on sparse parity (MLPs)."""
 from __future__ import annotations
 
-from simulate.config import STRATEGIES
+from infra.schedule import STRATEGIES
 
 from ..output import emit
 from ._shared import EPILOG as _EPILOG
@@ -41,7 +41,7 @@ def _runs_rows(rd) -> list[dict]:
 
 
 def _teacher(args) -> None:
-    from icurr.config import config_hash
+    from infra.config import config_hash
     from simulate.config import TeacherConfig
     from simulate.teacher import train_teacher
 
@@ -53,7 +53,7 @@ def _teacher(args) -> None:
 
 
 def _student(args) -> None:
-    from icurr.config import config_hash
+    from infra.config import config_hash
     from simulate.config import StudentConfig
     from simulate.student import train_student
 
@@ -68,7 +68,7 @@ def _student(args) -> None:
 
 
 def _compare(args) -> None:
-    from icurr.config import config_hash
+    from infra.config import config_hash
     from simulate.compare import run_compare
     from simulate.config import CompareConfig
 

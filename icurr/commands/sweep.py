@@ -44,7 +44,7 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> None:
-    from simulate.sweep import expand, group_runs, load_sweep, run_sweep
+    from experiments.sweep import expand, group_runs, load_sweep, run_sweep
 
     sweep = load_sweep(args.sweep)
     if args.dry_run:
@@ -64,7 +64,7 @@ def _run(args) -> None:
 
 
 def _status(args) -> None:
-    from simulate.store import sweep_status
+    from infra.store import sweep_status
 
     rows, counts = sweep_status(args.dir)
     if args.format == "json":
@@ -88,8 +88,8 @@ def _compact(df):
 
 
 def _results(args) -> None:
-    from simulate.rundir import atomic_write_text
-    from simulate.store import load_metrics, load_results, write_parquet
+    from infra.rundir import atomic_write_text
+    from infra.store import load_metrics, load_results, write_parquet
 
     df = load_metrics(args.dir, kind=args.kind) if args.metrics else load_results(args.dir, kind=args.kind)
     if args.csv:

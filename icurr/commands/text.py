@@ -7,7 +7,7 @@ run directory keeps the tokenizer and the token streams (``text/``); its student
 """
 from __future__ import annotations
 
-from simulate.config import STRATEGIES
+from infra.schedule import STRATEGIES
 
 from ..output import FORMATS, emit
 from ._shared import EPILOG, add_common, resolve_config
@@ -62,7 +62,7 @@ def _corpus(args) -> None:
 def _teacher(args) -> None:
     from distill.runs import train_teacher
     from distill.text_config import TextTeacherConfig
-    from icurr.config import config_hash
+    from infra.config import config_hash
 
     cfg = resolve_config(TextTeacherConfig, args, _presets(), {"corpus": args.corpus} if args.corpus else None,
                          section="teacher")
@@ -75,7 +75,7 @@ def _teacher(args) -> None:
 def _student(args) -> None:
     from distill.runs import train_student
     from distill.text_config import TextStudentConfig
-    from icurr.config import config_hash
+    from infra.config import config_hash
 
     extra = {"teacher": args.teacher, **({"strategy": args.strategy} if args.strategy else {})}
     cfg = resolve_config(TextStudentConfig, args, _presets(), extra, section="student")
@@ -89,7 +89,7 @@ def _student(args) -> None:
 def _compare(args) -> None:
     from distill.runs import run_compare
     from distill.text_config import TextCompareConfig
-    from icurr.config import config_hash
+    from infra.config import config_hash
 
     cfg = resolve_config(TextCompareConfig, args, _presets(), {"teacher.corpus": args.corpus} if args.corpus else None)
     if cfg is None:

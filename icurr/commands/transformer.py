@@ -6,7 +6,7 @@ PCFG, Section 4.1 and Appendices D-E) and ``icurr parity-transformer teacher|stu
 """
 from __future__ import annotations
 
-from simulate.config import STRATEGIES
+from infra.schedule import STRATEGIES
 
 from ..output import FORMATS, emit
 from ._shared import EPILOG, add_common, resolve_config
@@ -95,7 +95,7 @@ def _runs_rows(rd) -> list[dict]:
 
 
 def _teacher(args) -> None:
-    from icurr.config import config_hash
+    from infra.config import config_hash
     from distill.runs import train_teacher
 
     (tcls, _, _), presets = _configs(args.kind)
@@ -108,7 +108,7 @@ def _teacher(args) -> None:
 
 
 def _student(args) -> None:
-    from icurr.config import config_hash
+    from infra.config import config_hash
     from distill.runs import train_student
 
     (_, scls, _), presets = _configs(args.kind)
@@ -123,7 +123,7 @@ def _student(args) -> None:
 
 
 def _compare(args) -> None:
-    from icurr.config import config_hash
+    from infra.config import config_hash
     from distill.runs import run_compare
 
     (_, _, ccls), presets = _configs(args.kind)
@@ -159,7 +159,7 @@ def _stats(args) -> None:
 def _optimal(args) -> None:
     from distill.grammar import load_grammar
     from distill.optimal import REPLACEMENTS, grammar_ceiling
-    from simulate.runner import resolve_device
+    from infra.device import resolve_device
     from theory._checks import check_choice, check_int, check_real
 
     rate = check_real("mask-rate", args.mask_rate, 0, 1, lo_open=True)

@@ -1,6 +1,6 @@
 """The Ray backend of sweeps: one Ray task per group, results in the same directory layout.
 
-Each group runs :func:`simulate.sweep_exec.execute_group` in a Ray worker, so the output directory
+Each group runs :func:`experiments.sweep_exec.execute_group` in a Ray worker, so the output directory
 must be on storage shared by the cluster's nodes (the same path everywhere). A group asks Ray for
 ``gpu_fraction`` of a GPU when it will train on CUDA (``device=cuda``, or ``device=auto`` on a
 cluster that has GPUs) and for ``num_gpus=0`` otherwise. Ray is imported lazily; install it with

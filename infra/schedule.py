@@ -23,14 +23,17 @@ from typing import Any, Mapping, NamedTuple, Sequence, Union
 import numpy as np
 import pandas as pd
 
-from simulate.probes import gap_series, log_frame
+from infra.logs import gap_series, log_frame
 from theory._checks import ParameterError, check_choice, check_int, check_real
 
 __all__ = [
-    "EXTRACT", "IntermediateChoice", "Schedule", "Source", "Stage", "checkpoint_multiples", "choose_intermediate",
+    "STRATEGIES", "EXTRACT", "IntermediateChoice", "Schedule", "Source", "Stage", "checkpoint_multiples", "choose_intermediate",
     "cross_entropy", "equal_split", "extract_layer", "extraction", "kappa_equal_split", "one_shot", "progressive",
     "snap_steps", "two_shot",
 ]
+
+#: Student strategies, the same names in every engine (Definition 2.2, Appendix D.2; Curriculum Extraction).
+STRATEGIES = ("ce", "oneshot", "progressive", "two-shot", "equal-split", "extraction")
 
 Source = Union[int, str]  # teacher checkpoint step, "final", "labels" or "extract:<layer>"
 _NAMED = ("final", "labels")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -28,7 +29,7 @@ import pandas as pd
 
 from theory._checks import ParameterError
 
-__all__ = ["SUMMARY", "LOCK", "ERROR", "MANIFEST", "WORK", "STATES", "finished_runs", "flatten_config",
+__all__ = ["kind_of", "SUMMARY", "LOCK", "ERROR", "MANIFEST", "WORK", "STATES", "finished_runs", "flatten_config",
            "load_results", "load_metrics", "run_state", "lock_alive", "sweep_status", "clean_work", "write_parquet"]
 
 SUMMARY, LOCK, ERROR, MANIFEST, WORK = "summary.json", "running.json", "error.json", "sweep.json", ".work"
@@ -36,13 +37,15 @@ STATES = ("done", "running", "failed", "pending")
 #: A lock written on another host counts as live while its heartbeat is younger than this (seconds).
 HEARTBEAT_STALE_S = 180.0
 
-def _kind_names() -> dict[str, str]:
-    from .sweep import KINDS, TRANSFORMER_KINDS
-
-    return {**{cls.__name__: kind for kind, cls in KINDS.items()}, **{v: k for k, v in TRANSFORMER_KINDS.items()}}
-
-
-_KINDS = _kind_names()  # config class name -> sweep kind
+def kind_of(config_class_name: str | None) -> str | None:
+    """The experiment kind of a config class name, by the naming rule every kind follows: the MLP
+    engine's ``TeacherConfig`` is ``teacher``, ``PcfgTeacherConfig`` is ``pcfg-teacher``,
+    ``ParityTransformerStudentConfig`` is ``parity-transformer-student`` (the registry,
+    :mod:`experiments.registry`, is tested to agree)."""
+    if not config_class_name or not config_class_name.endswith("Config"):
+        return config_class_name
+    words = re.findall(r"[A-Z][a-z0-9]*", config_class_name[: -len("Config")])
+    return "-".join(w.lower() for w in words) or config_class_name
 
 
 def _read_json(path: Path) -> dict | None:
@@ -97,7 +100,7 @@ def _result_rows(path: Path) -> list[dict]:
     config, summary = _read_json(path / "config.json"), _read_json(path / SUMMARY)
     if config is None or summary is None:
         return []
-    kind = _KINDS.get(config.get("kind"), config.get("kind"))
+    kind = kind_of(config.get("kind"))
     head = {"run_hash": path.name, "kind": kind}
     flat = flatten_config(config)
     if kind.endswith("compare"):
@@ -149,7 +152,7 @@ def load_metrics(root, *, kind: str | None = None, runs=None) -> pd.DataFrame:
         pq = path / "metrics.parquet"
         if config is None or not pq.is_file():
             continue
-        kname = _KINDS.get(config.get("kind"), config.get("kind"))
+        kname = kind_of(config.get("kind"))
         if kind is not None and kname != kind:
             continue
         df = pd.read_parquet(pq)

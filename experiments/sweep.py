@@ -22,9 +22,9 @@ Keys are the config's fields (``key=value`` words of the command line); compare 
 mismatched zip lengths raise :class:`ParameterError` before any work.
 
 Every point is split into runs of ONE seed (compare: one teacher seed and one student seed); a
-run is named by :func:`icurr.config.config_hash` of its full config. Runs that differ only in their
+run is named by :func:`infra.config.config_hash` of its full config. Runs that differ only in their
 seeds form a :class:`Group`, trained as one batched program (``seeds=(s1, s2, ...)``) and then
-split into per-run directories (:mod:`simulate.sweep_exec`).
+split into per-run directories (:mod:`experiments.sweep_exec`).
 """
 from __future__ import annotations
 
@@ -35,13 +35,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from icurr.config import apply_overrides, config_hash, config_to_dict
+from infra.config import apply_overrides, config_hash, config_to_dict
 from theory._checks import ParameterError
 
-from .config import PRESETS, CompareConfig, StudentConfig, TeacherConfig
+from simulate.config import PRESETS, CompareConfig, StudentConfig, TeacherConfig
 
-__all__ = ["KINDS", "TRANSFORMER_KINDS", "config_class", "Sweep", "RunSpec", "Group", "load_sweep", "parse_sweep", "expand", "group_runs",
+__all__ = ["SWEEPS_DIR", "KINDS", "TRANSFORMER_KINDS", "config_class", "Sweep", "RunSpec", "Group", "load_sweep", "parse_sweep", "expand", "group_runs",
            "run_sweep", "SweepOutcome"]
+
+#: The sweep files shipped with the package: the demo's sweep, the presets and the examples.
+SWEEPS_DIR = Path(__file__).resolve().parent / "sweeps"
 
 #: Sweep kinds and their config classes (MLPs on sparse parity).
 KINDS = {"teacher": TeacherConfig, "student": StudentConfig, "compare": CompareConfig}
@@ -60,8 +63,10 @@ def config_class(kind: str):
     if kind in KINDS:
         return KINDS[kind]
     import distill.config
+    import distill.text_config
 
-    return getattr(distill.config, TRANSFORMER_KINDS[kind])
+    module = distill.text_config if kind.startswith("text-") else distill.config
+    return getattr(module, TRANSFORMER_KINDS[kind])
 
 
 def _role(kind: str) -> str:
@@ -218,8 +223,10 @@ def _base_config(sweep: Sweep):
             presets = PRESETS
         else:
             import distill.config
+            import distill.text_config
 
-            presets = distill.config.PRESETS[sweep.kind.rsplit("-", 1)[0]]
+            family = sweep.kind.rsplit("-", 1)[0]
+            presets = distill.text_config.TEXT_PRESETS if family == "text" else distill.config.PRESETS[family]
         if sweep.preset not in presets:
             raise ParameterError(f"preset must be one of {', '.join(presets)} for kind {sweep.kind}, got {sweep.preset!r}")
         preset = presets[sweep.preset]
@@ -370,13 +377,13 @@ def run_sweep(sweep, out, *, backend: str = "local", address: str | None = None,
     """Expand ``sweep`` (a :class:`Sweep` or a file path), skip finished runs, train the rest.
 
     ``backend="local"`` trains the groups one after another in this process; ``"ray"`` submits one
-    Ray task per group to the cluster at ``address`` (see :mod:`simulate.sweep_ray`). Runs whose lock
+    Ray task per group to the cluster at ``address`` (see :mod:`experiments.sweep_ray`). Runs whose lock
     is held by another live process are left alone. Failed groups write ``error.json`` into their
     runs and the sweep goes on.
     """
     from tqdm.auto import tqdm
 
-    from . import store
+    from infra import store
     from .sweep_exec import execute_group, write_manifest
 
     if backend not in ("local", "ray"):

@@ -17,6 +17,8 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
+from .version import package_version
+
 __all__ = ["RunDir", "atomic_write_text", "env_info"]
 
 
@@ -48,8 +50,6 @@ def env_info(device: str | None = None) -> dict[str, Any]:
     import numpy
     import torch
 
-    from icurr import __version__
-
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
@@ -57,7 +57,7 @@ def env_info(device: str | None = None) -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         sha = None
     info = {
-        "package_version": __version__,
+        "package_version": package_version(),
         "git_sha": sha,
         "python": platform.python_version(),
         "platform": platform.platform(),

@@ -10,7 +10,7 @@ a valid, resumable teacher for students), ``metrics.parquet`` (its rows, ``run``
 directories holds ``running.json`` (pid, host, heartbeat); an exception writes ``error.json``.
 
 This module is imported by Ray workers, so its entry point :func:`execute_group` takes a
-picklable :class:`~simulate.sweep.Group` and returns a plain dict.
+picklable :class:`~experiments.sweep.Group` and returns a plain dict.
 """
 from __future__ import annotations
 
@@ -26,11 +26,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from icurr.config import config_to_dict
+from infra.config import config_to_dict
 
-from . import store
-from .checkpoints import CheckpointDir, checkpoint_name, save_checkpoint
-from .rundir import RunDir, atomic_write_text
+from infra import store
+from infra.checkpoints import checkpoint_name
+from infra.rundir import RunDir, atomic_write_text
+from simulate.checkpoints import CheckpointDir, save_checkpoint
 
 __all__ = ["execute_group", "write_manifest", "HEARTBEAT_EVERY_S"]
 
@@ -147,7 +148,7 @@ def _split_checkpoints(work: RunDir, targets: list[tuple[Path, int, dict]]) -> N
 
 
 def _teacher(group, out: Path, work: Path, pending) -> None:
-    from .teacher import train_teacher
+    from simulate.teacher import train_teacher
 
     rd = train_teacher(group.config, work, progress=False)
     df, summary = rd.metrics(), rd.read_json(store.SUMMARY)
@@ -160,7 +161,7 @@ def _teacher(group, out: Path, work: Path, pending) -> None:
 
 
 def _student(group, out: Path, work: Path, pending) -> None:
-    from .student import train_student
+    from simulate.student import train_student
 
     rd = train_student(group.config, work, progress=False)
     df, summary = rd.metrics(), rd.read_json(store.SUMMARY)
@@ -173,8 +174,8 @@ def _student(group, out: Path, work: Path, pending) -> None:
 
 
 def _compare(group, out: Path, work: Path, pending) -> None:
-    from .student import train_student
-    from .teacher import train_teacher
+    from simulate.student import train_student
+    from simulate.teacher import train_teacher
 
     cfg = group.config
     trd = train_teacher(cfg.teacher, work / "teacher", progress=False)

@@ -1,0 +1,173 @@
+"""Validated arguments of a training call of the 2-layer MLP, shared by the mini-batch loop
+(:mod:`simulate.sgd`) and the blocked batch-1 loop (:mod:`simulate.blocked`): loss kinds and kernel
+targets, per-run rates, weight-decay limits, and the chunking of a run into segments.
+
+Conventions are those of :mod:`simulate.sgd` (``train`` names the trained tensors; learning rates
+are per run, ``(R,)``; ``lr_a_mult`` multiplies the output layer's rate).
+"""
+from __future__ import annotations
+
+import torch
+
+from theory._checks import ParameterError, check_choice, check_int, check_real
+
+from .losses import LOSSES, labels_to_pm1, soft_targets
+from .model import MLPParams, forward
+
+__all__ = ["check_train", "loss_kind", "make_targets", "per_run", "check_mult", "TrainSetup", "setup_training",
+           "blocked_decay_ok", "decay_check", "segments", "lr_steps"]
+
+
+def check_train(train: str) -> tuple[bool, bool, bool]:
+    if not isinstance(train, str) or not train or set(train) - set("Wba"):
+        raise ParameterError(f"train must be a non-empty combination of 'W', 'b', 'a', got {train!r}")
+    return "W" in train, "b" in train, "a" in train
+
+
+def loss_kind(loss: str) -> int:
+    """0 for the hinge losses (target value ``t``), 1 for the cross-entropy family (target ``q``)."""
+    check_choice("loss", loss, LOSSES)
+    return 0 if loss.startswith("hinge") else 1
+
+
+def make_targets(
+    loss: str, classes: int, *, labels: torch.Tensor | None = None, teacher_logits: torch.Tensor | None = None,
+    alpha: float = 0.0, tau: float = 1.0, dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """The kernel target of ``loss``: ``t`` with ``loss = max(0, 1 - t f)`` for the hinge losses
+    (``y = +-1`` from labels, or the teacher's scalar output), else the soft target ``q`` of
+    :func:`simulate.losses.soft_targets` (``ce``: alpha = 1, ``kl``: alpha = 0, ``mix``: alpha)."""
+    kind = loss_kind(loss)
+    if loss == "hinge":
+        return labels_to_pm1(labels, dtype)
+    if loss == "hinge_distill":
+        if teacher_logits is None:
+            raise ParameterError("loss 'hinge_distill' needs a teacher")
+        return teacher_logits[..., 0].to(dtype)
+    assert kind == 1
+    a = {"ce": 1.0, "kl": 0.0}.get(loss, alpha)
+    return soft_targets(classes, labels=labels, teacher_logits=teacher_logits, alpha=a, tau=tau, dtype=dtype)
+
+
+def per_run(name: str, value, runs: int, hi: float | None = None):
+    """``value`` as a float in ``[0, hi]``, or a per-run float64 tensor ``(runs,)`` of such values
+    (per-run temperatures ``tau`` and mixing weights ``alpha``)."""
+    if torch.is_tensor(value) or isinstance(value, (list, tuple)):
+        t = torch.as_tensor(value, dtype=torch.float64).reshape(-1)
+        if t.numel() == 1:
+            return float(check_real(name, float(t[0]), 0, hi))
+        if t.shape != (runs,):
+            raise ParameterError(f"{name} must be a float or one value per run ({runs}), got {t.numel()} values")
+        if not bool(torch.isfinite(t).all()) or bool((t < 0).any()) or (hi is not None and bool((t > hi).any())):
+            raise ParameterError(f"{name} must lie in [0, {'inf' if hi is None else f'{hi:g}'}] for every run")
+        return t
+    return float(check_real(name, value, 0, hi))
+
+
+def check_mult(lr_a_mult) -> float:
+    return float(check_real("lr_a_mult", lr_a_mult, 0, lo_open=True))
+
+
+class TrainSetup:
+    """Validated arguments of a training call (shared by ``simulate.sgd`` and ``simulate.blocked``)."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+    def teacher_out(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Teacher logits for ``x`` ``(N, d)``/``(R, N, d)`` in one batched pass (row-chunked)."""
+        t = self.teacher
+        if t is None:
+            return None
+        if not isinstance(t, MLPParams):
+            return t(x)
+        flat = x.reshape(-1, x.shape[-1]).to(t.W.dtype)
+        rows = max(1, 2**24 // max(1, t.width * t.runs))
+        if t.runs == 1 or x.dim() == 2:
+            out = torch.cat([forward(t, flat[i:i + rows]) for i in range(0, flat.shape[0], rows)], 1)
+            out = out.reshape(t.runs, *x.shape[:-1], t.classes)
+            return out[0] if t.runs == 1 else out  # (N, C) | (R, N, C)
+        return torch.cat([forward(t, x[:, i:i + rows].to(t.W.dtype)) for i in range(0, x.shape[1], rows)], 1)
+
+    def batch(self, sampler, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Samples for ``n`` steps: ``x`` ``(n B, d)``/``(R, n B, d)`` and kernel targets."""
+        x, labels = sampler(n * self.batch_size)
+        if x.shape[-2] != n * self.batch_size or x.shape[-1] != self.dim or x.dim() not in (2, 3) or \
+                (x.dim() == 3 and x.shape[0] != self.runs):
+            raise ParameterError(f"sampler({n * self.batch_size}) must return x of shape (n, {self.dim}) or "
+                                 f"({self.runs}, n, {self.dim}), got {tuple(x.shape)}")
+        tl = self.teacher_out(x)
+        tgt = make_targets(self.loss, self.classes, labels=labels, teacher_logits=tl, alpha=self.alpha,
+                           tau=self.tau, dtype=self.dtype)
+        return x.to(self.dtype), tgt
+
+
+def setup_training(params, steps, lr, loss, teacher, alpha, tau, start_step, train, wd_W, wd_a, every, chunk,
+           batch_size, lr_a_mult=1.0) -> TrainSetup:
+    if not isinstance(params, MLPParams):
+        raise ParameterError("params must be an MLPParams")
+    kind = loss_kind(loss)
+    check_train(train)
+    if kind == 0 and params.classes != 1:
+        raise ParameterError(f"loss {loss!r} needs C = 1 output, got C = {params.classes}")
+    if kind == 1 and params.classes < 2:
+        raise ParameterError(f"loss {loss!r} needs C >= 2 outputs, got C = {params.classes}")
+    if loss in ("hinge_distill", "kl", "mix") and teacher is None:
+        raise ParameterError(f"loss {loss!r} needs a teacher")
+    lr = torch.as_tensor(lr, dtype=torch.float64).reshape(-1)
+    if lr.numel() == 1:
+        lr = lr.expand(params.runs)
+    if lr.shape != (params.runs,):
+        raise ParameterError(f"lr must be a float or a tensor of shape (runs,) = ({params.runs},), got {tuple(lr.shape)}")
+    if bool((lr < 0).any()) or not bool(torch.isfinite(lr).all()):
+        raise ParameterError("lr must be finite and >= 0")
+    setup = TrainSetup(
+        steps=check_int("steps", steps, 0), start_step=check_int("start_step", start_step, 0),
+        every=check_int("every", every, 1) if every is not None else None, chunk=check_int("chunk", chunk, 1),
+        batch_size=check_int("batch_size", batch_size, 1), loss=loss, kind=kind, teacher=teacher,
+        alpha=per_run("alpha", alpha, params.runs, 1), tau=per_run("tau", tau, params.runs), train=train,
+        wd_W=float(check_real("weight_decay_W", wd_W, 0)), wd_a=float(check_real("weight_decay_a", wd_a, 0)),
+        lr=lr.to(params.W.device), lr_a_mult=check_mult(lr_a_mult), runs=params.runs, dim=params.dim,
+        classes=params.classes, dtype=params.W.dtype, target_dim=1 if kind == 0 else 2,
+    )
+    return setup
+
+
+def blocked_decay_ok(top_lr: float, wd_W: float, wd_a: float, lr_a_mult: float) -> bool:
+    """Whether the blocked path can take these decays: ``2 lr lambda_W < 1`` and ``2 lr lr_a_mult lambda_a < 1``."""
+    return 2 * top_lr * wd_W < 1 and 2 * top_lr * lr_a_mult * wd_a < 1
+
+
+def decay_check(setup: TrainSetup) -> None:
+    """The blocked path divides by ``prod (1 - 2 lr lambda_W)``, so it needs ``2 lr lambda_W < 1``,
+    and ``2 lr lr_a_mult lambda_a < 1`` for ``a`` (mini-batch SGD takes any decay, e.g. Algorithm
+    1's ``2 eta_1 lambda_1 = 1``)."""
+    top = float(setup.lr.max()) if setup.lr.numel() else 0.0
+    if blocked_decay_ok(top, setup.wd_W, setup.wd_a, setup.lr_a_mult):
+        return
+    if 2 * top * setup.wd_W >= 1:
+        raise ParameterError(f"weight_decay_W must satisfy 2 lr weight_decay_W < 1 "
+                             f"(got lr = {top}, weight_decay_W = {setup.wd_W})")
+    if 2 * top * setup.lr_a_mult * setup.wd_a >= 1:
+        raise ParameterError(f"weight_decay_a must satisfy 2 lr lr_a_mult weight_decay_a < 1 (got lr = {top}, "
+                             f"lr_a_mult = {setup.lr_a_mult}, weight_decay_a = {setup.wd_a})")
+
+
+def segments(start: int, steps: int, every: int | None, chunk: int):
+    """``(global_step, n)`` pieces of at most ``chunk`` steps that end on multiples of ``every``."""
+    done = 0
+    while done < steps:
+        g = start + done
+        n = min(chunk, steps - done)
+        if every:
+            n = min(n, every - g % every)
+        yield g, n
+        done += n
+
+
+def lr_steps(setup: TrainSetup, schedule, g0: int, n: int) -> torch.Tensor:
+    """Per-run, per-step learning rates ``(R, n)`` for global steps ``g0 .. g0 + n - 1``."""
+    if schedule is None:
+        return setup.lr.to(setup.dtype)[:, None].expand(setup.runs, n)
+    mult = torch.as_tensor(schedule(torch.arange(g0, g0 + n)), dtype=torch.float64).to(setup.lr.device)
+    return (setup.lr[:, None] * mult[None, :]).to(setup.dtype)
