@@ -3,7 +3,8 @@
 ``PcfgTeacherConfig`` / ``PcfgStudentConfig`` / ``PcfgCompareConfig``: BERT masked prediction or GPT
 next-token prediction on a PCFG (Section 4.1, Appendices D and E). ``ParityTransformerTeacherConfig``
 / ``...StudentConfig`` / ``...CompareConfig``: sparse parity as a token sequence (Appendix C.2).
-The defaults are CPU-sized (see the README); :data:`PRESETS` holds the paper's scale. Every field
+The defaults are CPU-sized (see the README); the ``paper`` presets (``experiments/sweeps/presets/pcfg.yaml``,
+``parity-transformer.yaml``) hold the paper's scale. Every field
 is checked in ``__post_init__`` and a bad value raises ``ParameterError`` naming the field.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from infra.schedule import STRATEGIES
 from theory._checks import ParameterError, check_choice, check_int, check_real
 
 __all__ = ["PcfgTeacherConfig", "PcfgStudentConfig", "PcfgCompareConfig", "ParityTransformerTeacherConfig",
-           "ParityTransformerStudentConfig", "ParityTransformerCompareConfig", "STRATEGIES", "PRESETS"]
+           "ParityTransformerStudentConfig", "ParityTransformerCompareConfig", "STRATEGIES"]
 
 def _check_common(cfg) -> None:
     """Model, optimization and logging fields shared by every Transformer config."""
@@ -314,31 +315,3 @@ class ParityTransformerCompareConfig:
 
     def __post_init__(self) -> None:
         _check_compare(self)
-
-
-#: Named presets: ``key=value`` overrides per section, applied before the user's own.
-PRESETS: dict[str, dict[str, dict[str, dict[str, str]]]] = {
-    "pcfg": {
-        # Section 4.1 / App. D.6: cfg3b, 4 layers, 32-head teacher and 8-head student (head dim 8),
-        # batch 512, 8000 teacher steps, mask rate 0.3, tau = 1e-4, T0/2-equal-split.
-        "paper": {
-            "teacher": {"grammar": "cfg3b", "layers": "4", "heads": "32", "steps": "8000", "batch": "512",
-                        "lr": "0.001", "warmup": "400", "eval_every": "100", "eval_size": "1024",
-                        "checkpoint_every": "500", "measure_every": "500", "probe_every": "1000",
-                        "probe_train": "51200", "probe_test": "1024", "probe_steps": "2000"},
-            "student": {"layers": "4", "heads": "8", "steps": "4000", "batch": "512", "lr": "0.001",
-                        "warmup": "200", "eval_every": "100", "eval_size": "1024", "measure_every": "1000",
-                        "probe_every": "4000", "probe_train": "51200", "probe_test": "1024",
-                        "probe_steps": "2000", "n_checkpoints": "8"},
-        },
-    },
-    "parity-transformer": {
-        # Appendix C.2: (100, 6)-parity, 2 layers, 32-head teacher, 4-head students, head dim 8.
-        "paper": {
-            "teacher": {"d": "100", "k": "6", "heads": "32", "steps": "100000", "batch": "32",
-                        "eval_every": "1000", "checkpoint_every": "5000", "probe_every": "5000",
-                        "probe_samples": "100000"},
-            "student": {"heads": "4", "steps": "100000", "batch": "32", "eval_every": "1000"},
-        },
-    },
-}

@@ -6,7 +6,7 @@ schedule and measure fields and their checks; the corpus fields replace the gram
 no non-terminal probe (text has no parse). The defaults are CPU-sized: the ``python-docs`` corpus
 (:mod:`distill.corpus`), a 1024-token vocabulary, blocks of 32 tokens, 2-layer models of width 64
 (teacher) and 32 (students); the whole ``icurr text compare`` takes minutes on 2 cores.
-:data:`TEXT_PRESETS` holds the paper's scale.
+the ``paper`` preset (``experiments/sweeps/presets/text.yaml``) holds the paper's scale.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from theory._checks import ParameterError, check_choice, check_int, check_real
 
 from .config import _check_compare, _check_student, _check_teacher
 
-__all__ = ["TextTeacherConfig", "TextStudentConfig", "TextCompareConfig", "TEXT_PRESETS"]
+__all__ = ["TextTeacherConfig", "TextStudentConfig", "TextCompareConfig"]
 
 
 def _check_measures(cfg, seq_len: int | None = None) -> None:
@@ -146,25 +146,3 @@ class TextCompareConfig:
         if self.student.measure_ns and max(self.student.measure_ns) > self.teacher.seq_len:
             raise ParameterError(f"student.measure_ns must be <= teacher.seq_len ({self.teacher.seq_len}), "
                                  f"got {self.student.measure_ns}")
-
-
-#: ``icurr text ... --preset paper``: Section 4.2 and Appendix F as far as they go. Stated there: 12
-#: layers, 12-head teacher and 4-head student of head dimension 64 (widths 768 / 256), Adam (0.9,
-#: 0.95) without weight decay, cosine decay, batch 512 (App. D.6), peak lr 1e-4 (App. F), a 30k
-#: vocabulary and tau = 1e-20 (Section 2), N-shot T0-Equal-split students (App. D.2: "Figures 1, 5
-#: and 6"; App. D.7 says T0/2 for the later PCFG runs). Not stated, chosen here: BERT's 30522-token
-#: uncased WordPiece vocabulary, mask rate 0.15 and blocks of 128 tokens (BERT's first phase), the
-#: numbers of teacher and student steps, the warmup, the evaluation and checkpoint spacing, and the
-#: corpus itself: point corpus= at a Wikipedia + Books dump (e.g. one article per blank-line block:
-#: documents=blank-line).
-TEXT_PRESETS: dict[str, dict[str, dict[str, str]]] = {
-    "paper": {
-        "teacher": {"vocab_size": "30522", "seq_len": "128", "mask_rate": "0.15", "layers": "12", "heads": "12",
-                    "head_dim": "64", "steps": "50000", "batch": "512", "lr": "0.0001", "warmup": "1000",
-                    "heldout": "0.01", "eval_every": "500", "eval_size": "1024", "checkpoint_every": "1000",
-                    "measure_every": "1000", "measure_positions": "1024"},
-        "student": {"layers": "12", "heads": "4", "head_dim": "64", "steps": "50000", "batch": "512",
-                    "lr": "0.0001", "warmup": "1000", "temperature": "1e-20", "kappa": "1", "eval_every": "500",
-                    "eval_size": "1024", "measure_every": "5000", "measure_positions": "1024"},
-    },
-}

@@ -1,8 +1,8 @@
 """Sweeps: a YAML or TOML file that expands into single-seed runs, grouped into batched programs.
 
-A sweep file names the experiment ``kind`` (``teacher``, ``student`` or ``compare`` for MLPs on sparse
-parity; ``pcfg-teacher|student|compare`` and ``parity-transformer-teacher|student|compare`` for the
-Transformers of :mod:`distill`, whose runs keep all their seeds in one directory), a ``base``
+A sweep file names the experiment ``kind`` (one of :data:`experiments.registry.KINDS`: ``teacher``,
+``student`` or ``compare`` for MLPs on sparse parity; ``pcfg-*``, ``parity-transformer-*`` and ``text-*``
+for the Transformers of :mod:`distill`, whose runs keep all their seeds in one directory), a ``base``
 mapping of config overrides, a ``grid`` mapping ``key -> list`` (Cartesian product, first key
 slowest) and an optional ``zip`` mapping ``key -> list`` (lists of equal length, taken together,
 then crossed with the grid)::
@@ -18,10 +18,10 @@ then crossed with the grid)::
 
 Keys are the config's fields (``key=value`` words of the command line); compare sweeps use
 ``teacher.FIELD`` / ``student.FIELD`` (or nested mappings, as TOML's dotted keys give). An optional
-``preset: paper`` starts from :data:`simulate.config.PRESETS`. Unknown keys, bad values and
+``preset: paper`` starts from the kind's preset file (``experiments/sweeps/presets/<family>.yaml``). Unknown keys, bad values and
 mismatched zip lengths raise :class:`ParameterError` before any work.
 
-Every point is split into runs of ONE seed (compare: one teacher seed and one student seed); a
+Every point of an MLP kind is split into runs of ONE seed (compare: one teacher seed and one student seed); a
 run is named by :func:`infra.config.config_hash` of its full config. Runs that differ only in their
 seeds form a :class:`Group`, trained as one batched program (``seeds=(s1, s2, ...)``) and then
 split into per-run directories (:mod:`experiments.sweep_exec`).
@@ -35,42 +35,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from infra.config import apply_overrides, config_hash, config_to_dict
+from infra.config import apply_overrides, config_hash, config_to_dict, value_text
 from theory._checks import ParameterError
 
-from simulate.config import PRESETS, CompareConfig, StudentConfig, TeacherConfig
+from .registry import KINDS, get_kind, preset_words, presets
 
-__all__ = ["SWEEPS_DIR", "KINDS", "TRANSFORMER_KINDS", "config_class", "Sweep", "RunSpec", "Group", "load_sweep", "parse_sweep", "expand", "group_runs",
+__all__ = ["SWEEPS_DIR", "config_class", "Sweep", "RunSpec", "Group", "load_sweep", "parse_sweep", "expand", "group_runs",
            "run_sweep", "SweepOutcome"]
 
 #: The sweep files shipped with the package: the demo's sweep, the presets and the examples.
 SWEEPS_DIR = Path(__file__).resolve().parent / "sweeps"
 
-#: Sweep kinds and their config classes (MLPs on sparse parity).
-KINDS = {"teacher": TeacherConfig, "student": StudentConfig, "compare": CompareConfig}
-#: Transformer kinds (:mod:`distill`): ``<family>-<role>`` -> config class name in :mod:`distill.config`.
-#: Their runs are not split per seed: one run directory holds all seeds of a grid point (one batched
-#: program), written by :mod:`distill.runs` in place, so a killed run resumes from its checkpoints.
-TRANSFORMER_KINDS = {
-    f"{family}-{role}": f"{prefix}{role.capitalize()}Config"
-    for family, prefix in (("pcfg", "Pcfg"), ("parity-transformer", "ParityTransformer"), ("text", "Text"))
-    for role in ("teacher", "student", "compare")
-}
-
-
 def config_class(kind: str):
-    """The config class of a sweep kind."""
-    if kind in KINDS:
-        return KINDS[kind]
-    import distill.config
-    import distill.text_config
-
-    module = distill.text_config if kind.startswith("text-") else distill.config
-    return getattr(module, TRANSFORMER_KINDS[kind])
+    """The config class of a sweep kind (:mod:`experiments.registry`)."""
+    return get_kind(kind).config_class()
 
 
-def _role(kind: str) -> str:
-    return kind.rsplit("-", 1)[-1]
 _TOP_KEYS = ("kind", "base", "grid", "zip", "preset", "name", "description")
 
 
@@ -126,22 +106,6 @@ def _flatten(mapping: Mapping, where: str, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _text(key: str, value) -> str:
-    """A YAML/TOML value as the ``key=value`` text that :func:`apply_overrides` parses and checks."""
-    if isinstance(value, (list, tuple)):
-        parts = [_text(key, v) for v in value]
-        if any("," in p for p in parts):
-            raise ParameterError(f"{key}: list items must not contain ',', got {value!r}")
-        return ",".join(parts)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "none"
-    if isinstance(value, (int, float, str)):
-        return repr(value) if isinstance(value, float) else str(value)
-    raise ParameterError(f"{key} must be a number, string, bool or list, got {type(value).__name__}")
-
-
 def _frozen(value):
     """Lists as tuples, so that a :class:`Sweep` is hashable like every frozen config."""
     return tuple(_frozen(v) for v in value) if isinstance(value, (list, tuple)) else value
@@ -167,12 +131,12 @@ def parse_sweep(data: Mapping, *, source: str = "<sweep>") -> Sweep:
     if unknown:
         raise ParameterError(f"sweep {source}: unknown top-level key(s) {unknown}; known: {', '.join(_TOP_KEYS)}")
     kind = data.get("kind")
-    if kind not in KINDS and kind not in TRANSFORMER_KINDS:
-        raise ParameterError(f"kind must be one of {', '.join([*KINDS, *TRANSFORMER_KINDS])} in sweep {source}, "
-                             f"got {kind!r}")
+    if kind not in KINDS:
+        raise ParameterError(f"kind must be one of {', '.join(KINDS)} in sweep {source}, got {kind!r}")
     preset = data.get("preset")
-    if preset is not None and preset not in PRESETS:
-        raise ParameterError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    if preset is not None and preset not in presets(KINDS[kind].family):
+        raise ParameterError(f"preset must be one of {', '.join(presets(KINDS[kind].family)) or '(none)'} for kind "
+                             f"{kind} in sweep {source}, got {preset!r}")
     base = tuple((k, _frozen(v)) for k, v in _flatten(data.get("base") or {}, "base").items())
     grid, zipped = _axis(data.get("grid"), "grid"), _axis(data.get("zip"), "zip")
     both = sorted({k for k, _ in grid} & {k for k, _ in zipped})
@@ -217,29 +181,15 @@ def load_sweep(path) -> Sweep:
 # ---------------------------------------------------------------- expansion
 
 def _base_config(sweep: Sweep):
-    cfg = config_class(sweep.kind)()
+    kind = get_kind(sweep.kind)
+    cfg = kind.config_class()()
     if sweep.preset:
-        if sweep.kind in KINDS:
-            presets = PRESETS
-        else:
-            import distill.config
-            import distill.text_config
-
-            family = sweep.kind.rsplit("-", 1)[0]
-            presets = distill.text_config.TEXT_PRESETS if family == "text" else distill.config.PRESETS[family]
-        if sweep.preset not in presets:
-            raise ParameterError(f"preset must be one of {', '.join(presets)} for kind {sweep.kind}, got {sweep.preset!r}")
-        preset = presets[sweep.preset]
-        if _role(sweep.kind) == "compare":
-            words = {f"{sec}.{k}": v for sec, kv in preset.items() for k, v in kv.items()}
-        else:
-            words = dict(preset[_role(sweep.kind)])
-        cfg = apply_overrides(cfg, words)
+        cfg = apply_overrides(cfg, preset_words(kind, sweep.preset))
     return cfg
 
 
 def _apply(cfg, items, where: str):
-    words = {key: _text(key, value) for key, value in items}
+    words = {key: value_text(key, value) for key, value in items}
     try:
         return apply_overrides(cfg, words)
     except ParameterError as exc:
@@ -257,7 +207,8 @@ def _resolve_teacher(cfg, source: str, kind: str = "student"):
         raise ParameterError(f"teacher {cfg.teacher!r} is not a teacher run directory (no config.json) ({source})")
     if not (path / "summary.json").is_file():
         raise ParameterError(f"teacher {cfg.teacher!r} is not finished (no summary.json) ({source})")
-    want = "TeacherConfig" if kind == "student" else TRANSFORMER_KINDS[kind.replace("-student", "-teacher")]
+    teacher_kind = KINDS[kind].family_kind("teacher")
+    want = teacher_kind.config_path.rpartition(":")[2]
     if json.loads((path / "config.json").read_text()).get("kind") != want:
         raise ParameterError(f"teacher {cfg.teacher!r} holds no {want} run ({source})")
     return dataclasses.replace(cfg, teacher=str(path))
@@ -266,9 +217,9 @@ def _resolve_teacher(cfg, source: str, kind: str = "student"):
 def _single_seed_configs(kind: str, cfg):
     """``(seed point, config)`` for every seed (compare: every teacher seed x student seed); Transformer
     kinds are not split."""
-    if kind in TRANSFORMER_KINDS:
+    if not KINDS[kind].split_seeds:
         yield (), cfg
-    elif kind == "compare":
+    elif KINDS[kind].role == "compare":
         for t in cfg.teacher.seeds:
             for s in cfg.student.seeds:
                 yield ((("teacher.seeds", t), ("student.seeds", s)),
@@ -292,7 +243,7 @@ def expand(sweep: Sweep) -> list[RunSpec]:
             point = tuple(zip(zkeys, zp)) + tuple(zip(gkeys, gp))
             where = ", ".join(f"{k}={v!r}" for k, v in point) or "base"
             cfg = _apply(base, point, f"point {where} of {sweep.source}")
-            if _role(sweep.kind) == "student":
+            if KINDS[sweep.kind].role == "student":
                 cfg = _resolve_teacher(cfg, f"point {where} of {sweep.source}", sweep.kind)
             for seed_point, one in _single_seed_configs(sweep.kind, cfg):
                 h = config_hash(one)
@@ -306,7 +257,7 @@ def expand(sweep: Sweep) -> list[RunSpec]:
 
 def _seedless(spec: RunSpec) -> str:
     d = config_to_dict(spec.config)
-    if spec.kind in TRANSFORMER_KINDS:
+    if not KINDS[spec.kind].split_seeds:
         return json.dumps(d, sort_keys=True)
     if spec.kind == "compare":
         d["teacher"]["seeds"] = d["student"]["seeds"] = None
@@ -338,7 +289,7 @@ def group_runs(runs) -> list[Group]:
         buckets.setdefault(_seedless(spec), []).append(spec)
     groups = []
     for specs in buckets.values():
-        if specs[0].kind in TRANSFORMER_KINDS:  # one batched program per run already
+        if not KINDS[specs[0].kind].split_seeds:  # one batched program per run already
             groups.extend(Group(s.kind, s.config, (s,)) for s in specs)
             continue
         first = specs[0].config

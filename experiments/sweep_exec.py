@@ -33,6 +33,8 @@ from infra.checkpoints import checkpoint_name
 from infra.rundir import RunDir, atomic_write_text
 from simulate.checkpoints import CheckpointDir, save_checkpoint
 
+from .registry import KINDS
+
 __all__ = ["execute_group", "write_manifest", "HEARTBEAT_EVERY_S"]
 
 HEARTBEAT_EVERY_S = 30.0
@@ -207,19 +209,16 @@ def _compare(group, out: Path, work: Path, pending) -> None:
                     summary)
 
 
-def _transformer(group, out: Path, work: Path, pending) -> None:
-    """Transformer kinds: the run trains in place (resumable); a compare's teacher and students live
-    below it and its ``metrics.parquet`` stacks their rows with a ``role`` column."""
-    from distill import runs
-
+def _in_place(group, out: Path, work: Path, pending) -> None:
+    """Kinds that keep all seeds of a point in one run directory (the Transformer kinds): the run
+    trains in place (resumable) through its kind's engine function; a compare's teacher and students
+    live below it and its ``metrics.parquet`` stacks their rows with a ``role`` column."""
     spec, d = pending[0], out / pending[0].hash
-    role = spec.kind.rsplit("-", 1)[-1]
-    if role == "teacher":
-        runs.train_teacher(spec.config, d, progress=False)
-    elif role == "student":
-        runs.train_student(spec.config, d, progress=False)
+    kind = KINDS[spec.kind]
+    if kind.role != "compare":
+        kind.train()(spec.config, d, progress=False)
     else:
-        rows = runs.run_compare(spec.config, d / "parts", progress=False)
+        rows = kind.train()(spec.config, d / "parts", progress=False)
         index = json.loads((d / "parts" / "compare.json").read_text())["index"]
         tdir = RunDir(d / "parts" / index["teacher"])
         parts = [tdir.metrics().assign(role="teacher")]
@@ -231,7 +230,7 @@ def _transformer(group, out: Path, work: Path, pending) -> None:
         _finish_run(d, spec.config, tdir.read_json("env.json"), pd.concat(parts, ignore_index=True), summary)
 
 
-_KIND = {"teacher": _teacher, "student": _student, "compare": _compare}
+_SPLIT = {"teacher": _teacher, "student": _student, "compare": _compare}  # single-seed runs of a batched program
 
 
 def execute_group(group, out) -> dict:
@@ -253,7 +252,8 @@ def execute_group(group, out) -> dict:
     _write_json(work / "group.json", {"runs": [s.hash for s in group.runs], "kind": group.kind})
     locks = _Locks([out / s.hash for s in pending], group.id)
     try:
-        _KIND.get(group.kind, _transformer)(group, out, work, pending)
+        kind = KINDS[group.kind]
+        (_SPLIT[kind.role] if kind.split_seeds else _in_place)(group, out, work, pending)
     except Exception as exc:  # noqa: BLE001 - any training error marks the group's runs as failed
         for spec in pending:
             if not (out / spec.hash / store.SUMMARY).exists():

@@ -17,8 +17,8 @@ from . import __version__
 
 #: Modules that add subcommands; each defines ``register(subparsers)``. Heavy imports (torch)
 #: happen inside the handlers, so ``icurr theory`` never imports torch.
-COMMAND_MODULES = ("icurr.commands.theory", "icurr.commands.parity", "icurr.commands.transformer", "icurr.commands.text",
-                   "icurr.commands.sweep", "icurr.commands.report", "icurr.commands.demo")
+COMMAND_MODULES = ("icurr.commands.theory", "icurr.commands.experiment", "icurr.commands.sweep", "icurr.commands.report",
+                   "icurr.commands.demo")
 
 
 class _Parser(argparse.ArgumentParser):

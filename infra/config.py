@@ -18,8 +18,8 @@ import typing
 
 from theory._checks import ParameterError, check_int, check_real
 
-__all__ = ["apply_overrides", "parse_overrides", "config_to_dict", "config_from_dict", "config_hash", "check_seeds",
-           "check_extraction"]
+__all__ = ["apply_overrides", "parse_overrides", "config_to_dict", "config_from_dict", "config_hash", "value_text",
+           "check_seeds", "check_extraction"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -93,6 +93,23 @@ def apply_overrides(cfg, words):
     for head, sub in nested.items():
         changes[head] = apply_overrides(getattr(cfg, head), sub)
     return dataclasses.replace(cfg, **changes)
+
+
+def value_text(key: str, value) -> str:
+    """A YAML/TOML value (number, string, bool, None or a list of those) as the ``key=value`` text that
+    :func:`apply_overrides` parses and checks."""
+    if isinstance(value, (list, tuple)):
+        parts = [value_text(key, v) for v in value]
+        if any("," in p for p in parts):
+            raise ParameterError(f"{key}: list items must not contain ',', got {value!r}")
+        return ",".join(parts)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, (int, float, str)):
+        return repr(value) if isinstance(value, float) else str(value)
+    raise ParameterError(f"{key} must be a number, string, bool or list, got {type(value).__name__}")
 
 
 def config_to_dict(cfg) -> dict:

@@ -25,7 +25,7 @@ import pandas as pd
 
 from infra.compare import median_reached
 from infra.store import load_metrics
-from experiments.sweep import TRANSFORMER_KINDS
+from experiments.registry import KINDS
 
 __all__ = ["TransformerFrames", "FAMILIES", "family_of", "has_transformer_runs", "has_mlp_runs",
            "transformer_frames", "measure_columns", "teacher_curve", "student_curves", "run_finals",
@@ -72,7 +72,7 @@ class TransformerFrames:
 
 def family_of(kind) -> str | None:
     """``pcfg`` / ``parity`` / ``text`` for a Transformer kind, None for any other (MLP kinds included)."""
-    if not isinstance(kind, str) or kind not in TRANSFORMER_KINDS:
+    if not isinstance(kind, str) or kind not in KINDS or KINDS[kind].engine != "distill":
         return None
     return FAMILIES.get(kind.rsplit("-", 1)[0])
 

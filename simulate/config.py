@@ -6,7 +6,7 @@ with ``key=value`` words (``teacher.width=1000`` inside :class:`CompareConfig`).
 
 The defaults are the CPU-sized configuration documented in the README (a width-2000 teacher and
 width-64 students on (24, 5)-sparse parity, about 3 minutes for ``icurr parity compare`` on 2 cores);
-:data:`PRESETS` holds the paper's scale.
+the ``paper`` preset (``experiments/sweeps/presets/parity.yaml``) holds the paper's scale.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from infra.config import check_extraction, check_seeds
 from infra.schedule import STRATEGIES
 from theory._checks import ParameterError, check_choice, check_int, check_real
 
-__all__ = ["TeacherConfig", "StudentConfig", "CompareConfig", "PRESETS"]
+__all__ = ["TeacherConfig", "StudentConfig", "CompareConfig"]
 
 def _common(cfg) -> None:
     check_int("width", cfg.width, 1)
@@ -187,16 +187,3 @@ class CompareConfig:
         if "two-shot" in self.strategies and 2 * two_shot_t > st.steps:
             raise ParameterError(f"student.steps must be >= 2 * stage_steps = {2 * two_shot_t} for two-shot; "
                                  f"got {st.steps}")
-
-
-#: Named presets: ``key=value`` overrides applied before the user's own.
-PRESETS: dict[str, dict[str, dict[str, str]]] = {
-    # Appendix C.1: (100, 6)-parity, width-50k teacher, width-100 students, batch 1, 20M steps.
-    "paper": {
-        "teacher": {"d": "100", "k": "6", "width": "50000", "steps": "20000000", "lr": "0.005", "lr_a_mult": "0.002",
-                    "eval_every": "100000", "checkpoint_every": "100000", "probe_every": "100000",
-                    "seeds": "0,1,2", "lr_schedule": "constant"},
-        "student": {"width": "100", "steps": "20000000", "lr": "0.005", "eval_every": "100000",
-                    "probe_every": "100000", "stage_steps": "100000", "lr_schedule": "constant"},
-    },
-}

@@ -1,13 +1,8 @@
-"""``icurr theory`` subcommands: JSON keys, formats, and one-line errors with exit code 2."""
+"""``icurr theory`` subcommands: JSON keys, formats, and one-line errors with exit code 2 (in-process)."""
 import json
-import subprocess
-import sys
 
 import pytest
-
-
-def icurr(*args):
-    return subprocess.run([sys.executable, "-m", "icurr", *args], capture_output=True, text=True)
+from cli_helpers import run_icurr as icurr
 
 
 def test_fourier_json():

@@ -136,8 +136,9 @@ def test_cli_rejects_unknown_keys():
 
 @pytest.mark.parametrize("command", ["teacher", "compare"])
 def test_presets_resolve_to_valid_configs(command):
-    from simulate.config import PRESETS
+    from experiments.registry import presets
 
+    PRESETS = presets("parity")
     for preset in PRESETS:
         out = subprocess.run([sys.executable, "-m", "icurr", "parity", command, "--preset", preset, "--show-config"],
                              capture_output=True, text=True)

@@ -1,0 +1,102 @@
+"""``icurr <family> teacher|student|compare`` for every family of :mod:`experiments.registry`
+(``parity``, ``pcfg``, ``parity-transformer``, ``text``): one parser builder and one handler.
+
+A family's own tools (``icurr pcfg stats|probe|optimal``, ``icurr text corpus``) are added by the
+modules named in :data:`FAMILY_TOOLS`.
+"""
+from __future__ import annotations
+
+import importlib
+
+from experiments.registry import FAMILIES, family_kinds, presets
+from infra.schedule import STRATEGIES
+
+from ..output import FORMATS, emit
+
+EPILOG = "Fields are changed with key=value words (e.g. width=1000 lr=0.01 seeds=0,1,2); unknown keys raise."
+_HELP = {"teacher": "train a teacher (saves checkpoints and metrics)",
+         "student": "train students of a saved teacher",
+         "compare": "train one teacher and a student per strategy; one row per strategy"}
+#: Family tools: module with ``register(family_subparsers)``.
+FAMILY_TOOLS = {"pcfg": "icurr.commands.pcfg_tools", "text": "icurr.commands.text_tools"}
+
+
+def register(subparsers) -> None:
+    for family in FAMILIES:
+        kinds = family_kinds(family)
+        about = kinds["teacher"].description
+        p = subparsers.add_parser(family, help=about, description=about)
+        sub = p.add_subparsers(dest=f"{family}_command", metavar="SUBCOMMAND", parser_class=type(p), required=True)
+        for role, kind in kinds.items():
+            epilog = EPILOG + (" Use teacher.FIELD=... and student.FIELD=..." if role == "compare" else "")
+            s = sub.add_parser(role, help=_HELP[role], description=f"{_HELP[role]} ({kind.name})", epilog=epilog)
+            s.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+            if role == "student":
+                s.add_argument("--teacher", required=True, help="teacher run directory")
+                s.add_argument("--strategy", default=None, choices=STRATEGIES, help="overrides strategy=")
+            for flag, field, help_ in kind.options:
+                s.add_argument(flag, default=None, help=f"overrides {field}=: {help_}")
+            default_out = "runs/compare-<config hash>" if role == "compare" else "runs/<config hash>"
+            s.add_argument("--out", default=None, help=f"output directory (default: {default_out})")
+            s.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="overrides device=")
+            s.add_argument("--preset", choices=tuple(presets(family)), default=None,
+                           help=f"start from a named preset (experiments/sweeps/presets/{family}.yaml)")
+            s.add_argument("--format", choices=FORMATS, default="table")
+            s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+            s.add_argument("--show-config", action="store_true", help="print the resolved config and exit")
+            s.set_defaults(handler=_run, kind=kind.name)
+        if family in FAMILY_TOOLS:
+            importlib.import_module(FAMILY_TOOLS[family]).register(sub)
+
+
+def resolve_config(kind, args):
+    """``kind``'s config: the defaults, then ``--preset``, the option flags (``--teacher``,
+    ``--strategy``, the kind's own options), the KEY=VALUE words and ``--device``, in that order."""
+    from experiments.registry import preset_words
+    from infra.config import apply_overrides
+
+    cfg = kind.config_class()()
+    if args.preset:
+        cfg = apply_overrides(cfg, preset_words(kind, args.preset))
+    extra = {}
+    if kind.role == "student":
+        extra["teacher"] = args.teacher
+        if args.strategy:
+            extra["strategy"] = args.strategy
+    for flag, field, _ in kind.options:
+        value = getattr(args, flag.lstrip("-").replace("-", "_"))
+        if value is not None:
+            extra[field] = value
+    cfg = apply_overrides(cfg, extra)
+    cfg = apply_overrides(cfg, args.overrides)
+    if args.device:
+        sections = ("teacher", "student") if kind.role == "compare" else ("",)
+        cfg = apply_overrides(cfg, {f"{s}.device" if s else "device": args.device for s in sections})
+    return cfg
+
+
+def _rows(rd) -> list[dict]:
+    """The per-run rows of a teacher or student run's ``summary.json`` (steps_to_* left out: the
+    samples_to_* columns say the same at batch size 1)."""
+    return [{k: v for k, v in r.items() if not k.startswith("steps_to")} for r in rd.read_json("summary.json")["runs"]]
+
+
+def _run(args) -> None:
+    import json
+
+    from experiments.registry import get_kind
+    from infra.config import config_hash, config_to_dict
+
+    kind = get_kind(args.kind)
+    cfg = resolve_config(kind, args)
+    if args.show_config:
+        print(json.dumps(config_to_dict(cfg), indent=2))
+        return
+    prefix = "compare-" if kind.role == "compare" else ""
+    out = args.out or f"runs/{prefix}{config_hash(cfg)}"
+    result = kind.train()(cfg, out, progress=not args.no_progress)
+    if kind.role == "compare":
+        emit(result, args.format)
+        return
+    what = "teacher" if kind.role == "teacher" else f"students ({cfg.strategy})"
+    emit(_rows(result), args.format, title=f"# {kind.family} {what}: {result.path}" if args.format == "table" else None)
