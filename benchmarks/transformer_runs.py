@@ -12,13 +12,14 @@ aggregate run-steps/s of both and their ratio, and the largest difference of the
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import time
 
 import torch
 
 from distill.config import PcfgTeacherConfig
-from distill.engine import _loss, make_optimizer, new_model
+from distill.engine import _loss, fit_settings, make_optimizer, new_model
 from distill.runs import build_task
 from distill.tasks import sample_runs
 from infra.seeding import Stream, generator
@@ -55,7 +56,8 @@ def main() -> None:
     cfg = PcfgTeacherConfig(grammar=args.grammar, heads=args.heads, layers=args.layers, batch=args.batch,
                             seeds=seeds, device=args.device)
     task = build_task(cfg)
-    single = [new_model(PcfgTeacherConfig(**{**cfg.__dict__, "seeds": (s,)}), task, device) for s in seeds]
+    cfg = fit_settings(cfg)
+    single = [new_model(dataclasses.replace(cfg, seeds=(s,)), task, device) for s in seeds]
     batched = new_model(cfg, task, device)
     gens = lambda: [generator(s, Stream.DATA, device) for s in seeds]  # noqa: E731 - the same data for both loops
     t_single = _train([(m, make_optimizer(m, cfg.lr)) for m in single], task, gens(), cfg, device, args.steps)

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from infra.config import check_extraction, check_seeds
-from infra.schedule import STRATEGIES
+from infra.first_checkpoint import check_first_fields
+from infra.schedule import SPLITS, STRATEGIES, stage_plan
 from theory._checks import ParameterError, check_choice, check_int, check_real
 
 __all__ = ["PcfgTeacherConfig", "PcfgStudentConfig", "PcfgCompareConfig", "ParityTransformerTeacherConfig",
@@ -62,18 +63,11 @@ def _check_student(cfg) -> None:
     check_int("n_checkpoints", cfg.n_checkpoints, 0)
     check_int("stage_steps", cfg.stage_steps, 0)
     check_real("kappa", cfg.kappa, 0, 1, lo_open=True)
-    check_choice("split", cfg.split, ("teacher", "student"))
-    check_choice("first_rule", cfg.first_rule, ("accuracy", "m_robust"))
-    check_real("first_skip", cfg.first_skip, 0, 1, hi_open=True)
+    check_choice("split", cfg.split, SPLITS)
+    check_first_fields(cfg, ("accuracy", "m_robust"))
     for layer in cfg.extract_layers:
         check_int("extract_layers", layer, 1, cfg.layers)
     check_extraction(cfg, len(cfg.extract_layers) or cfg.layers)
-    if cfg.first_checkpoint != "auto":
-        try:
-            check_int("first_checkpoint", int(cfg.first_checkpoint), 1)
-        except ValueError:
-            raise ParameterError(
-                f"first_checkpoint must be 'auto' or a teacher step >= 1, got {cfg.first_checkpoint!r}") from None
 
 
 def _check_pcfg(cfg) -> None:
@@ -175,8 +169,15 @@ class PcfgStudentConfig:
     # auto: the first first_skip * T0 teacher steps are left out of the choice: phase 1 of Section 4.1.2
     # (the first ~5% of training), whose fast initial rise (the unigram statistics) is not the transition
     first_skip: float = 0.1
-    n_checkpoints: int = 0  # N checkpoints C_1, 2 C_1, ..., N C_1 (0: every multiple up to the teacher's end)
-    stage_steps: int = 0  # two-shot / progressive: student steps per intermediate checkpoint (0: steps / 4)
+    # accuracy rule: centered moving average over this many log points; 3, as the drop spans only a few
+    # evaluations at CPU scale (5 points moved the choice to the end of the drop on the default teacher)
+    first_smooth: int = 3
+    # equal-split: N checkpoints C_1, 2 C_1, ..., N C_1 (0, or more than fit: every multiple up to the teacher's
+    # end); progressive: N of (N, T)-progressive (0: every teacher checkpoint up to the final)
+    n_checkpoints: int = 0
+    # T: two-shot: student steps on C_1 (0: steps / 4); progressive: per intermediate checkpoint (0: the
+    # teacher's checkpoint spacing)
+    stage_steps: int = 0
     kappa: float = 0.5  # equal-split with split=teacher: the first kappa * T0 steps are split over the N
     split: Literal["teacher", "student"] = "teacher"  # equal-split: kappa*T0 (App. D.2 var. 2) or the student's steps (var. 1)
     # extraction (Curriculum Extraction, Gupta & Karmalkar 2025): extract_steps steps per student block of
@@ -258,9 +259,10 @@ class ParityTransformerStudentConfig:
     temperature: float = 1e-4
     top_k: int = 0
     alpha: float = 0.0
-    first_checkpoint: str = "auto"
-    first_rule: Literal["accuracy", "m_robust"] = "accuracy"
+    first_checkpoint: str = "auto"  # the first checkpoint C_1 and the other schedule fields: as in PcfgStudentConfig
+    first_rule: Literal["accuracy", "m_robust"] = "accuracy"  # accuracy only: M_robust is a PCFG measure
     first_skip: float = 0.1  # fraction of the teacher's steps left out of the automatic choice
+    first_smooth: int = 3  # accuracy rule: moving-average window in log points
     n_checkpoints: int = 0
     stage_steps: int = 0
     kappa: float = 0.5
@@ -289,6 +291,9 @@ def _check_compare(cfg) -> None:
     for s in cfg.strategies:
         check_choice("strategies", s, STRATEGIES)
     st = cfg.student
+    for s in cfg.strategies:  # the schedules' (N, T) fit into the student's steps (infra.schedule)
+        stage_plan(s, steps=st.steps, stage_steps=st.stage_steps, n_checkpoints=st.n_checkpoints,
+                   teacher_steps=cfg.teacher.steps, spacing=cfg.teacher.checkpoint_every, prefix="student.")
     check_extraction(st, len(st.extract_layers) or st.layers, active="extraction" in cfg.strategies,
                      prefix="student.")
 

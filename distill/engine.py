@@ -10,18 +10,21 @@ eq. (4)/(10)). Data are drawn on the device from one generator per run. Adam wit
 The run directory gets ``config.json``, ``env.json``, ``metrics.jsonl`` and checkpoints (model,
 Adam state and generator states) at every ``checkpoint_every`` steps (teachers keep them all;
 students keep the latest). Rerunning on an unfinished directory with the same config resumes
-from its latest checkpoint with the same samples it would have drawn.
+from its latest checkpoint with the same samples it would have drawn (the outer loop:
+:class:`infra.runloop.RunLoop`). :func:`fit` reads only :class:`FitSettings` (built from a config
+by :func:`fit_settings`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-import torch
-from tqdm.auto import tqdm
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
 
-from infra.config import config_to_dict
-from simulate.losses import lr_schedule
+import torch
+
 from infra.rundir import RunDir
+from infra.runloop import RunLoop
 from infra.seeding import Stream, generator, generator_states, restore_generators
+from simulate.losses import lr_schedule
 
 from .checkpoints import TransformerCheckpointDir, restore_optimizer
 from .evaluate import Evaluator, autocast
@@ -30,7 +33,46 @@ from .model import Transformer, TransformerShape
 from .objectives import weighted_ce, weighted_kl
 from .tasks import sample_runs
 
-__all__ = ["Stage", "fit", "model_shape", "new_model", "make_optimizer", "batch_sampler"]
+__all__ = ["Stage", "FitSettings", "fit_settings", "fit", "model_shape", "new_model", "make_optimizer", "batch_sampler"]
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """What :func:`fit` needs of a Transformer teacher or student config.
+
+    The model: one run per seed of ``seeds`` (init and data), ``layers`` blocks of ``heads`` heads
+    of ``head_dim`` (width ``heads * head_dim``), MLP width ``mlp_ratio`` times the width. Training:
+    ``steps`` Adam steps of ``batch`` sequences per run, peak rate ``lr`` under ``lr_schedule``
+    (constant, cosine, linear) with ``warmup`` steps and final ratio ``min_lr_ratio``, an evaluation
+    every ``eval_every`` steps, ``precision`` (auto, fp32, bf16) of the forward passes. The loss of
+    teacher-supervised stages: ``alpha CE + (1 - alpha) KL(p_T^temperature || p_S)`` on the teacher's
+    ``top_k`` logits (0: all); unused by label stages (teachers keep the defaults).
+    """
+
+    seeds: tuple[int, ...]
+    layers: int
+    heads: int
+    head_dim: int
+    mlp_ratio: int
+    steps: int
+    batch: int
+    lr: float
+    lr_schedule: str
+    warmup: int
+    min_lr_ratio: float
+    eval_every: int
+    precision: str
+    alpha: float = 0.0
+    temperature: float = 1.0
+    top_k: int = 0
+
+
+def fit_settings(cfg) -> FitSettings:
+    """The :class:`FitSettings` of a Transformer config (PCFG, parity or text; teacher or student),
+    field by field of the same names; a teacher has no distillation loss (the defaults)."""
+    values = {f.name: getattr(cfg, f.name) for f in fields(FitSettings) if hasattr(cfg, f.name)}
+    return FitSettings(**dict(values, seeds=tuple(cfg.seeds)))
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -44,12 +86,13 @@ class Stage:
     align: object | None = None  # a distill.extraction.Alignment: hidden-state alignment to the teacher
 
 
-def model_shape(cfg, task) -> TransformerShape:
+def model_shape(cfg: FitSettings, task) -> TransformerShape:
+    """The shape of ``cfg``'s model for ``task`` (vocabulary, outputs, length and causality of the task)."""
     return TransformerShape(vocab=task.vocab_size, n_out=task.n_out, max_len=task.max_len, layers=cfg.layers,
                             heads=cfg.heads, head_dim=cfg.head_dim, mlp_ratio=cfg.mlp_ratio, causal=task.causal)
 
 
-def new_model(cfg, task, device: torch.device) -> Transformer:
+def new_model(cfg: FitSettings, task, device: torch.device) -> Transformer:
     """``len(cfg.seeds)`` runs, run ``r`` initialized from its seed's own generator."""
     gens = [generator(s, Stream.INIT, torch.device("cpu")) for s in cfg.seeds]
     return Transformer(model_shape(cfg, task), runs=len(cfg.seeds), generators=gens, device=device)
@@ -85,8 +128,9 @@ def batch_sampler(task, gens: list[torch.Generator], n: int, device: torch.devic
     return draw_cuda
 
 
-def _loss(model, teacher, batch, cfg, device, full: bool = False) -> torch.Tensor:
-    """Per-run loss ``(R,)`` of one batch ``(R, B, T)`` (``full``: no padding, so no attention mask)."""
+def _loss(model, teacher, batch, cfg: FitSettings, device, full: bool = False) -> torch.Tensor:
+    """Per-run loss ``(R,)`` of one batch ``(R, B, T)`` (``full``: no padding, so no attention mask);
+    ``cfg`` gives the precision and, with a ``teacher``, ``alpha``, ``temperature`` and ``top_k``."""
     with autocast(device, cfg.precision):
         logits = model(batch.inputs, valid=None if full else batch.valid).logits
     if teacher is None:
@@ -101,34 +145,27 @@ def _loss(model, teacher, batch, cfg, device, full: bool = False) -> torch.Tenso
     return cfg.alpha * weighted_ce(logits, batch.targets, batch.weights) + (1 - cfg.alpha) * kl
 
 
-def fit(rd: RunDir, cfg, task, device: torch.device, *, stages: list[Stage], evaluator: Evaluator,
-        checkpoint_every: int, keep_checkpoints: bool = True, log_source: bool = False, progress: bool = True,
-        desc: str = "train") -> Transformer:
-    """Train (or resume) ``cfg``'s runs through ``stages`` into ``rd``; returns the trained model.
+def fit(rd: RunDir, cfg: FitSettings, task, device: torch.device, *, config: Mapping[str, Any], stages: list[Stage],
+        evaluator: Evaluator, checkpoint_every: int, keep_checkpoints: bool = True, log_source: bool = False,
+        progress: bool = True, desc: str = "train") -> Transformer:
+    """Train (or resume) the runs of ``cfg`` (:func:`fit_settings` of the run's config, whose dict
+    ``config`` goes to ``config.json`` and the checkpoints) through ``stages`` into ``rd``; returns
+    the trained model.
 
     Evaluates (``evaluator.rows``) at step 0 and every ``cfg.eval_every`` steps, checkpoints every
-    ``checkpoint_every`` steps and at the end; ``log_source`` adds the stage's source to each row.
+    ``checkpoint_every`` steps and at the end (only the latest kept without ``keep_checkpoints``);
+    ``log_source`` adds the stage's source to each row. The outer loop is :class:`infra.runloop.RunLoop`.
     """
     model = new_model(cfg, task, device)
     opt = make_optimizer(model, cfg.lr)
     gens = [generator(s, Stream.DATA, device) for s in cfg.seeds]
     ck = TransformerCheckpointDir(rd.ckpt, shape=model.shape, runs=model.runs)
-    config = config_to_dict(cfg)
-    start = 0
-    if rd.resume_or_start(config, ck, device):
-        latest = ck.load("latest", device=device)
-        model.load_state_dict(latest.model.state_dict())
-        restore_optimizer(opt, {k: v.to(device) for k, v in latest.optimizer.items()})
-        restore_generators(gens, latest.metadata)
-        start = latest.step
-        rd.truncate_metrics(start)
+    config = dict(config)
     mult = lr_schedule(cfg.lr_schedule, warmup=cfg.warmup, total=cfg.steps, min_ratio=cfg.min_lr_ratio)
-    bar = tqdm(total=cfg.steps, initial=start, desc=desc, unit="step", disable=None if progress else True, leave=False)
-    draw = batch_sampler(task, gens, cfg.batch, device)
     running = torch.zeros(model.runs, device=device)
     since = 0
 
-    def log(step: int, source: str) -> None:
+    def evaluate(step: int, source: str) -> list[dict]:
         nonlocal running, since
         extra = {"source": source} if log_source else {}
         rows = evaluator.rows(model, step, step * cfg.batch, cfg.seeds, **extra)
@@ -136,20 +173,26 @@ def fit(rd: RunDir, cfg, task, device: torch.device, *, stages: list[Stage], eva
         for r, row in enumerate(rows):
             row["train_loss"] = train_loss[r] if since else None
             row["lr"] = cfg.lr * float(mult(max(step - 1, 0)))
-        rd.append_metrics(rows)
         running, since = torch.zeros_like(running), 0
-        if step % checkpoint_every == 0 or step == cfg.steps:
-            ck.save(model, step=step, samples=step * cfg.batch, config=config, optimizer=opt,
-                    extra_metadata=generator_states(gens))
-            if not keep_checkpoints:
-                for old in ck.steps():
-                    if old != step:
-                        ck.path(old).unlink()
-        bar.n = step
-        bar.set_postfix(acc=f"{max(r['test_accuracy'] for r in rows):.3f}")
+        return rows
 
+    def save(step: int) -> None:
+        ck.save(model, step=step, samples=step * cfg.batch, config=config, optimizer=opt,
+                extra_metadata=generator_states(gens))
+
+    def restore() -> int:
+        latest = ck.load("latest", device=device)
+        model.load_state_dict(latest.model.state_dict())
+        restore_optimizer(opt, {k: v.to(device) for k, v in latest.optimizer.items()})
+        restore_generators(gens, latest.metadata)
+        return latest.step
+
+    loop = RunLoop(rd, config, evaluate=evaluate, total_steps=cfg.steps, checkpoints=ck, save=save,
+                   checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, progress=progress, desc=desc)
+    start = loop.start_or_resume(device, restore)
+    draw = batch_sampler(task, gens, cfg.batch, device)
     if start == 0:
-        log(0, stages[0].source)
+        loop.log(0, source=stages[0].source)
     model.train()
     for stage in stages:
         for step in range(max(start, stage.start), stage.stop):
@@ -166,6 +209,6 @@ def fit(rd: RunDir, cfg, task, device: torch.device, *, stages: list[Stage], eva
             running += loss.detach()
             since += 1
             if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
-                log(step + 1, stage.source)
-    bar.close()
+                loop.log(step + 1, source=stage.source)
+    loop.close()
     return model

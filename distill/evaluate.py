@@ -19,6 +19,7 @@ and of its students is measured on the same sentences and the same masks.
 from __future__ import annotations
 
 from contextlib import nullcontext
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -29,7 +30,7 @@ from infra.seeding import Stream, generator
 from .objectives import weighted_accuracy, weighted_ce
 from .tasks import ParityTask
 
-__all__ = ["Evaluator", "autocast"]
+__all__ = ["EvalSettings", "eval_settings", "Evaluator", "autocast"]
 
 _ELEMENTS = 1 << 24  # logits per run and chunk: bounds the memory of large-vocabulary (text) evaluations
 
@@ -41,10 +42,34 @@ def autocast(device: torch.device, precision: str):
     return nullcontext()
 
 
-class Evaluator:
-    """Held-out evaluation of all runs of a model for ``task`` under config ``cfg``."""
+@dataclass(frozen=True)
+class EvalSettings:
+    """What the evaluator uses of a run's config (the fields of the same names; 0 / empty where a
+    family has no such measure: parity Transformers have no n-gram measures, text has no probe)."""
 
-    def __init__(self, task, cfg, device: torch.device, *, chunk: int = 256) -> None:
+    eval_size: int  # held-out sequences (PCFG sentences, text blocks, parity inputs)
+    precision: str = "auto"  # auto / bf16: bf16 autocast on CUDA
+    measure_every: int = 0  # steps between M_robust / M_close (PCFG, text)
+    measure_ns: tuple[int, ...] = ()  # n of the n-gram measures
+    measure_positions: int = 0  # sampled (sentence, position) pairs per measure
+    probe_every: int = 0  # steps between probes (PCFG: non-terminals; parity: correlations, attention)
+    probe_train: int = 0  # non-terminal probe: training sentences
+    probe_test: int = 0  # non-terminal probe: test sentences
+    probe_steps: int = 0  # non-terminal probe: Adam steps
+    probe_samples: int = 0  # parity probes: Monte Carlo inputs
+
+
+def eval_settings(cfg) -> EvalSettings:
+    """The :class:`EvalSettings` of a Transformer teacher or student config (fields it lacks: 0)."""
+    return EvalSettings(**{f.name: getattr(cfg, f.name) for f in fields(EvalSettings) if hasattr(cfg, f.name)})
+
+
+class Evaluator:
+    """Held-out evaluation of all runs of a model for ``task`` with :class:`EvalSettings` ``cfg``."""
+
+    def __init__(self, task, cfg: EvalSettings, device: torch.device, *, chunk: int = 256) -> None:
+        if not isinstance(cfg, EvalSettings):
+            raise TypeError("Evaluator takes EvalSettings (distill.evaluate.eval_settings(config))")
         self.task, self.cfg, self.device = task, cfg, device
         self.chunk = max(1, min(chunk, _ELEMENTS // (task.max_len * task.n_out)))
         gen = generator(0, Stream.EVAL, device)
@@ -150,7 +175,10 @@ class Evaluator:
         return out
 
     def rows(self, model, step: int, samples: int, seeds, **extra) -> list[dict]:
-        """One row per run for ``step``: basic metrics always; measures and probes when due."""
+        """One metrics row per run of ``model`` (``R`` runs; ``seeds``: one per run) at ``step``,
+        ``samples`` seen: ``step, run, seed, samples``, the basic metrics, the measures and probes
+        when due (every ``measure_every`` / ``probe_every`` steps of the config), then ``extra``.
+        The signature of :meth:`simulate.runner.Evaluator.rows`."""
         cfg = self.cfg
         cols = self.basic(model)
         due = lambda every: every and step % every == 0  # noqa: E731
@@ -160,7 +188,7 @@ class Evaluator:
         else:
             if due(cfg.measure_every):
                 cols.update(self.measures(model))
-            if due(getattr(cfg, "probe_every", 0)):  # text configs have no probe (no parse tree)
+            if due(cfg.probe_every):  # 0 for text (no parse tree)
                 cols.update(self.nonterminal_probe(model))
         rows = []
         for r, seed in enumerate(seeds):

@@ -12,7 +12,7 @@ from theory._checks import ParameterError
 
 from .checkpoints import TransformerCheckpointDir
 from .config import PcfgStudentConfig, PcfgTeacherConfig
-from .evaluate import Evaluator
+from .evaluate import Evaluator, eval_settings
 from .runs import build_task, load_teacher_config
 
 __all__ = ["probe_run"]
@@ -59,7 +59,7 @@ def probe_run(run, *, steps="all", overrides=(), device=None) -> list[dict]:
         except ValueError:
             raise ParameterError(f"steps must be 'all' or comma-separated integers, got {steps!r}") from None
     dev = resolve_device(cfg.device)
-    ev = Evaluator(build_task(tcfg), cfg, dev)
+    ev = Evaluator(build_task(tcfg), eval_settings(cfg), dev)
     rows = []
     for step in chosen:
         model = ck.load(step, device=dev).model

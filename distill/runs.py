@@ -2,46 +2,55 @@
 
 Run directories as in :mod:`simulate`: ``config.json``, ``env.json``, ``metrics.jsonl`` /
 ``metrics.parquet``, ``ckpt/`` and ``summary.json`` (written last). Students follow a supervision
-schedule of :mod:`infra.schedule` built from the teacher's checkpoints: the first checkpoint
-``C_1`` is given or chosen from the teacher's log (the middle of the rapid loss drop, i.e. the
-steepest rise of held-out accuracy, or the peak of ``M_robust``, Section 4.1.2), the others at its
-multiples ``2 C_1, 3 C_1, ...`` (Appendix D.2).
+schedule of :func:`infra.schedule.build_schedule`, the same strategies as the MLP engine's: the
+first checkpoint ``C_1`` of two-shot / equal-split is given or chosen from the teacher's log
+(:mod:`infra.first_checkpoint`: the middle of the rapid loss drop, i.e. the steepest rise of held-out
+accuracy, or the peak of ``M_robust``, Section 4.1.2), equal-split's others at its multiples ``2 C_1,
+3 C_1, ...`` (Appendix D.2); progressive runs over the teacher's saved checkpoints (Definition 2.2).
+
+Summaries: ``samples_to_95`` (60/99) is samples to 95% test accuracy (parity); on PCFG and text,
+``samples_to_95pct_of_teacher`` (80/90) is samples to 95% of the supervising teacher's final accuracy
+(a student) and ``samples_to_95pct_of_own_final`` the same fraction of the run's own final accuracy
+(a teacher).
 """
 from __future__ import annotations
 
 import dataclasses
-import math
 from functools import partial
 
 import numpy as np
 import pandas as pd
 import torch
 
-from infra.config import config_from_dict
-from simulate import data as D
 from infra import schedule as S
-from infra.compare import median_reached
 from infra.compare import run_compare as _run_compare
+from infra.compare import strategy_row as _strategy_row
+from infra.config import config_from_dict, config_to_dict
 from infra.device import resolve_device
+from infra.first_checkpoint import choose_first_checkpoint
 from infra.logs import log_frame, summary_from_log
+from infra.rundir import RunDir, open_teacher
 from infra.seeding import Stream, generator
-from infra.rundir import RunDir
-from simulate.student import open_teacher
+from simulate import data as D
 from theory._checks import ParameterError
 
 from .checkpoints import TransformerCheckpointDir
 from .config import ParityTransformerTeacherConfig, PcfgStudentConfig, PcfgTeacherConfig
-from .text_config import TextStudentConfig, TextTeacherConfig
-from .engine import Stage, fit
-from .evaluate import Evaluator
+from .engine import Stage, fit, fit_settings
+from .evaluate import Evaluator, eval_settings
 from .extraction import AlignmentEvaluator, alignments, extract_layers
 from .tasks import MaskedLMTask, NextTokenTask, ParityTask
+from .text_config import TextStudentConfig, TextTeacherConfig
 
-__all__ = ["build_task", "train_teacher", "train_student", "run_compare", "build_schedule", "run_summary",
+__all__ = ["build_task", "train_teacher", "train_student", "run_compare", "student_schedule", "run_summary",
            "load_teacher_config", "bayes_ceiling"]
 
 _TEACHERS = (PcfgTeacherConfig, ParityTransformerTeacherConfig, TextTeacherConfig)
-_RELATIVE = (0.8, 0.9, 0.95)  # PCFG speed targets: fractions of the reference (teacher's final) accuracy
+_RELATIVE = (0.8, 0.9, 0.95)  # PCFG / text speed targets: fractions of the reference (teacher's final) accuracy
+#: The speed keys of a strategy row: parity (samples to 95/99% test accuracy), PCFG / text (to 80/90/95%
+#: of the teacher's final accuracy).
+PARITY_SPEED_KEYS = ("samples_to_95", "samples_to_99")
+RELATIVE_SPEED_KEYS = tuple(f"samples_to_{round(q * 100)}pct_of_teacher" for q in _RELATIVE)
 
 
 def build_task(tcfg, run_dir=None):
@@ -80,9 +89,11 @@ def _final(df: pd.DataFrame, column: str):
 
 
 def run_summary(df: pd.DataFrame, run: int, *, parity: bool, reference: float | None = None) -> dict:
-    """Speed and final numbers of one run: parity as :func:`simulate.probes.summary_from_log`
-    (samples to 60/95/99% accuracy); PCFG samples to 80/90/95% of ``reference`` (the teacher's final
-    accuracy; the run's own when None), plus the last logged measures and probes."""
+    """Speed and final numbers of one run: parity as :func:`infra.logs.summary_from_log`
+    (``samples_to_60/95/99``: samples to 60/95/99% test accuracy); PCFG and text samples to 80/90/95%
+    of ``reference``: ``samples_to_<p>pct_of_teacher`` (``reference``: the teacher's final accuracy)
+    or, when ``reference`` is None, ``samples_to_<p>pct_of_own_final`` (the run's own final accuracy);
+    plus the last logged measures and probes."""
     frame = log_frame(df.drop(columns=[c for c in ("source",) if c in df.columns]), run=run)
     if parity:
         out = summary_from_log(frame)
@@ -91,9 +102,10 @@ def run_summary(df: pd.DataFrame, run: int, *, parity: bool, reference: float | 
         ref = float(acc.iloc[-1]) if reference is None else reference
         out = {"reference_accuracy": ref, "final_step": int(frame["step"].iloc[-1]),
                "final_accuracy": float(acc.iloc[-1])}
+        of = "teacher" if reference is not None else "own_final"
         for q in _RELATIVE:
             hit = np.flatnonzero(acc.to_numpy() >= q * ref)
-            out[f"samples_to_{round(q * 100)}pct"] = int(frame["samples"].iloc[hit[0]]) if len(hit) else None
+            out[f"samples_to_{round(q * 100)}pct_of_{of}"] = int(frame["samples"].iloc[hit[0]]) if len(hit) else None
     out["final_loss"] = float(frame["test_loss"].iloc[-1])
     for col in frame.columns:
         if col.startswith(("m_robust_", "m_close_", "probe_level_", "attn_")):
@@ -108,9 +120,9 @@ def train_teacher(cfg, out, *, progress: bool = True) -> RunDir:
         return rd
     device = resolve_device(cfg.device)
     task = build_task(cfg, rd.path)
-    ev = Evaluator(task, cfg, device)
-    fit(rd, cfg, task, device, stages=[Stage(0, cfg.steps, "labels")], evaluator=ev,
-        checkpoint_every=cfg.checkpoint_every, progress=progress, desc="teacher")
+    ev = Evaluator(task, eval_settings(cfg), device)
+    fit(rd, fit_settings(cfg), task, device, config=config_to_dict(cfg), stages=[Stage(0, cfg.steps, "labels")],
+        evaluator=ev, checkpoint_every=cfg.checkpoint_every, progress=progress, desc="teacher")
     df = rd.metrics()
     parity = isinstance(task, ParityTask)
     runs = [dict(run_summary(df, r, parity=parity), run=r, seed=s) for r, s in enumerate(cfg.seeds)]
@@ -130,69 +142,26 @@ def bayes_ceiling(cfg, task, ev: Evaluator) -> dict:
     return {"bayes_optimal": bayes_optimal_metrics(task, ev.batch, replacement="bert").to_dict()}
 
 
-def _first_checkpoint(cfg, teacher: RunDir, tcfg, inner: list[int]) -> tuple[int, dict]:
-    if cfg.first_checkpoint != "auto":
-        step = S.snap_steps([int(cfg.first_checkpoint)], inner)[0]
-        return step, {"rule": "given", "step": step}
-    log = teacher.metrics()
-    log = log_frame(log[log["run"] == cfg.teacher_run])
-    skip = cfg.first_skip * tcfg.steps
-    log = log[log["step"] >= skip].reset_index(drop=True)
-    inner = [s for s in inner if s >= skip] or inner[-1:]
-    if cfg.first_rule == "accuracy":
-        if len(log) < 2:
-            raise ParameterError(f"first_skip = {cfg.first_skip} leaves fewer than 2 logged teacher steps")
-        # 3-point smoothing: the drop spans only a few evaluations at CPU scale (5 points moved the
-        # choice to the end of the drop on the default teacher)
-        choice = S.choose_intermediate(log, "accuracy", smooth=3, available=inner)
-        return choice.step, {"rule": "accuracy", "step": choice.step, "criterion": choice.value}
-    cols = sorted((c for c in log.columns if c.startswith("m_robust_")), key=lambda c: int(c.rsplit("_", 1)[1]))
-    if not cols:
-        raise ParameterError("first_rule 'm_robust' needs a teacher log with M_robust (measure_every > 0)")
-    sub = log[log["step"].isin(inner)].dropna(subset=[cols[0]])
-    if sub.empty:
-        raise ParameterError(f"no teacher checkpoint step has a logged {cols[0]}; checkpoints: {inner}")
-    i = sub[cols[0]].astype(float).idxmax()
-    step = int(sub.loc[i, "step"])
-    return step, {"rule": "m_robust", "step": step, "criterion": float(sub.loc[i, cols[0]]), "column": cols[0]}
+def student_schedule(cfg, teacher: RunDir, tcfg, available: list[int]) -> tuple[S.Schedule, dict]:
+    """The student's supervision schedule and a note on how its checkpoints were chosen
+    (:func:`infra.schedule.build_schedule`, the same strategies as the MLP engine's, with the first
+    checkpoint of :func:`infra.first_checkpoint.choose_first_checkpoint`; the automatic choice leaves
+    out the first ``first_skip * T0`` teacher steps, phase 1)."""
 
+    def first() -> tuple[int, dict]:
+        log = teacher.metrics() if cfg.first_checkpoint == "auto" else None
+        return choose_first_checkpoint(log, first_checkpoint=cfg.first_checkpoint, rule=cfg.first_rule,
+                                       skip=cfg.first_skip, smooth=cfg.first_smooth, teacher_steps=tcfg.steps,
+                                       available=available, run=cfg.teacher_run)
 
-def build_schedule(cfg, teacher: RunDir, tcfg, available: list[int]) -> tuple[S.Schedule, dict]:
-    """The student's supervision schedule and a note on how its checkpoints were chosen.
-
-    The automatic first checkpoint leaves out the first ``first_skip * T0`` teacher steps (phase 1).
-    """
-    T0 = tcfg.steps
-    if cfg.strategy == "ce":
-        return S.cross_entropy(cfg.steps), {}
-    if cfg.strategy == "oneshot":
-        return S.one_shot(cfg.steps), {}
+    layers = extract_layers(cfg) if cfg.strategy == "extraction" else ()
+    sched, note = S.build_schedule(
+        cfg.strategy, steps=cfg.steps, teacher_steps=tcfg.steps, spacing=tcfg.checkpoint_every, available=available,
+        first=first, stage_steps=cfg.stage_steps, n_checkpoints=cfg.n_checkpoints, kappa=cfg.kappa, split=cfg.split,
+        extract_layers=layers, extract_steps=cfg.extract_steps)
     if cfg.strategy == "extraction":
-        layers = extract_layers(cfg)
-        return S.extraction(layers, cfg.extract_steps, cfg.steps), {
-            "extract_layers": layers, "extract_steps": cfg.extract_steps,
-            "projection_scale": cfg.projection_scale, "projection_seed": cfg.projection_seed}
-    inner = [s for s in available if 0 < s < T0]
-    if not inner:
-        raise ParameterError(f"strategy {cfg.strategy!r} needs an intermediate teacher checkpoint; the teacher "
-                             f"has only {available}")
-    first, note = _first_checkpoint(cfg, teacher, tcfg, inner)
-    t = cfg.stage_steps or cfg.steps // 4
-    if cfg.strategy == "two-shot":
-        return S.two_shot(first, t, cfg.steps), dict(note, stage_steps=t)
-    n = cfg.n_checkpoints or max(1, T0 // first)
-    n = min(n, T0 // first)
-    if cfg.strategy == "progressive":
-        n = max(2, min(n, cfg.steps // t))
-        sched = S.progressive(n, t, cfg.steps, teacher_steps=T0, spacing=first) if (n - 1) * first < T0 else \
-            S.two_shot(first, t, cfg.steps)
-        return sched.snap(available), dict(note, n_checkpoints=n, stage_steps=t)
-    cks = S.checkpoint_multiples(first, n, teacher_steps=T0)
-    if cfg.split == "teacher":
-        sched = S.kappa_equal_split(cks, cfg.steps, teacher_steps=T0, kappa=cfg.kappa)
-    else:
-        sched = S.equal_split(cks, cfg.steps)
-    return sched.snap(available), dict(note, n_checkpoints=len(cks), kappa=cfg.kappa, split=cfg.split)
+        note.update(projection_scale=cfg.projection_scale, projection_seed=cfg.projection_seed)
+    return sched, note
 
 
 def train_student(cfg, out, *, progress: bool = True) -> RunDir:
@@ -200,7 +169,7 @@ def train_student(cfg, out, *, progress: bool = True) -> RunDir:
     rd = RunDir(out)
     if rd.finished:
         return rd
-    teacher, tcfg = open_teacher(cfg, load_teacher_config)
+    teacher, tcfg = open_teacher(cfg.teacher, cfg.teacher_run, load_teacher_config)
     want = {PcfgStudentConfig: PcfgTeacherConfig, TextStudentConfig: TextTeacherConfig}.get(
         type(cfg), ParityTransformerTeacherConfig)
     if not isinstance(tcfg, want):
@@ -213,7 +182,7 @@ def train_student(cfg, out, *, progress: bool = True) -> RunDir:
         from infra.checkpoints import NoCheckpointsError
 
         raise NoCheckpointsError(f"teacher {cfg.teacher!r} has no checkpoints in {ck.root}")
-    sched, note = build_schedule(cfg, teacher, tcfg, available)
+    sched, note = student_schedule(cfg, teacher, tcfg, available)
     models: dict = {}
 
     def teacher_model(source):
@@ -226,15 +195,16 @@ def train_student(cfg, out, *, progress: bool = True) -> RunDir:
             models[source] = m.requires_grad_(False)
         return models[source]
 
-    ev = Evaluator(task, cfg, device)
+    ev = Evaluator(task, eval_settings(cfg), device)
     specs = {}
     if cfg.strategy == "extraction":
         specs = alignments(cfg, cfg.heads * cfg.head_dim, teacher_model("final"), device)
         ev = _alignment_evaluator(ev, cfg, sched, specs, teacher_model("final"), device)
     stages = [Stage(a, b, str(src), teacher_model(src), specs.get(S.extract_layer(src)))
               for a, b, src in sched.bounds()]
-    fit(rd, cfg, task, device, stages=stages, evaluator=ev, checkpoint_every=cfg.eval_every,
-        keep_checkpoints=False, log_source=True, progress=progress, desc=f"student {cfg.strategy}")
+    fit(rd, fit_settings(cfg), task, device, config=config_to_dict(cfg), stages=stages, evaluator=ev,
+        checkpoint_every=cfg.eval_every, keep_checkpoints=False, log_source=True, progress=progress,
+        desc=f"student {cfg.strategy}")
     df = rd.metrics()
     parity = isinstance(task, ParityTask)
     tsum = teacher.read_json("summary.json") if teacher.finished else {"runs": []}
@@ -260,24 +230,10 @@ def _alignment_evaluator(ev: Evaluator, cfg, sched, specs, teacher, device) -> A
 
 
 def strategy_row(strategy: str, run_dir, *, parity: bool) -> dict:
-    """Median and spread over seeds of the speed numbers of one strategy, from ``summary.json``."""
-    summary = RunDir(run_dir).read_json("summary.json")
-    runs = summary["runs"]
-    keys = ("samples_to_95", "samples_to_99") if parity else tuple(f"samples_to_{round(q * 100)}pct" for q in _RELATIVE)
-    row = {"strategy": strategy}
-    for key in keys:
-        vals = [r.get(key) for r in runs]
-        row[key] = median_reached(vals)
-    row["seeds"] = len(runs)
-    row["final_accuracy"] = float(np.median([r["final_accuracy"] for r in runs]))
-    for key in sorted(runs[0]):
-        if key.startswith(("final_m_robust_", "final_m_close_", "final_probe_level_")):
-            vals = [r[key] for r in runs if r.get(key) is not None and not math.isnan(r[key])]
-            row[key[len("final_"):]] = float(np.median(vals)) if vals else None
-    choice = summary.get("checkpoint_choice") or {}
-    if "step" in choice:
-        row["checkpoint"] = f"{choice['step']} ({choice['rule']})"
-    return row
+    """Median and spread over seeds of the speed numbers of one strategy, from ``summary.json``
+    (:func:`infra.compare.strategy_row`; parity: samples to 95/99% test accuracy, PCFG / text: to
+    80/90/95% of the teacher's final accuracy), with the medians of the final measures."""
+    return _strategy_row(strategy, run_dir, speed_keys=PARITY_SPEED_KEYS if parity else RELATIVE_SPEED_KEYS)
 
 
 def run_compare(cfg, out, *, progress: bool = True) -> list[dict]:

@@ -110,8 +110,13 @@ class TextStudentConfig:
     # m_robust = the peak of M_robust at the smallest n (Figure 6, middle)
     first_rule: Literal["accuracy", "m_robust"] = "accuracy"
     first_skip: float = 0.1  # auto: the first first_skip * T0 teacher steps are left out (phase 1)
-    n_checkpoints: int = 0  # N checkpoints C_1, 2 C_1, ..., N C_1 (0: every multiple up to the teacher's end)
-    stage_steps: int = 0  # two-shot / progressive: student steps per intermediate checkpoint (0: steps / 4)
+    first_smooth: int = 3  # accuracy rule: moving-average window in log points
+    # equal-split: N checkpoints C_1, 2 C_1, ..., N C_1 (0, or more than fit: every multiple up to the teacher's
+    # end); progressive: N of (N, T)-progressive (0: every teacher checkpoint up to the final)
+    n_checkpoints: int = 0
+    # T: two-shot: student steps on C_1 (0: steps / 4); progressive: per intermediate checkpoint (0: the
+    # teacher's checkpoint spacing)
+    stage_steps: int = 0
     kappa: float = 0.5  # equal-split with split=teacher: the first kappa * T0 steps are split over the N
     split: Literal["teacher", "student"] = "teacher"  # equal-split: kappa*T0 (App. D.2 var. 2) or the student's steps
     extract_layers: tuple[int, ...] = ()  # extraction (Curriculum Extraction): as in PcfgStudentConfig

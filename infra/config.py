@@ -19,7 +19,7 @@ import typing
 from theory._checks import ParameterError, check_int, check_real
 
 __all__ = ["apply_overrides", "parse_overrides", "config_to_dict", "config_from_dict", "config_hash", "value_text",
-           "check_seeds", "check_extraction"]
+           "check_seeds", "check_extraction", "CONFIG_ALIASES", "renamed_config_keys"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -81,6 +81,9 @@ def apply_overrides(cfg, words):
     for key, value in raw.items():
         head, dot, rest = key.partition(".")
         if head not in fields:
+            renamed = CONFIG_ALIASES.get(type(cfg).__name__, {}).get(head)
+            if renamed:
+                raise ParameterError(f"config key {head!r} was renamed {renamed!r} (the same name in every engine)")
             raise ParameterError(f"unknown config key {key!r}; known keys: {', '.join(sorted(fields))}")
         if dot:
             if not dataclasses.is_dataclass(getattr(cfg, head)):
@@ -121,12 +124,40 @@ def config_to_dict(cfg) -> dict:
     return out
 
 
+#: Renamed config fields, ``{config class name: {old key: new key}}``: a stored ``config.json`` written
+#: with an old key loads as the new field (:func:`config_from_dict`; nested sections included).
+CONFIG_ALIASES: dict[str, dict[str, str]] = {
+    # one vocabulary of the first checkpoint in every engine (infra.first_checkpoint)
+    "StudentConfig": {"intermediate": "first_checkpoint", "intermediate_rule": "first_rule"},
+}
+
+
+def _unalias(cls, data: dict) -> dict:
+    aliases = CONFIG_ALIASES.get(cls.__name__, {})
+    out = {}
+    for key, value in data.items():
+        new = aliases.get(key, key)
+        if new in out or (new != key and new in data):
+            raise ParameterError(f"config of {cls.__name__} holds both {key!r} and its new name {new!r}")
+        out[new] = value
+    return out
+
+
+def renamed_config_keys(data: dict) -> dict:
+    """A stored config dict (``config.json``) with the old keys of :data:`CONFIG_ALIASES` renamed, by
+    its ``kind`` and the ``kind`` of every nested section; other keys as they are."""
+    aliases = CONFIG_ALIASES.get(data.get("kind"), {})
+    return {aliases.get(k, k): renamed_config_keys(v) if isinstance(v, dict) else v for k, v in data.items()}
+
+
 def config_from_dict(cls, data: dict):
-    """Inverse of :func:`config_to_dict` (``kind`` is checked when present)."""
+    """Inverse of :func:`config_to_dict` (``kind`` is checked when present). Old field names of
+    :data:`CONFIG_ALIASES` load as their new names; a field missing from ``data`` takes its default."""
     data = dict(data)
     kind = data.pop("kind", cls.__name__)
     if kind != cls.__name__:
         raise ParameterError(f"config of kind {kind!r} where {cls.__name__!r} was expected")
+    data = _unalias(cls, data)
     hints = typing.get_type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - fields

@@ -13,13 +13,15 @@ import platform
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import pandas as pd
 
+from theory._checks import ParameterError
+
 from .version import package_version
 
-__all__ = ["RunDir", "atomic_write_text", "env_info"]
+__all__ = ["RunDir", "atomic_write_text", "env_info", "open_teacher"]
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -150,3 +152,18 @@ class RunDir:
     @property
     def finished(self) -> bool:
         return (self.path / "summary.json").exists()
+
+
+def open_teacher(path: str, teacher_run: int, load_config: Callable[[Path], Any]) -> tuple[RunDir, Any]:
+    """The teacher run directory ``path`` of a student and its config (``load_config(path)``, the
+    engine's loader); ParameterError, before any work, when it is missing or ``teacher_run`` is not
+    one of its runs."""
+    if not path:
+        raise ParameterError("teacher must name a teacher run directory (teacher=DIR)")
+    teacher = RunDir(path)
+    if not (teacher.path / "config.json").exists():
+        raise ParameterError(f"teacher {path!r} is not a teacher run directory (no config.json)")
+    tcfg = load_config(teacher.path)
+    if teacher_run >= len(tcfg.seeds):
+        raise ParameterError(f"teacher_run must be in [0, {len(tcfg.seeds) - 1}], got {teacher_run}")
+    return teacher, tcfg

@@ -10,30 +10,35 @@ Constructors: :func:`cross_entropy`, :func:`one_shot`, :func:`progressive` (Defi
 :func:`two_shot`, :func:`equal_split` and :func:`kappa_equal_split` (the two variants of Appendix
 D.2), :func:`checkpoint_multiples` (D.2's selection: the first checkpoint and its multiples),
 :func:`extraction` (Curriculum Extraction: ``"extract:<layer>"`` stages, then the final teacher).
-:func:`snap_steps` / :meth:`Schedule.snap` map requested teacher steps to saved checkpoints, and
-:func:`choose_intermediate` picks the intermediate checkpoint from a teacher's metrics log.
+:func:`snap_steps` / :meth:`Schedule.snap` map requested teacher steps to saved checkpoints.
+
+:func:`build_schedule` is every engine's schedule of a student strategy (the one meaning of
+``progressive``, ``two-shot`` and ``equal-split``); :func:`stage_plan` is its (N, T) rule, which the
+compare configs check before any work. The first checkpoint of two-shot / equal-split comes from
+:func:`infra.first_checkpoint.choose_first_checkpoint`.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Mapping, NamedTuple, Sequence, Union
+from typing import Any, Callable, NamedTuple, Sequence, Union
 
 import numpy as np
-import pandas as pd
 
-from infra.logs import gap_series, log_frame
 from theory._checks import ParameterError, check_choice, check_int, check_real
 
 __all__ = [
-    "STRATEGIES", "EXTRACT", "IntermediateChoice", "Schedule", "Source", "Stage", "checkpoint_multiples", "choose_intermediate",
+    "STRATEGIES", "SPLITS", "EXTRACT", "Schedule", "Source", "Stage", "build_schedule", "checkpoint_multiples",
     "cross_entropy", "equal_split", "extract_layer", "extraction", "kappa_equal_split", "one_shot", "progressive",
-    "snap_steps", "two_shot",
+    "snap_steps", "stage_plan", "two_shot",
 ]
 
 #: Student strategies, the same names in every engine (Definition 2.2, Appendix D.2; Curriculum Extraction).
 STRATEGIES = ("ce", "oneshot", "progressive", "two-shot", "equal-split", "extraction")
+#: The two equal-split variants of Appendix D.2: kappa*T0 steps split over the checkpoints (variant 2),
+#: or the student's own steps (variant 1).
+SPLITS = ("teacher", "student")
 
 Source = Union[int, str]  # teacher checkpoint step, "final", "labels" or "extract:<layer>"
 _NAMED = ("final", "labels")
@@ -281,54 +286,102 @@ def snap_steps(requested: Sequence[int], available: Sequence[int], *, tolerance:
     return out
 
 
-@dataclass(frozen=True)
-class IntermediateChoice:
-    """The chosen intermediate checkpoint ``step``, the ``rule`` used and its criterion ``value``
-    (accuracy: slope of the smoothed test accuracy per step; correlation_gap: the peak gap)."""
+# ---------------------------------------------------------------- a student strategy's schedule
 
-    step: int
-    rule: str
-    value: float
+def stage_plan(strategy: str, *, steps: int, stage_steps: int = 0, n_checkpoints: int = 0, teacher_steps: int,
+               spacing: int, prefix: str = "") -> tuple[int, int] | None:
+    """``(N, T)`` of a ``progressive`` student, ``(2, T)`` of a ``two-shot`` one, None for the other
+    strategies; raises :class:`ParameterError` when the stages do not fit into the student's ``steps``.
 
-
-def choose_intermediate(
-    log: pd.DataFrame | Sequence[Mapping[str, Any]],
-    rule: str = "auto",
-    *,
-    smooth: int = 5,
-    available: Sequence[int] | None = None,
-    run: int | None = None,
-) -> IntermediateChoice:
-    """The intermediate teacher checkpoint for (2, T)-progressive distillation (Section 3.1, R2).
-
-    ``"accuracy"``: the middle of the phase transition, i.e. the logged step of steepest rise of
-    ``test_accuracy`` after a centered moving average over ``smooth`` log points (derivative by
-    ``np.gradient`` on the step axis). ``"correlation_gap"``: the step where ``corr1_in_mean -
-    corr1_off_max`` (Figure 2, middle) peaks. ``"auto"``: correlation_gap when those columns exist,
-    else accuracy. ``available``: restrict the choice to these checkpoint steps.
+    progressive: ``N = n_checkpoints`` or ``T0 // spacing`` (every saved teacher checkpoint up to
+    the final), ``T = stage_steps`` or ``spacing``; needs ``N * T <= steps``. two-shot: ``T =
+    stage_steps`` or ``steps // 4``; needs ``2 T <= steps``. ``spacing``: the teacher's checkpoint
+    spacing; ``prefix`` (``"student."``) names the fields inside a compare config.
     """
-    rule = check_choice("rule", rule, ("auto", "accuracy", "correlation_gap"))
-    smooth = check_int("smooth", smooth, lo=1)
-    df = log_frame(log, run=run)
-    gap = gap_series(df)
-    if rule == "auto":
-        rule = "accuracy" if gap is None else "correlation_gap"
-    steps = df["step"].to_numpy(dtype=np.int64)
-    if rule == "correlation_gap":
-        if gap is None:
-            raise ParameterError("rule 'correlation_gap' needs columns corr1_in_mean and corr1_off_max (or corr1_gap)")
-        score = gap.to_numpy(dtype=float)
+    def fail(need: str) -> ParameterError:
+        if prefix:
+            return ParameterError(f"{prefix}steps must be >= {need} for {strategy}; got {steps}")
+        return ParameterError(f"{strategy} needs steps >= {need}; got steps = {steps}")
+
+    if strategy == "progressive":
+        n = n_checkpoints or max(1, teacher_steps // spacing)
+        t = stage_steps or spacing
+        if n * t > steps:
+            raise fail(f"n_checkpoints * stage_steps = {n} * {t}")
+        return n, t
+    if strategy == "two-shot":
+        t = stage_steps or steps // 4
+        if t < 1 or 2 * t > steps:
+            raise fail(f"2 * stage_steps = {2 * max(t, 1)}")
+        return 2, t
+    return None
+
+
+def build_schedule(
+    strategy: str,
+    *,
+    steps: int,
+    teacher_steps: int,
+    spacing: int,
+    available: Sequence[int],
+    first: Callable[[], tuple[int, dict]] | None = None,
+    stage_steps: int = 0,
+    n_checkpoints: int = 0,
+    kappa: float = 0.5,
+    split: str = "teacher",
+    extract_layers: Sequence[int] = (1,),
+    extract_steps: int = 1,
+) -> tuple[Schedule, dict]:
+    """The schedule of a student of ``steps`` steps under ``strategy`` and a note on its checkpoints
+    (written to ``summary.json`` as ``checkpoint_choice``); the same meaning in every engine.
+
+    The teacher: ``teacher_steps`` (T0) steps, checkpoints saved every ``spacing`` steps, the saved
+    steps ``available`` (every int source is snapped to them). ``first()`` gives the first
+    checkpoint ``C_1`` and its note (:func:`infra.first_checkpoint.choose_first_checkpoint`); it is
+    called only by the strategies that use one.
+
+    * ``ce``: the labels throughout (loss (1)); ``oneshot``: the final teacher throughout (Section 2).
+    * ``progressive``: (N, T)-progressive distillation (Definition 2.2) over the teacher's saved
+      checkpoints: ``N = n_checkpoints`` or ``T0 / spacing``; the intermediates are the multiples of
+      ``spacing`` (of ``T0 // N`` when ``n_checkpoints`` is given); ``T = stage_steps`` or ``spacing``
+      (:func:`stage_plan`); the final teacher supervises the rest.
+    * ``two-shot``: (2, T)-progressive with ``C_1`` (Section 3.1, R2): ``C_1`` for ``T = stage_steps``
+      (0: ``steps // 4``) steps, then the final teacher.
+    * ``equal-split``: N-shot equal-split distillation (Appendix D.2) over ``C_1, 2 C_1, ..., n C_1``
+      (``n = n_checkpoints`` or ``T0 // C_1``, at most ``T0 // C_1``; ``n C_1 = T0`` is the final
+      teacher): ``split="teacher"`` splits ``kappa * T0`` student steps equally, then the final
+      teacher (variant 2, :func:`kappa_equal_split`); ``split="student"`` splits the student's
+      ``steps`` (variant 1, :func:`equal_split`).
+    * ``extraction``: Curriculum Extraction, ``extract_steps`` per layer of ``extract_layers``, then
+      the final teacher (:func:`extraction`).
+    """
+    check_choice("strategy", strategy, STRATEGIES)
+    steps = check_int("steps", steps, 1)
+    T0 = check_int("teacher_steps", teacher_steps, 1)
+    spacing = check_int("checkpoint spacing", spacing, 1)
+    if strategy == "ce":
+        return cross_entropy(steps), {}
+    if strategy == "oneshot":
+        return one_shot(steps), {}
+    if strategy == "extraction":
+        layers = [int(layer) for layer in extract_layers]
+        return extraction(layers, extract_steps, steps), {"extract_layers": layers, "extract_steps": extract_steps}
+    plan = stage_plan(strategy, steps=steps, stage_steps=stage_steps, n_checkpoints=n_checkpoints,
+                      teacher_steps=T0, spacing=spacing)
+    if strategy == "progressive":
+        n, t = plan
+        sched = progressive(n, t, steps, teacher_steps=T0, spacing=T0 // n if n_checkpoints else spacing)
+        return sched.snap(available), {"n_checkpoints": n, "stage_steps": t}
+    if first is None:
+        raise ParameterError(f"strategy {strategy!r} needs its first teacher checkpoint C_1")
+    c1, note = first()
+    if strategy == "two-shot":
+        return two_shot(c1, plan[1], steps), dict(note, stage_steps=plan[1])
+    check_choice("split", split, SPLITS)
+    most = T0 // check_int("first checkpoint", c1, 1, T0)
+    cks = checkpoint_multiples(c1, min(n_checkpoints or most, most), teacher_steps=T0)
+    if split == "teacher":
+        sched = kappa_equal_split(cks, steps, teacher_steps=T0, kappa=kappa)
     else:
-        if "test_accuracy" not in df.columns:
-            raise ParameterError(f"rule 'accuracy' needs a 'test_accuracy' column; columns are {list(df.columns)}")
-        if len(df) < 2:
-            raise ParameterError("rule 'accuracy' needs at least 2 logged steps")
-        acc = df["test_accuracy"].astype(float).rolling(smooth, center=True, min_periods=1).mean()
-        score = np.gradient(acc.to_numpy(), steps.astype(float))
-    ok = ~np.isnan(score)
-    if available is not None:
-        ok &= np.isin(steps, np.asarray(list(available), dtype=np.int64))
-    if not ok.any():
-        raise ParameterError("no logged step is both available and has a finite criterion")
-    i = int(np.flatnonzero(ok)[np.argmax(score[ok])])
-    return IntermediateChoice(int(steps[i]), rule, float(score[i]))
+        sched = equal_split(cks, steps)
+    return sched.snap(available), dict(note, n_checkpoints=len(cks), kappa=kappa, split=split)

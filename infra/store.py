@@ -27,10 +27,12 @@ from typing import Any
 
 import pandas as pd
 
+from infra.config import renamed_config_keys
 from theory._checks import ParameterError
 
-__all__ = ["kind_of", "SUMMARY", "LOCK", "ERROR", "MANIFEST", "WORK", "STATES", "finished_runs", "flatten_config",
-           "load_results", "load_metrics", "run_state", "lock_alive", "sweep_status", "clean_work", "write_parquet"]
+__all__ = ["kind_of", "SUMMARY", "LOCK", "ERROR", "MANIFEST", "WORK", "STATES", "SUMMARY_ALIASES", "finished_runs",
+           "flatten_config", "load_results", "load_metrics", "run_state", "lock_alive", "sweep_status", "clean_work",
+           "summary_role", "upgrade_summary_entry", "write_parquet"]
 
 SUMMARY, LOCK, ERROR, MANIFEST, WORK = "summary.json", "running.json", "error.json", "sweep.json", ".work"
 STATES = ("done", "running", "failed", "pending")
@@ -53,6 +55,12 @@ def _read_json(path: Path) -> dict | None:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
+
+
+def _read_config(path: Path) -> dict | None:
+    """A run's ``config.json`` with renamed fields under their new names (:data:`infra.config.CONFIG_ALIASES`)."""
+    config = _read_json(path / "config.json")
+    return renamed_config_keys(config) if isinstance(config, dict) else config
 
 
 def _check_dir(root) -> Path:
@@ -87,7 +95,31 @@ def flatten_config(config: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _entry(entry: dict, prefix: str = "") -> dict[str, Any]:
+#: Renamed summary keys, ``{role: {old key: new key}}``. ``samples_to_<p>`` is always samples to p%
+#: test accuracy (absolute); the Transformer's old relative targets ``samples_to_<p>pct`` are samples
+#: to p% of the teacher's final accuracy for a student, of the run's own final accuracy for a teacher.
+SUMMARY_ALIASES: dict[str, dict[str, str]] = {
+    "student": {f"samples_to_{p}pct": f"samples_to_{p}pct_of_teacher" for p in (80, 90, 95)},
+    "teacher": {f"samples_to_{p}pct": f"samples_to_{p}pct_of_own_final" for p in (80, 90, 95)},
+}
+
+
+def upgrade_summary_entry(entry: dict, role: str) -> dict:
+    """A run's entry of an old ``summary.json`` with its keys renamed as :data:`SUMMARY_ALIASES` says
+    (``role``: ``"student"`` or ``"teacher"``); new keys already there are kept."""
+    aliases = SUMMARY_ALIASES[role]
+    return {aliases[k] if k in aliases and aliases[k] not in entry else k: v for k, v in entry.items()}
+
+
+def summary_role(summary: dict) -> str:
+    """``"student"`` when the runs of ``summary`` were measured against a teacher's final accuracy,
+    else ``"teacher"`` (a teacher, or a student whose teacher's accuracy was unknown)."""
+    student = "student" in str(summary.get("kind", "")) and summary.get("teacher_final_accuracy", 0) is not None
+    return "student" if student else "teacher"
+
+
+def _entry(entry: dict, prefix: str = "", role: str = "student") -> dict[str, Any]:
+    entry = upgrade_summary_entry(entry, role)
     return {f"{prefix}{k}": v for k, v in entry.items() if k not in ("run", "seed") and not isinstance(v, (dict, list))}
 
 
@@ -97,20 +129,20 @@ def _choice(summary: dict) -> dict[str, Any]:
 
 
 def _result_rows(path: Path) -> list[dict]:
-    config, summary = _read_json(path / "config.json"), _read_json(path / SUMMARY)
+    config, summary = _read_config(path), _read_json(path / SUMMARY)
     if config is None or summary is None:
         return []
     kind = kind_of(config.get("kind"))
     head = {"run_hash": path.name, "kind": kind}
     flat = flatten_config(config)
     if kind.endswith("compare"):
-        teacher = _entry(summary.get("teacher") or {}, "teacher_")
+        teacher = _entry(summary.get("teacher") or {}, "teacher_", "teacher")
         return [{**head, **flat, "strategy": strategy, **_entry(entry), **_choice(entry), **teacher}
                 for strategy, entry in (summary.get("students") or {}).items()]
     rows = []
     for entry in summary.get("runs", []):
         row = {**head, **{k: v for k, v in flat.items() if k not in ("seed", "seeds")}, "seed": entry.get("seed")}
-        row.update({k: v for k, v in _entry(entry).items() if k not in row})
+        row.update({k: v for k, v in _entry(entry, role=summary_role(summary)).items() if k not in row})
         if kind.endswith("student"):
             row.update(_choice(summary))
         if "support" in summary:
@@ -126,7 +158,7 @@ def load_results(root, *, kind: str | None = None) -> pd.DataFrame:
     """
     rows, config_cols = [], {}
     for path in finished_runs(root):
-        config = _read_json(path / "config.json") or {}
+        config = _read_config(path) or {}
         for row in _result_rows(path):
             if kind is None or row["kind"] == kind:
                 rows.append(row)
@@ -148,7 +180,7 @@ def load_metrics(root, *, kind: str | None = None, runs=None) -> pd.DataFrame:
     for path in finished_runs(root):
         if keep is not None and path.name not in keep:
             continue
-        config = _read_json(path / "config.json")
+        config = _read_config(path)
         pq = path / "metrics.parquet"
         if config is None or not pq.is_file():
             continue

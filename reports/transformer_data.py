@@ -326,7 +326,7 @@ def _first_samples(students: pd.DataFrame, thresholds: pd.Series) -> pd.Series:
 def speed_table(frames: TransformerFrames) -> pd.DataFrame:
     """Per experiment and strategy: median samples to the family's targets (PCFG: 80/90/95% of the
     teacher's final accuracy; parity: 95/99% test accuracy; a run that never got there counts as
-    infinitely slow, blank when the median did not get there; :func:`simulate.compare.median_reached`),
+    infinitely slow, blank when the median did not get there; :func:`infra.compare.median_reached`),
     runs, median final accuracy, ``gap to Bayes`` (the experiment's Bayes-optimal accuracy minus the median
     final accuracy; only where the teacher's summary holds it) and the median finals of the measures
     (as :func:`feature_table`)."""

@@ -2,35 +2,22 @@
 (the layout of :func:`infra.compare.run_compare`; all strategies' students train as one program)."""
 from __future__ import annotations
 
-import numpy as np
-
-from infra.compare import median_reached
 from infra.compare import run_compare as _run_compare
-from infra.rundir import RunDir
+from infra.compare import strategy_row as _strategy_row
 
 from .student import train_strategies
 from .teacher import train_teacher
 
-__all__ = ["run_compare", "strategy_row"]
+__all__ = ["run_compare", "strategy_row", "SPEED_KEYS"]
+
+#: The MLP's speed columns: samples to 95% / 99% test accuracy.
+SPEED_KEYS = ("samples_to_95", "samples_to_99")
 
 
 def strategy_row(strategy: str, run_dir) -> dict:
-    """Median and spread over seeds of samples to 95% / 99% test accuracy, from ``summary.json``."""
-    summary = RunDir(run_dir).read_json("summary.json")
-    runs = summary["runs"]
-    row = {"strategy": strategy}
-    for t in ("95", "99"):
-        vals = [r[f"samples_to_{t}"] for r in runs]
-        row[f"samples_to_{t}"] = median_reached(vals)
-        reached = [v for v in vals if v is not None]
-        row[f"samples_to_{t}_min"] = min(reached) if reached else None
-        row[f"samples_to_{t}_max"] = max(reached) if len(reached) == len(vals) else None
-    row["seeds"] = len(runs)
-    row["final_accuracy"] = float(np.median([r["final_accuracy"] for r in runs]))
-    choice = summary.get("checkpoint_choice") or {}
-    if "step" in choice:
-        row["checkpoint"] = f"{choice['step']} ({choice['rule']})"
-    return row
+    """Median and spread over seeds of samples to 95% / 99% test accuracy, from ``summary.json``
+    (:func:`infra.compare.strategy_row`)."""
+    return _strategy_row(strategy, run_dir, speed_keys=SPEED_KEYS)
 
 
 def run_compare(cfg, out, *, progress: bool = True) -> list[dict]:

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from infra.config import check_extraction, check_seeds
-from infra.schedule import STRATEGIES
+from infra.first_checkpoint import check_first_fields
+from infra.schedule import SPLITS, STRATEGIES, stage_plan
 from theory._checks import ParameterError, check_choice, check_int, check_real
 
 __all__ = ["TeacherConfig", "StudentConfig", "CompareConfig"]
@@ -98,9 +99,10 @@ class TeacherConfig:
 class StudentConfig:
     """A student of a saved teacher under a supervision schedule (Definition 2.2, Appendix D.2).
 
-    d, k and the support are the teacher's. Strategies: ``ce`` (labels only), ``oneshot`` (final
-    checkpoint throughout), ``progressive`` ((N, T)-progressive), ``two-shot`` (one intermediate
-    checkpoint for T steps, then the final), ``equal-split`` (N-shot kappa*T0 equal split),
+    d, k and the support are the teacher's. Strategies (:func:`infra.schedule.build_schedule`, the
+    same in every engine): ``ce`` (labels only), ``oneshot`` (final checkpoint throughout),
+    ``progressive`` ((N, T)-progressive), ``two-shot`` (the first checkpoint C_1 for T steps, then the
+    final), ``equal-split`` (N-shot equal split over C_1, 2 C_1, ...),
     ``extraction`` (Curriculum Extraction, Gupta & Karmalkar 2025: ``extract_steps`` steps aligning
     the hidden layer to a fixed random projection of the final teacher's, then the final teacher's
     outputs; no intermediate checkpoint).
@@ -123,13 +125,24 @@ class StudentConfig:
     run_temperatures: tuple[float, ...] = ()  # per-run teacher temperatures, one per seed (empty: temperature)
     temperature: float = 1.0  # teacher temperature tau of KL(p_T^tau || p_S); 0 = the teacher's argmax label
     alpha: float = 0.0  # loss = alpha * CE(labels) + (1 - alpha) * KL(teacher); ignored by ce
-    intermediate: str = "auto"  # two-shot: teacher step of the intermediate checkpoint, or "auto"
-    # rule for "auto": accuracy = middle of the phase transition (steepest rise of test accuracy);
-    # correlation_gap = peak of (in-support - off-support) degree-1 correlation, noisy below width ~10^4
-    intermediate_rule: Literal["auto", "accuracy", "correlation_gap"] = "accuracy"
-    stage_steps: int = 4000  # T: student steps per intermediate checkpoint (0: the teacher's checkpoint spacing)
-    n_checkpoints: int = 0  # N of (N, T)-progressive / equal-split (0: every teacher checkpoint up to the final)
-    kappa: float = 0.5  # equal-split: the first kappa * T0 student steps are split over the N checkpoints
+    # two-shot / equal-split: the first checkpoint C_1, a teacher step (snapped to the nearest saved
+    # intermediate checkpoint) or "auto" (chosen from the teacher's log by first_rule)
+    first_checkpoint: str = "auto"
+    # rule for "auto" (infra.first_checkpoint): accuracy = middle of the phase transition (steepest rise of
+    # test accuracy); correlation_gap = peak of (in-support - off-support) degree-1 correlation, noisy below
+    # width ~10^4; auto = correlation_gap when the teacher logged the correlations, else accuracy
+    first_rule: Literal["auto", "accuracy", "correlation_gap"] = "accuracy"
+    first_skip: float = 0.0  # auto: the first first_skip * T0 teacher steps are left out of the choice, in [0, 1)
+    first_smooth: int = 5  # accuracy rule: centered moving average over this many log points (>= 1)
+    # T: two-shot: student steps on C_1 (0: steps / 4); progressive: per intermediate checkpoint (0: the
+    # teacher's checkpoint spacing)
+    stage_steps: int = 4000
+    # progressive: N of (N, T)-progressive (0: every teacher checkpoint up to the final; given: checkpoints at the
+    # multiples of T0 // N); equal-split: N checkpoints C_1, ..., N C_1 (0, or more than fit: every multiple up to T0)
+    n_checkpoints: int = 0
+    kappa: float = 0.5  # equal-split with split=teacher: the first kappa * T0 student steps are split over the N
+    # equal-split: split kappa*T0 student steps (Appendix D.2, variant 2) or the student's own steps (variant 1)
+    split: Literal["teacher", "student"] = "teacher"
     # extraction: SGD steps on 1/2 ||relu(W x + b) - A relu(W_T x + b_T)||^2 (W, b only) before the
     # final teacher's outputs; A (width x teacher width) has N(0, projection_scale^2 / teacher width) entries
     extract_steps: int = 5_000  # (24, 5)-parity defaults: 5000 -> 18k samples to 95%, 10000 -> 19k, 20000 -> 28k
@@ -153,12 +166,8 @@ class StudentConfig:
         check_real("kappa", self.kappa, 0, 1, lo_open=True)
         check_extraction(self)
         check_real("extract_lr", self.extract_lr, 0)
-        check_choice("intermediate_rule", self.intermediate_rule, ("auto", "accuracy", "correlation_gap"))
-        if self.intermediate != "auto":
-            try:
-                check_int("intermediate", int(self.intermediate), 1)
-            except ValueError:
-                raise ParameterError(f"intermediate must be 'auto' or a teacher step >= 1, got {self.intermediate!r}")
+        check_first_fields(self, ("auto", "accuracy", "correlation_gap"))
+        check_choice("split", self.split, SPLITS)
 
 
 @dataclass(frozen=True)
@@ -175,15 +184,7 @@ class CompareConfig:
         for s in self.strategies:
             check_choice("strategies", s, STRATEGIES)
         t, st = self.teacher, self.student
-        stage = st.stage_steps or t.checkpoint_every
-        if "progressive" in self.strategies:
-            n = st.n_checkpoints or max(1, t.steps // t.checkpoint_every)
-            if n * stage > st.steps:
-                raise ParameterError(
-                    f"student.steps must be >= n_checkpoints * stage_steps = {n} * {stage} for progressive; "
-                    f"got {st.steps}")
+        for s in self.strategies:  # the schedules' (N, T) fit into the student's steps (infra.schedule)
+            stage_plan(s, steps=st.steps, stage_steps=st.stage_steps, n_checkpoints=st.n_checkpoints,
+                       teacher_steps=t.steps, spacing=t.checkpoint_every, prefix="student.")
         check_extraction(st, active="extraction" in self.strategies, prefix="student.")
-        two_shot_t = st.stage_steps or st.steps // 4
-        if "two-shot" in self.strategies and 2 * two_shot_t > st.steps:
-            raise ParameterError(f"student.steps must be >= 2 * stage_steps = {2 * two_shot_t} for two-shot; "
-                                 f"got {st.steps}")

@@ -17,18 +17,21 @@ from .model import MLPParams, forward, init_default, init_symmetric
 from .probes import model_fn, probe, probe_summary, summary_rows
 from .sgd import train_sgd
 
-__all__ = ["init_params", "Task", "parity_task", "hierarchical_task", "TaskStream", "Evaluator", "train",
-           "lr_multiplier"]
+__all__ = ["init_params", "Task", "parity_task", "hierarchical_task", "TaskStream", "Evaluator", "SGDSettings",
+           "sgd_settings", "train"]
 
-def init_params(cfg, d: int, k: int, classes: int, device: torch.device) -> MLPParams:
-    """One run per seed, each from its own generator, stacked along the run axis."""
+def init_params(seeds, *, width: int, init: str, output_scale: float, d: int, k: int, classes: int,
+                device: torch.device) -> MLPParams:
+    """One run per seed, each from its own generator (:attr:`Stream.INIT`), stacked along the run axis:
+    ``W (R, width, d)``, ``b (R, width)``, ``a (R, classes, width)``; ``init`` "symmetric" (Appendix B,
+    mirrored pairs for a degree-``k`` parity) or "default" (PyTorch's, output layer times ``output_scale``)."""
     parts = []
-    for seed in cfg.seeds:
+    for seed in seeds:
         g = generator(seed, Stream.INIT, torch.device("cpu"))
-        if cfg.init == "symmetric":
-            parts.append(init_symmetric(1, cfg.width, d, k, classes, generator=g))
+        if init == "symmetric":
+            parts.append(init_symmetric(1, width, d, k, classes, generator=g))
         else:
-            parts.append(init_default(1, cfg.width, d, classes, generator=g, output_scale=cfg.output_scale))
+            parts.append(init_default(1, width, d, classes, generator=g, output_scale=output_scale))
     return MLPParams(*(torch.cat([getattr(p, n) for p in parts]).to(device) for n in ("W", "b", "a")))
 
 
@@ -70,29 +73,60 @@ class TaskStream:
         return x, self.task.labels(x)
 
 
-def lr_multiplier(cfg):
-    return L.lr_schedule(cfg.lr_schedule, warmup=cfg.warmup, total=cfg.steps) if (
-        cfg.lr_schedule != "constant" or cfg.warmup) else None
+@dataclass(frozen=True)
+class SGDSettings:
+    """What :func:`train` needs of a run's config: the base rate ``lr`` (a float, or one per run:
+    shape ``(R,)`` as a tuple), ``lr_a_mult`` (rate multiplier of the output layer ``a``), the
+    schedule (``schedule`` in {constant, cosine, linear}, ``warmup`` steps, over ``steps`` steps in
+    all), the ``batch`` size (samples per step) and ``eval_every`` (steps between ``on_block`` calls)."""
+
+    lr: float | tuple[float, ...]
+    lr_a_mult: float = 1.0
+    schedule: str = "constant"
+    warmup: int = 0
+    steps: int = 1
+    batch: int = 1
+    eval_every: int | None = None
+
+    def rates(self) -> float | torch.Tensor:
+        """The base rate: a float, or per-run rates as a float64 tensor ``(R,)``."""
+        return torch.tensor(self.lr, dtype=torch.float64) if isinstance(self.lr, tuple) else self.lr
+
+    def multiplier(self):
+        """The schedule as ``global steps -> multipliers`` (:func:`simulate.losses.lr_schedule`);
+        None for a constant rate without warmup."""
+        if self.schedule == "constant" and not self.warmup:
+            return None
+        return L.lr_schedule(self.schedule, warmup=self.warmup, total=self.steps)
 
 
-def train(params, stream, steps, cfg, *, loss, teacher=None, alpha=0.0, tau=1.0, start_step=0, on_block=None,
-          lr=None):
-    """``steps`` SGD steps of ``cfg.batch`` fresh samples; the blocked exact path for batch 1.
-    ``cfg`` supplies ``lr`` (or per-run ``run_lrs``), ``lr_a_mult`` (rate multiplier of the output layer), the schedule,
-    ``batch`` and ``eval_every``."""
-    kw = dict(loss=loss, teacher=teacher, alpha=alpha, tau=tau, schedule=lr_multiplier(cfg),
-              start_step=start_step, on_block=on_block, every=cfg.eval_every, lr_a_mult=cfg.lr_a_mult)
-    if lr is None:  # per-run rates (R,) may also be given directly
-        lr = torch.tensor(cfg.run_lrs, dtype=torch.float64) if cfg.run_lrs else cfg.lr
-    if cfg.batch == 1:
-        return train_online(params, stream, steps, lr, **kw)
-    return train_sgd(params, stream, steps, lr, batch_size=cfg.batch, **kw)
+def sgd_settings(cfg, *, repeat: int = 1) -> SGDSettings:
+    """The :class:`SGDSettings` of a teacher or student config: ``cfg.lr`` (or its per-run
+    ``run_lrs``, repeated ``repeat`` times for a program of ``repeat`` groups of ``len(cfg.seeds)``
+    runs), ``lr_a_mult``, ``lr_schedule``, ``warmup``, ``steps``, ``batch`` and ``eval_every``."""
+    lr = tuple(float(v) for v in cfg.run_lrs) * repeat if cfg.run_lrs else cfg.lr
+    return SGDSettings(lr=lr, lr_a_mult=cfg.lr_a_mult, schedule=cfg.lr_schedule, warmup=cfg.warmup,
+                       steps=cfg.steps, batch=cfg.batch, eval_every=cfg.eval_every)
+
+
+def train(params: MLPParams, stream, steps: int, sgd: SGDSettings, *, loss, teacher=None, alpha=0.0, tau=1.0,
+          start_step: int = 0, on_block=None) -> MLPParams:
+    """``steps`` SGD steps (from global step ``start_step``) of ``sgd.batch`` fresh samples from
+    ``stream`` on the ``R`` runs of ``params`` (in place); the blocked exact path for batch 1.
+    ``on_block(step, params)`` at global multiples of ``sgd.eval_every``."""
+    kw = dict(loss=loss, teacher=teacher, alpha=alpha, tau=tau, schedule=sgd.multiplier(),
+              start_step=start_step, on_block=on_block, every=sgd.eval_every, lr_a_mult=sgd.lr_a_mult)
+    if sgd.batch == 1:
+        return train_online(params, stream, steps, sgd.rates(), **kw)
+    return train_sgd(params, stream, steps, sgd.rates(), batch_size=sgd.batch, **kw)
 
 
 class Evaluator:
-    """Test loss and accuracy on a fixed held-out set (all of {+-1}^d when d <= 20), and probes."""
+    """Test loss and accuracy on a fixed held-out set (all of {+-1}^d when d <= 20, else ``eval_size``
+    fixed samples), and the curriculum probes (``probe_samples`` samples) every ``probe_every`` steps
+    (0: never)."""
 
-    def __init__(self, task: Task, *, eval_size, probe_samples, device, seed=0):
+    def __init__(self, task: Task, *, eval_size: int, probe_samples: int, probe_every: int, device, seed: int = 0):
         self.task, self.d, self.device = task, task.d, device
         if task.d <= D.MAX_CUBE_DIM and 2**task.d <= 1 << 20:
             self.x = D.full_cube(task.d, device=device)
@@ -102,7 +136,7 @@ class Evaluator:
             self.x = D.sample_cube(eval_size, task.d, generator=gen).to(device)
             self.exact = False
         self.label = task.labels(self.x)
-        self.probe_samples, self.seed = probe_samples, seed
+        self.probe_samples, self.probe_every, self.seed = probe_samples, probe_every, seed
 
     @torch.no_grad()
     def __call__(self, params: MLPParams) -> list[dict]:
@@ -126,13 +160,14 @@ class Evaluator:
                     n_samples=self.probe_samples, device=self.device)
         return summary_rows(probe_summary(res))
 
-    def rows(self, params: MLPParams, cfg, step: int, **extra) -> list[dict]:
-        """One metrics row per run at ``step``: test loss/accuracy, probes every ``cfg.probe_every``
-        steps, and ``run, seed, step, samples`` plus ``extra``."""
-        rows = self(params)
-        if cfg.probe_every and step % cfg.probe_every == 0:
-            for row, probes in zip(rows, self.probes(params)):
+    def rows(self, model: MLPParams, step: int, samples: int, seeds, **extra) -> list[dict]:
+        """One metrics row per run of ``model`` (``R`` runs; ``seeds``: one per run) at ``step``,
+        ``samples`` seen: test loss/accuracy, the probes when ``step`` is a multiple of
+        ``probe_every``, then ``run, seed, step, samples`` and ``extra``."""
+        rows = self(model)
+        if self.probe_every and step % self.probe_every == 0:
+            for row, probes in zip(rows, self.probes(model)):
                 row.update(probes)
-        for r, (row, seed) in enumerate(zip(rows, cfg.seeds)):
-            row.update(run=r, seed=seed, step=step, samples=step * cfg.batch, **extra)
+        for r, (row, seed) in enumerate(zip(rows, seeds)):
+            row.update(run=r, seed=seed, step=step, samples=samples, **extra)
         return rows

@@ -11,19 +11,17 @@ trains with its own loss, so its students form a program of their own.
 from __future__ import annotations
 
 import dataclasses
-from types import SimpleNamespace
 
 import torch
-from tqdm.auto import tqdm
-
-from infra.config import config_to_dict
-from theory._checks import ParameterError
 
 from infra import schedule as S
 from infra.checkpoints import NoCheckpointsError
+from infra.config import config_to_dict
 from infra.device import resolve_device
+from infra.first_checkpoint import choose_first_checkpoint
 from infra.logs import summary_from_log
-from infra.rundir import RunDir, env_info
+from infra.rundir import RunDir, open_teacher
+from infra.runloop import RunLoop
 from infra.seeding import Stream, generator
 
 from .checkpoints import CheckpointDir
@@ -31,68 +29,33 @@ from .config import StudentConfig, TeacherConfig
 from .data import sample_cube
 from .extraction import correlation_summary, hidden_mse, match_hidden, projection, projection_correlations
 from .model import MLPParams
-from .runner import Evaluator, TaskStream, init_params, lr_multiplier, train
+from .runner import Evaluator, TaskStream, init_params, sgd_settings, train
 from .teacher import load_teacher_config, teacher_task
 
-__all__ = ["build_schedule", "open_teacher", "train_student", "train_strategies"]
+__all__ = ["student_schedule", "train_student", "train_strategies"]
 
-def _choose_first(cfg: StudentConfig, teacher: RunDir, tcfg: TeacherConfig, available) -> tuple[int, dict]:
-    if cfg.intermediate != "auto":
-        step = S.snap_steps([int(cfg.intermediate)], available)[0]
-        return step, {"rule": "given", "step": step}
-    log = teacher.metrics()
-    log = log[log["run"] == cfg.teacher_run]
-    inner = [s for s in available if 0 < s < tcfg.steps]
-    choice = S.choose_intermediate(log, cfg.intermediate_rule, available=inner)
-    return choice.step, {"rule": choice.rule, "step": choice.step, "criterion": choice.value}
+def student_schedule(cfg: StudentConfig, teacher: RunDir, tcfg: TeacherConfig, available) -> tuple[S.Schedule, dict]:
+    """The student's schedule and a note on how its checkpoints were chosen (:func:`infra.schedule.build_schedule`
+    with the first checkpoint of :func:`infra.first_checkpoint.choose_first_checkpoint`)."""
 
+    def first() -> tuple[int, dict]:
+        log = teacher.metrics() if cfg.first_checkpoint == "auto" else None
+        return choose_first_checkpoint(log, first_checkpoint=cfg.first_checkpoint, rule=cfg.first_rule,
+                                       skip=cfg.first_skip, smooth=cfg.first_smooth, teacher_steps=tcfg.steps,
+                                       available=available, run=cfg.teacher_run)
 
-def build_schedule(cfg: StudentConfig, teacher: RunDir, tcfg: TeacherConfig, available) -> tuple[S.Schedule, dict]:
-    """The student's schedule and a note on how its checkpoints were chosen."""
-    T0, spacing = tcfg.steps, tcfg.checkpoint_every
-    if cfg.strategy == "ce":
-        return S.cross_entropy(cfg.steps), {}
-    if cfg.strategy == "oneshot":
-        return S.one_shot(cfg.steps), {}
-    if cfg.strategy == "extraction":  # the MLP has one hidden layer
-        return S.extraction([1], cfg.extract_steps, cfg.steps), {
-            "extract_steps": cfg.extract_steps, "projection_scale": cfg.projection_scale,
-            "projection_seed": cfg.projection_seed}
-    if cfg.strategy == "progressive":
-        n = cfg.n_checkpoints or max(1, T0 // spacing)
-        t = cfg.stage_steps or spacing
-        if n * t > cfg.steps:
-            raise ParameterError(
-                f"progressive needs steps >= n_checkpoints * stage_steps = {n} * {t}; got steps = {cfg.steps}")
-        sched = S.progressive(n, t, cfg.steps, teacher_steps=T0, spacing=T0 // n if cfg.n_checkpoints else spacing)
-        return sched.snap(available), {"n_checkpoints": n, "stage_steps": t}
-    first, note = _choose_first(cfg, teacher, tcfg, available)
-    if cfg.strategy == "two-shot":
-        t = cfg.stage_steps or cfg.steps // 4
-        return S.two_shot(first, t, cfg.steps), dict(note, stage_steps=t)
-    n = cfg.n_checkpoints or max(1, T0 // first)
-    cks = S.checkpoint_multiples(first, n, teacher_steps=T0) if n * first <= T0 else [first]
-    sched = S.kappa_equal_split(cks, cfg.steps, teacher_steps=T0, kappa=cfg.kappa)
-    return sched.snap(available), dict(note, n_checkpoints=len(cks), kappa=cfg.kappa)
-
-
-def open_teacher(cfg, load_config):
-    """The teacher run directory named by ``cfg.teacher`` and its config (``load_config(path)``);
-    raises ParameterError, before any work, when it is missing or ``cfg.teacher_run`` is not one of its runs."""
-    if not cfg.teacher:
-        raise ParameterError("teacher must name a teacher run directory (teacher=DIR)")
-    teacher = RunDir(cfg.teacher)
-    if not (teacher.path / "config.json").exists():
-        raise ParameterError(f"teacher {cfg.teacher!r} is not a teacher run directory (no config.json)")
-    tcfg = load_config(teacher.path)
-    if cfg.teacher_run >= len(tcfg.seeds):
-        raise ParameterError(f"teacher_run must be in [0, {len(tcfg.seeds) - 1}], got {cfg.teacher_run}")
-    return teacher, tcfg
+    sched, note = S.build_schedule(
+        cfg.strategy, steps=cfg.steps, teacher_steps=tcfg.steps, spacing=tcfg.checkpoint_every, available=available,
+        first=first, stage_steps=cfg.stage_steps, n_checkpoints=cfg.n_checkpoints, kappa=cfg.kappa, split=cfg.split,
+        extract_layers=(1,), extract_steps=cfg.extract_steps)  # the MLP has one hidden layer
+    if cfg.strategy == "extraction":
+        note.update(projection_scale=cfg.projection_scale, projection_seed=cfg.projection_seed)
+    return sched, note
 
 
 def _setup(cfg: StudentConfig):
     """The teacher, its config, the device, the task and the teacher's checkpoints (checked first)."""
-    teacher, tcfg = open_teacher(cfg, load_teacher_config)
+    teacher, tcfg = open_teacher(cfg.teacher, cfg.teacher_run, load_teacher_config)
     device = resolve_device(cfg.device)
     task = teacher_task(tcfg)
     ck = CheckpointDir(teacher.ckpt, d=tcfg.d, width=tcfg.width, classes=task.classes)
@@ -100,13 +63,6 @@ def _setup(cfg: StudentConfig):
     if not available:
         raise NoCheckpointsError(f"teacher {cfg.teacher!r} has no checkpoints in {ck.root}")
     return teacher, tcfg, device, task, ck, available
-
-
-def _start(rd: RunDir, cfg: StudentConfig, device) -> None:
-    rd.path.mkdir(parents=True, exist_ok=True)
-    rd.reset_metrics()
-    rd.write_json("config.json", config_to_dict(cfg))
-    rd.write_json("env.json", env_info(device))
 
 
 def _finish(rd: RunDir, cfg: StudentConfig, sched: S.Schedule, note: dict, extra: dict | None = None) -> None:
@@ -156,31 +112,35 @@ def train_strategies(cfg: StudentConfig, strategies, outs, *, progress: bool = T
     strategies = [strategies[j] for j in todo]
     cfgs = [dataclasses.replace(cfg, strategy=s) for s in strategies]
     teacher, tcfg, device, task, ck, available = _setup(cfg)
-    scheds = [build_schedule(c, teacher, tcfg, available) for c in cfgs]
+    scheds = [student_schedule(c, teacher, tcfg, available) for c in cfgs]
     n, m = len(cfg.seeds), len(cfgs)
-    parts = [init_params(cfg, tcfg.d, tcfg.k, task.classes, device) for _ in cfgs]
+    parts = [init_params(cfg.seeds, width=cfg.width, init=cfg.init, output_scale=cfg.output_scale, d=tcfg.d, k=tcfg.k,
+                         classes=task.classes, device=device) for _ in cfgs]
     params = MLPParams(*(torch.cat([getattr(p, k) for p in parts]) for k in ("W", "b", "a")))
     stream = TaskStream(task, tuple(cfg.seeds) * m, device)
-    evaluator = Evaluator(task, eval_size=cfg.eval_size, probe_samples=cfg.probe_samples, device=device)
-    for k, j in enumerate(todo):
-        _start(rds[j], cfgs[k], device)
-    runs_cfg = SimpleNamespace(probe_every=cfg.probe_every, seeds=tuple(cfg.seeds) * m, batch=cfg.batch)
-    desc = f"student {strategies[0]}" if m == 1 else f"students ({m} strategies)"
-    bar = tqdm(total=cfg.steps, desc=desc, unit="step", disable=None if progress else True, leave=False)
-
+    evaluator = Evaluator(task, eval_size=cfg.eval_size, probe_samples=cfg.probe_samples,
+                          probe_every=cfg.probe_every, device=device)
     extract = _Extraction(cfg, task, ck, tcfg, device, n * m) if "extraction" in strategies else None
 
-    def log(step: int, p) -> None:
-        rows = evaluator.rows(p, runs_cfg, step)
+    def evaluate(step: int) -> list[dict]:
+        """Rows of all ``n * m`` runs, strategy by strategy, each numbered within its strategy."""
+        rows = evaluator.rows(params, step, step * cfg.batch, tuple(cfg.seeds) * m)
         if extract is not None:
-            for row, mse in zip(rows, extract.mse(p)):
+            for row, mse in zip(rows, extract.mse(params)):
                 row["extract_mse"] = mse
-        for k, j in enumerate(todo):
+        for k in range(m):
             source = str(scheds[k][0].source_at(max(step - 1, 0)))
-            mine = [dict(row, run=row["run"] - k * n, source=source) for row in rows[k * n:(k + 1) * n]]
-            rds[j].append_metrics(mine)
-        bar.n = step
-        bar.set_postfix(acc=f"{max(r['test_accuracy'] for r in rows):.3f}")
+            for row in rows[k * n:(k + 1) * n]:
+                row.update(run=row["run"] - k * n, source=source)
+        return rows
+
+    desc = f"student {strategies[0]}" if m == 1 else f"students ({m} strategies)"
+    loop = RunLoop([rds[j] for j in todo], [config_to_dict(c) for c in cfgs], evaluate=evaluate,
+                   total_steps=cfg.steps, progress=progress, desc=desc)
+    loop.start_or_resume(device)  # no checkpoints: every directory starts afresh
+
+    def log(step: int, _params) -> None:
+        loop.log(step)
 
     teachers: dict = {}
 
@@ -189,16 +149,16 @@ def train_strategies(cfg: StudentConfig, strategies, outs, *, progress: bool = T
             teachers[source] = ck.load(source, device=device).params.select(cfg.teacher_run)
         return teachers[source]
 
-    log(0, params)
+    loop.log(0)
     cuts = sorted({0} | {stop for sched, _ in scheds for _, stop, _ in sched.bounds()})
     tau = torch.tensor(cfg.run_temperatures * m) if cfg.run_temperatures else cfg.temperature
-    lr = torch.tensor(cfg.run_lrs * m, dtype=torch.float64) if cfg.run_lrs else cfg.lr
+    sgd = sgd_settings(cfg, repeat=m)
     for start, stop in zip(cuts[:-1], cuts[1:]):
         sources = [sched.source_at(start) for sched, _ in scheds]
         if S.extract_layer(sources[0]) is not None:  # extraction programs hold extraction runs only
-            match_hidden(params, stream, stop - start, cfg.extract_lr or lr, teacher=extract.teacher,
-                         proj=extract.proj, batch=cfg.batch, schedule=lr_multiplier(cfg), start_step=start,
-                         every=cfg.eval_every, on_block=log)
+            match_hidden(params, stream, stop - start, cfg.extract_lr or sgd.rates(), teacher=extract.teacher,
+                         proj=extract.proj, batch=sgd.batch, schedule=sgd.multiplier(), start_step=start,
+                         every=sgd.eval_every, on_block=log)
             continue
         if all(src == "labels" for src in sources):
             teacher_params, loss, alpha = None, "ce", cfg.alpha
@@ -211,11 +171,11 @@ def train_strategies(cfg: StudentConfig, strategies, outs, *, progress: bool = T
                 alpha = torch.tensor([1.0 if src == "labels" else cfg.alpha for src in sources for _ in range(n)])
             else:
                 loss, alpha = ("mix" if cfg.alpha > 0 else "kl"), cfg.alpha
-        train(params, stream, stop - start, cfg, loss=loss, teacher=teacher_params, alpha=alpha, tau=tau,
-              start_step=start, on_block=log, lr=lr)
+        train(params, stream, stop - start, sgd, loss=loss, teacher=teacher_params, alpha=alpha, tau=tau,
+              start_step=start, on_block=log)
     if cfg.steps % cfg.eval_every:
-        log(cfg.steps, params)
-    bar.close()
+        loop.log(cfg.steps)
+    loop.close()
     extra = extract.summary() if extract is not None else None
     for k, j in enumerate(todo):
         _finish(rds[j], cfgs[k], *scheds[k], extra)

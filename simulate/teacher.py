@@ -4,24 +4,23 @@ The directory holds ``config.json``, ``env.json``, ``metrics.jsonl`` (one row pe
 run), ``ckpt/step_*.safetensors`` (every ``checkpoint_every`` steps, with the data generators'
 states in the metadata), and, once finished, ``metrics.parquet`` and ``summary.json``. Rerunning
 on an unfinished directory resumes from its latest checkpoint with the same samples it would have
-seen; a finished one is left as it is.
+seen (the outer loop: :class:`infra.runloop.RunLoop`); a finished one is left as it is.
 """
 from __future__ import annotations
 
-
 import torch
-from tqdm.auto import tqdm
 
 from infra.config import config_from_dict, config_to_dict
+from infra.device import resolve_device
+from infra.logs import summary_from_log
+from infra.rundir import RunDir
+from infra.runloop import RunLoop
+from infra.seeding import Stream, generator, generator_states, restore_generators
 
 from . import data as D
 from .checkpoints import CheckpointDir
-from infra.device import resolve_device
-from infra.seeding import Stream, generator, generator_states, restore_generators
 from .config import TeacherConfig
-from infra.logs import summary_from_log
-from infra.rundir import RunDir
-from .runner import Evaluator, Task, TaskStream, hierarchical_task, init_params, parity_task, train
+from .runner import Evaluator, Task, TaskStream, hierarchical_task, init_params, parity_task, sgd_settings, train
 
 __all__ = ["train_teacher", "teacher_task", "load_teacher_config"]
 
@@ -48,38 +47,37 @@ def train_teacher(cfg: TeacherConfig, out, *, progress: bool = True) -> RunDir:
     device = resolve_device(cfg.device)
     task = teacher_task(cfg)
     classes = task.classes
-    params = init_params(cfg, cfg.d, cfg.k, classes, device)
+    params = init_params(cfg.seeds, width=cfg.width, init=cfg.init, output_scale=cfg.output_scale, d=cfg.d, k=cfg.k,
+                         classes=classes, device=device)
     stream = TaskStream(task, cfg.seeds, device)
-    evaluator = Evaluator(task, eval_size=cfg.eval_size, probe_samples=cfg.probe_samples, device=device)
+    evaluator = Evaluator(task, eval_size=cfg.eval_size, probe_samples=cfg.probe_samples,
+                          probe_every=cfg.probe_every, device=device)
     ck = CheckpointDir(rd.ckpt, d=cfg.d, width=cfg.width, classes=classes, runs=len(cfg.seeds))
     config = config_to_dict(cfg)
-    start = 0
-    if rd.resume_or_start(config, ck, device):
+
+    def save(step: int) -> None:
+        ck.save(params, step=step, samples=step * cfg.batch, config=config,
+                extra_metadata=generator_states(stream.gens))
+
+    def restore() -> int:
+        nonlocal params
         latest = ck.load("latest", device=device)
         params = latest.params.clone()  # fresh, aligned storage (GEMM rounding can depend on alignment)
         restore_generators(stream.gens, latest.metadata)
-        start = latest.step
-        rd.truncate_metrics(start)
+        return latest.step
 
-    bar = tqdm(total=cfg.steps, initial=start, desc="teacher", unit="step", disable=None if progress else True, leave=False)
-
-    def log(step: int, p) -> None:
-        rows = evaluator.rows(p, cfg, step)
-        rd.append_metrics(rows)
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            ck.save(p, step=step, samples=step * cfg.batch, config=config,
-                    extra_metadata=generator_states(stream.gens))
-        bar.n = step
-        bar.set_postfix(acc=f"{max(r['test_accuracy'] for r in rows):.3f}")
-
+    loop = RunLoop(rd, config, evaluate=lambda step: evaluator.rows(params, step, step * cfg.batch, cfg.seeds),
+                   total_steps=cfg.steps, checkpoints=ck, save=save, checkpoint_every=cfg.checkpoint_every,
+                   progress=progress, desc="teacher")
+    start = loop.start_or_resume(device, restore)
     if start == 0:
-        log(0, params)
-    train(params, stream, cfg.steps - start, cfg, loss="ce", start_step=start, on_block=log)
+        loop.log(0)
+    train(params, stream, cfg.steps - start, sgd_settings(cfg), loss="ce", start_step=start,
+          on_block=lambda step, _params: loop.log(step))
     if cfg.steps % cfg.eval_every:
-        log(cfg.steps, params)
-    bar.close()
+        loop.log(cfg.steps)
+    loop.close()
     df = rd.metrics()
     runs = [dict(summary_from_log(df, run=r), run=r, seed=s) for r, s in enumerate(cfg.seeds)]
     rd.finish({"kind": "teacher", **task.description, "runs": runs})
     return rd
-

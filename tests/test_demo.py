@@ -3,11 +3,15 @@ gallery (reports/gallery, built by the same command on the defaults) would be.""
 import subprocess
 import sys
 
+import pytest
+from cli_helpers import run_icurr
+
 TINY = ["teacher.d=10", "teacher.k=2", "teacher.width=256", "teacher.steps=4000", "teacher.eval_every=250",
         "teacher.checkpoint_every=500", "teacher.probe_every=500", "student.steps=8000", "student.eval_every=500",
         "student.probe_every=500", "student.stage_steps=500", "student.width=32"]
 
 
+@pytest.mark.slow
 def test_demo_builds_the_gallery_from_a_tiny_sweep(tmp_path):
     gallery = tmp_path / "gallery"
     cmd = [sys.executable, "-m", "icurr", "demo", "--out", str(tmp_path / "demo"), "--report-out", str(gallery),
@@ -44,6 +48,6 @@ def test_demo_builds_the_gallery_from_a_tiny_sweep(tmp_path):
 
 
 def test_demo_rejects_unknown_keys(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "icurr", "demo", "--out", str(tmp_path), "teacher.widht=3"],
-                         capture_output=True, text=True)
+    out = run_icurr("demo", "--out", str(tmp_path), "teacher.widht=3")
     assert out.returncode == 2 and "unknown config key" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and not tmp_path.joinpath("runs").exists()

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
+from cli_helpers import run_icurr
 from distill import objectives as O
 from distill.checkpoints import TransformerCheckpointDir
 from distill.config import (ParityTransformerCompareConfig, ParityTransformerStudentConfig,
@@ -127,10 +126,10 @@ def test_pcfg_teacher_learns_and_logs_measures(pcfg_teacher):
     acc = df["test_accuracy"].to_numpy()
     # the best context-free guess (the most frequent terminal at masked positions of the same
     # held-out set) is the bar: a model that learned nothing from the context cannot beat it
-    from distill.evaluate import Evaluator
+    from distill.evaluate import Evaluator, eval_settings
     from distill.runs import build_task
 
-    batch = Evaluator(build_task(cfg), cfg, torch.device("cpu")).batch
+    batch = Evaluator(build_task(cfg), eval_settings(cfg), torch.device("cpu")).batch
     unigram = torch.bincount(batch.targets[batch.selected]).max().item() / int(batch.selected.sum())
     assert acc[-1] > unigram + 0.05, (acc, unigram)
     assert df["test_loss"].iloc[-1] < df["test_loss"].iloc[0] - 0.1
@@ -181,6 +180,7 @@ def test_student_of_missing_teacher_fails_before_training(tmp_path):
         train_student(PcfgStudentConfig(teacher=str(tmp_path / "t"), device="cpu"), tmp_path / "s", progress=False)
 
 
+@pytest.mark.slow
 def test_parity_transformer_compare_learns(tmp_path):
     t = ParityTransformerTeacherConfig(d=6, k=2, heads=4, steps=300, batch=64, lr=3e-3, eval_every=50,
                                        eval_size=256, checkpoint_every=50, probe_every=100, probe_samples=512,
@@ -197,7 +197,7 @@ def test_parity_transformer_compare_learns(tmp_path):
 # ------------------------------------------------------------------ command line
 
 def _icurr(*args):
-    return subprocess.run([sys.executable, "-m", "icurr", *args], capture_output=True, text=True, timeout=300)
+    return run_icurr(*args)
 
 
 def test_cli_pcfg_stats_json_keys():

@@ -291,6 +291,7 @@ def test_train_online_equals_train_sgd_with_teacher_schedule_and_callback(runs_d
     assert np.allclose([w for _, w in calls_a], [w for _, w in calls_b])
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch-internal, from torch.compile
 def test_compile_backend_padding_matches_native():
     if not hasattr(torch, "compile"):
@@ -497,14 +498,14 @@ def test_lr_a_mult_bad_values_and_config_fields():
 @pytest.mark.parametrize("batch", [1, 4])
 def test_runner_train_passes_lr_a_mult(batch):
     from simulate.config import TeacherConfig
-    from simulate.runner import lr_multiplier, train
+    from simulate.runner import sgd_settings, train
 
     cfg = TeacherConfig(d=10, k=2, width=16, steps=40, batch=batch, lr=0.1, lr_a_mult=0.3, eval_every=20,
                         checkpoint_every=20, probe_every=0)
     S = torch.tensor([0, 1])
     p0 = init_default(1, 16, 10, 2, generator=gen(33), dtype=F64)
-    got = train(p0.clone(), _parity_sampler(gen(34), 10, S), 40, cfg, loss="ce")
-    sched = lr_multiplier(cfg)  # whatever the config's default schedule is
+    got = train(p0.clone(), _parity_sampler(gen(34), 10, S), 40, sgd_settings(cfg), loss="ce")
+    sched = sgd_settings(cfg).multiplier()  # whatever the config's default schedule is
     want = sgd.train_sgd(p0.clone(), _parity_sampler(gen(34), 10, S), 40, 0.1, batch_size=batch, loss="ce",
                          schedule=sched, lr_a_mult=0.3)
     _assert_params_close(got, want, 1e-9)

@@ -15,7 +15,7 @@ import torch
 from scipy import stats
 
 from distill.config import PcfgTeacherConfig
-from distill.evaluate import Evaluator
+from distill.evaluate import Evaluator, eval_settings
 from distill.grammar import Grammar, load_grammar, random_grammar
 from distill.inside import emission_marginals
 from distill.objectives import mask_tokens
@@ -171,7 +171,7 @@ def test_metrics_average_as_the_evaluator_and_beat_the_unigram():
     bayes_optimal_metrics; the ceiling is far above the input-independent predictor and calibrated."""
     cfg = PcfgTeacherConfig(grammar=DEFAULT, eval_size=256, precision="fp32", device="cpu")
     task = MaskedLMTask(load_grammar(DEFAULT), 0.3)
-    ev = Evaluator(task, cfg, torch.device("cpu"), chunk=100)  # several model calls
+    ev = Evaluator(task, eval_settings(cfg), torch.device("cpu"), chunk=100)  # several model calls
     m = bayes_optimal_metrics(task, ev.batch, keep_posterior=True)
 
     def exact_model(tokens, valid=None):
@@ -242,7 +242,7 @@ def test_trained_teacher_does_not_beat_the_bayes_ceiling(tmp_path):
     rd = train_teacher(cfg, tmp_path / "teacher", progress=False)
     summary = rd.read_json("summary.json")
     task = build_task(cfg)
-    ev = Evaluator(task, cfg, torch.device("cpu"))
+    ev = Evaluator(task, eval_settings(cfg), torch.device("cpu"))
     bayes = bayes_optimal_metrics(task, ev.batch)
     assert summary["bayes_optimal"] == pytest.approx(bayes.to_dict())
     model = TransformerCheckpointDir(rd.ckpt).load(cfg.steps).model.eval()

@@ -1,19 +1,18 @@
 """Teacher and student runs end to end on CPU: they learn, resume, and reject bad configs."""
 import dataclasses
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-from infra.config import apply_overrides
+from cli_helpers import run_icurr
 from infra.checkpoints import NoCheckpointsError
+from infra.config import apply_overrides
+from infra.rundir import RunDir
 from simulate.checkpoints import CheckpointDir, save_checkpoint
 from simulate.config import StudentConfig, TeacherConfig
 from simulate.model import init_default
-from infra.rundir import RunDir
 from simulate.student import train_student
 from simulate.teacher import train_teacher
 from theory import ParameterError
@@ -106,13 +105,12 @@ def test_invalid_student_configs(tmp_path, teacher_dir):
 
 
 def test_compare_cli_json(tmp_path):
-    out = subprocess.run(
-        [sys.executable, "-m", "icurr", "parity", "compare", "--out", str(tmp_path), "--format", "json",
-         "--no-progress", "--device", "cpu", "teacher.d=10", "teacher.k=2", "teacher.width=128",
-         "teacher.steps=3000", "teacher.eval_every=250", "teacher.checkpoint_every=500",
-         "teacher.probe_every=500", "student.width=64", "student.steps=4000", "student.eval_every=250", "student.stage_steps=500",
-         "student.seeds=0,1,2", "strategies=ce,oneshot,progressive"],
-        capture_output=True, text=True,
+    out = run_icurr(
+        "parity", "compare", "--out", str(tmp_path), "--format", "json",
+        "--no-progress", "--device", "cpu", "teacher.d=10", "teacher.k=2", "teacher.width=128",
+        "teacher.steps=3000", "teacher.eval_every=250", "teacher.checkpoint_every=500",
+        "teacher.probe_every=500", "student.width=64", "student.steps=4000", "student.eval_every=250", "student.stage_steps=500",
+        "student.seeds=0,1,2", "strategies=ce,oneshot,progressive",
     )
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)
@@ -123,14 +121,13 @@ def test_compare_cli_json(tmp_path):
 
 
 def test_compare_rejects_a_schedule_longer_than_the_student_before_training(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "icurr", "parity", "compare", "--out", str(tmp_path),
-                          "student.steps=4000", "strategies=progressive"], capture_output=True, text=True)
+    out = run_icurr("parity", "compare", "--out", str(tmp_path), "student.steps=4000", "strategies=progressive")
     assert out.returncode == 2 and "student.steps must be >= n_checkpoints * stage_steps" in out.stderr
     assert not any(tmp_path.iterdir())  # nothing was trained
 
 
 def test_cli_rejects_unknown_keys():
-    out = subprocess.run([sys.executable, "-m", "icurr", "parity", "teacher", "widht=3"], capture_output=True, text=True)
+    out = run_icurr("parity", "teacher", "widht=3")
     assert out.returncode == 2 and "unknown config key 'widht'" in out.stderr
 
 
@@ -140,8 +137,7 @@ def test_presets_resolve_to_valid_configs(command):
 
     PRESETS = presets("parity")
     for preset in PRESETS:
-        out = subprocess.run([sys.executable, "-m", "icurr", "parity", command, "--preset", preset, "--show-config"],
-                             capture_output=True, text=True)
+        out = run_icurr("parity", command, "--preset", preset, "--show-config")
         assert out.returncode == 0, out.stderr
         cfg = json.loads(out.stdout)
         teacher = cfg["teacher"] if command == "compare" else cfg
@@ -204,7 +200,7 @@ def test_strategies_in_one_program_equal_separate_programs(teacher_dir, tmp_path
     from simulate.student import train_strategies
 
     scfg = StudentConfig(teacher=str(teacher_dir), width=32, steps=2000, eval_every=250, probe_every=0,
-                         stage_steps=500, n_checkpoints=3, intermediate="1000", seeds=(0, 1), device="cpu")
+                         stage_steps=500, n_checkpoints=3, first_checkpoint="1000", seeds=(0, 1), device="cpu")
     strategies = ["ce", "oneshot", "two-shot", "equal-split", "progressive"]
     together = train_strategies(scfg, strategies, [tmp_path / f"b-{s}" for s in strategies], progress=False)
     for s, rd in zip(strategies, together):

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+from infra import first_checkpoint as fc
 from infra import schedule as sch
 from infra.checkpoints import CheckpointShapeError, NoCheckpointsError, checkpoint_name
 from infra.logs import summary_from_log
@@ -269,13 +270,13 @@ def sigmoid_log(center: int, noise: float = 0.0, seed: int = 0) -> pd.DataFrame:
 
 
 def test_choose_intermediate_accuracy_rule():
-    got = sch.choose_intermediate(sigmoid_log(10_200))
+    got = fc.choose_intermediate(sigmoid_log(10_200))
     assert (got.step, got.rule) == (10_200, "accuracy")
     # max slope of the sigmoid, 0.5 / (4 * 300) per step, lowered a few % by the smoothing
     assert 0.85 * 0.5 / 1200 < got.value < 0.5 / 1200
-    noisy = sch.choose_intermediate(sigmoid_log(10_200, noise=0.01), rule="accuracy")
+    noisy = fc.choose_intermediate(sigmoid_log(10_200, noise=0.01), rule="accuracy")
     assert abs(noisy.step - 10_200) <= 200
-    picked = sch.choose_intermediate(sigmoid_log(10_200).to_dict("records"), available=[9000, 10_000, 11_000])
+    picked = fc.choose_intermediate(sigmoid_log(10_200).to_dict("records"), available=[9000, 10_000, 11_000])
     assert picked.step == 10_000
 
 
@@ -284,12 +285,12 @@ def test_choose_intermediate_correlation_rule():
     steps = log["step"].to_numpy()
     log["corr1_in_mean"] = 0.02 + 0.2 * np.exp(-((steps - 9_700) / 400.0) ** 2)
     log["corr1_off_max"] = 0.03 + 0.01 * np.exp(-((steps - 10_500) / 400.0) ** 2)
-    got = sch.choose_intermediate(log)
+    got = fc.choose_intermediate(log)
     assert (got.step, got.rule) == (9_700, "correlation_gap")
     assert got.value == pytest.approx(0.22 - 0.03 - 0.01 * math.exp(-(800 / 400) ** 2))
-    assert sch.choose_intermediate(log, rule="accuracy").step == 10_200
+    assert fc.choose_intermediate(log, rule="accuracy").step == 10_200
     with pytest.raises(ParameterError, match="correlation_gap"):
-        sch.choose_intermediate(sigmoid_log(10_200), rule="correlation_gap")
+        fc.choose_intermediate(sigmoid_log(10_200), rule="correlation_gap")
 
 
 def test_summary_from_log_thresholds():

@@ -23,15 +23,12 @@ from simulate.config import CompareConfig, StudentConfig, TeacherConfig
 from infra.rundir import RunDir
 from experiments.sweep import expand, group_runs, load_sweep, parse_sweep, run_sweep
 from simulate.teacher import train_teacher
+from cli_helpers import run_icurr
 from theory import ParameterError
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {"d": 10, "k": 2, "width": 64, "steps": 2000, "eval_every": 250, "checkpoint_every": 500, "device": "cpu"}
 TEACHER_SWEEP = {"kind": "teacher", "base": TINY, "grid": {"lr": [0.05, 0.1], "seeds": [0, 1]}}
-
-
-def icurr(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "icurr", *args], capture_output=True, text=True, cwd=ROOT, **kw)
 
 
 def cli(capsys, *args):
@@ -131,7 +128,7 @@ def test_bad_sweeps_raise_naming_the_key(data, message):
 def test_bad_sweep_file_fails_on_the_command_line_before_any_work(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("kind: teacher\nbase: {d: 10}\ngrid:\n  widht: [64, 128]\n")
-    res = icurr("sweep", "run", str(path), "--out", str(tmp_path / "out"))
+    res = run_icurr("sweep", "run", str(path), "--out", str(tmp_path / "out"))
     assert res.returncode == 2 and "widht" in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
 
@@ -268,6 +265,7 @@ def _late_checkpoint(out: Path) -> bool:
     return any(int(p.name[5:14]) >= 1500 for p in (out / store.WORK).glob("*/ckpt/step_*.safetensors"))
 
 
+@pytest.mark.slow
 def test_sigkill_mid_sweep_then_rerun_finishes_everything(tmp_path):
     sweep_file = tmp_path / "sweep.yaml"
     # two short groups, then a long one: the kill lands after the first runs finished, in the middle
@@ -419,6 +417,7 @@ def test_gpu_fraction_is_zero_for_cpu_groups():
                                                                                     cluster_gpus=1) == 0.5
 
 
+@pytest.mark.slow
 def test_ray_backend_on_a_local_ray_gives_the_same_directories(teacher_sweep, tmp_path):
     ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'implicit-curriculum[ray]')")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)

@@ -83,6 +83,7 @@ def test_split_is_by_name_deterministic_and_about_the_fraction():
         C.split_documents(docs[:1], 0.1)
 
 
+@pytest.mark.slow
 def test_python_docs_corpus_is_english_prose(docs):
     stats = C.text_stats(docs)
     assert 500_000 < stats["bytes"] <= 2_000_000 and stats["documents"] > 200

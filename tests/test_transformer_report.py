@@ -143,7 +143,7 @@ def test_pcfg_speed_table_agrees_with_compare_json(pcfg):
     for row in pcfg["index"]["rows"]:  # distill.runs.strategy_row: medians from the summaries
         got = table.loc[row["strategy"]]
         for pct in (80, 90, 95):
-            want = row[f"samples_to_{pct}pct"]
+            want = row[f"samples_to_{pct}pct_of_teacher"]
             have = got[f"samples to {pct}% of teacher"]
             assert (np.isnan(have) if want is None else have == want), (row["strategy"], pct)
         assert got["final accuracy"] == pytest.approx(row["final_accuracy"], rel=1e-12)
