@@ -359,3 +359,24 @@ def test_an_old_field_name_on_the_command_line_names_its_new_name():
         apply_overrides(CompareConfig(), ["student.intermediate_rule=accuracy"])
     out = run_icurr("parity", "student", "--teacher", "t", "intermediate=5")
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "renamed 'first_checkpoint'" in out.stderr
+
+
+def test_run_directories_written_before_the_renovation_load_under_the_new_names():
+    """``tests/data/pre_renovation``: the config.json / summary.json / metrics of an MLP two-shot student,
+    a PCFG teacher and a PCFG student written by the code before the field and key renames (c68d96f)."""
+    from pathlib import Path
+
+    from distill.config import PcfgStudentConfig as PS
+
+    root = Path(__file__).parent / "data" / "pre_renovation"
+    stored = json.loads((root / "student" / "config.json").read_text())
+    assert stored["intermediate"] == "500" and "first_checkpoint" not in stored  # really the old format
+    cfg = config_from_dict(StudentConfig, stored)
+    assert (cfg.first_checkpoint, cfg.first_rule, cfg.strategy, cfg.width) == ("500", "accuracy", "two-shot", 16)
+    pcfg = config_from_dict(PS, json.loads((root / "pcfg_student" / "config.json").read_text()))
+    assert pcfg.strategy == "oneshot"
+    df = load_results(root).set_index("kind")
+    assert df.loc["student", "first_checkpoint"] == "500"
+    assert df.loc["pcfg-student", "samples_to_95pct_of_teacher"] == 160
+    assert df.loc["pcfg-teacher", "samples_to_95pct_of_own_final"] == 160
+    assert not any(c.endswith("pct") for c in df.columns)  # no old key survives beside its new name
