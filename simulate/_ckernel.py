@@ -5,6 +5,13 @@ under ``$ICURR_KERNEL_CACHE`` (default ``~/.cache/implicit_curriculum``) and cal
 ``ctypes`` (which releases the GIL). No Python headers, ninja or torch headers are needed, so a
 build takes about a second. :func:`load` returns ``None`` when no compiler is available or the
 build fails (``ICURR_NO_CKERNEL=1`` disables it); callers then fall back to the pure-torch block.
+
+The cache never loads code that another user could have written: the directory must be a real
+directory owned by this user and writable by nobody else (it is created with mode 0700); a cached
+library is loaded only if it is a regular file owned by this user, writable by nobody else, whose
+SHA-256 equals the digest recorded beside it (``<name>.so.sha256``) when this package built it.
+On any doubt the library is rebuilt; without a private cache it is built in a fresh private
+temporary directory (``mkdtemp``) and not reused.
 Threads come from OpenMP: the library links ``libgomp.so.1``, which resolves to the copy torch
 has already loaded, so the kernel and torch's GEMMs share one thread pool instead of two pools
 spinning against each other (measured: 2x slower kernel with a separate pthread pool).
@@ -35,6 +42,7 @@ import ctypes
 import hashlib
 import os
 import platform
+import stat
 import shutil
 import subprocess
 import tempfile
@@ -76,35 +84,83 @@ def _cpu_id() -> str:
         return platform.processor()
 
 
-def _cache_dir() -> str:
+def _private_dir(path: str) -> bool:
+    """Whether ``path`` is a real directory (not a link) owned by this user that nobody else can write."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
+def _cache_dir() -> str | None:
+    """The private kernel cache ``$ICURR_KERNEL_CACHE`` (default ``~/.cache/implicit_curriculum``), created
+    with mode 0700; None when it cannot be had or is not private (another owner, a link, writable by
+    group or others): the kernel is then built in a fresh private temporary directory, never cached in
+    a shared one."""
     base = os.environ.get("ICURR_KERNEL_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "implicit_curriculum")
     try:
-        os.makedirs(base, exist_ok=True)
-        return base
+        os.makedirs(base, mode=0o700, exist_ok=True)
     except OSError:
-        return tempfile.gettempdir()
+        return None
+    if not _private_dir(base):
+        return None
+    try:
+        if stat.S_IMODE(os.lstat(base).st_mode) != 0o700:
+            os.chmod(base, 0o700)  # ours and not writable by others: keep it private from now on
+    except OSError:
+        return None
+    return base
 
 
-def _compile(cc: str, src: str, flags: list[str]) -> str | None:
-    key = hashlib.sha256("\0".join([src, " ".join(flags), cc, _cpu_id(), platform.machine()]).encode()).hexdigest()[:16]
-    out = os.path.join(_cache_dir(), f"icurr_blocked_{key}.so")
-    if os.path.exists(out):
+def _digest(path: str) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
+
+
+def _trusted(so: str) -> bool:
+    """Whether the cached library ``so`` may be loaded: a regular file (not a link) owned by this user,
+    writable by nobody else, whose SHA-256 equals the digest recorded beside it when it was built."""
+    try:
+        st = os.lstat(so)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+            return False
+        with open(so + ".sha256") as fh:
+            recorded = fh.read().strip()
+        return recorded == _digest(so)
+    except OSError:
+        return False
+
+
+def _key(cc: str, src: str, flags: list[str]) -> str:
+    return hashlib.sha256("\0".join([src, " ".join(flags), cc, _cpu_id(), platform.machine()]).encode()).hexdigest()[:16]
+
+
+def _compile(cc: str, src: str, flags: list[str], cache: str) -> str | None:
+    """The library built from ``src`` with ``flags`` in the private directory ``cache``: the cached
+    copy when :func:`_trusted`, else a fresh build (with its digest recorded)."""
+    out = os.path.join(cache, f"icurr_blocked_{_key(cc, src, flags)}.so")
+    if _trusted(out):
         return out
-    fd, tmp_so = tempfile.mkstemp(suffix=".so", dir=os.path.dirname(out))
+    fd, tmp_so = tempfile.mkstemp(suffix=".so", dir=cache)
     os.close(fd)
-    tmp_c = tmp_so[:-3] + ".c"
+    tmp_c, tmp_sum = tmp_so[:-3] + ".c", tmp_so + ".sha256"
     try:
         with open(tmp_c, "w") as fh:
             fh.write(src)
         proc = subprocess.run([cc, *flags, *_BASE_FLAGS, "-o", tmp_so, tmp_c, "-lm"], capture_output=True, text=True)
         if proc.returncode != 0:
             return None
+        os.chmod(tmp_so, 0o700)
+        with open(tmp_sum, "w") as fh:
+            fh.write(_digest(tmp_so) + "\n")
+        os.replace(tmp_sum, out + ".sha256")  # digest first: a reader never trusts a library without its own
         os.replace(tmp_so, out)  # atomic: concurrent builders agree on the result
-        return out
+        return out if _trusted(out) else None
     except OSError:
         return None
     finally:
-        for p in (tmp_c, tmp_so):
+        for p in (tmp_c, tmp_so, tmp_sum):
             if os.path.exists(p):
                 os.remove(p)
 
@@ -114,8 +170,9 @@ def _build() -> ctypes.CDLL | None:
     if cc is None:
         return None
     src = _source()
+    cache = _cache_dir() or tempfile.mkdtemp(prefix="icurr_kernel_")  # mkdtemp: private (0700), unique
     for flags in _FLAG_SETS:
-        out = _compile(cc, src, flags)
+        out = _compile(cc, src, flags, cache)
         if out is None:
             continue
         try:
