@@ -12,13 +12,52 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from infra.config import check_extraction, check_seeds
+from infra.config import MAX_INT, check_extraction, check_memory, check_seeds
 from infra.first_checkpoint import check_first_fields
 from infra.schedule import SPLITS, STRATEGIES, stage_plan
 from theory._checks import ParameterError, check_choice, check_int, check_real
 
 __all__ = ["PcfgTeacherConfig", "PcfgStudentConfig", "PcfgCompareConfig", "ParityTransformerTeacherConfig",
-           "ParityTransformerStudentConfig", "ParityTransformerCompareConfig", "STRATEGIES"]
+           "ParityTransformerStudentConfig", "ParityTransformerCompareConfig", "STRATEGIES", "memory_terms",
+           "check_transformer_memory"]
+
+#: Hard caps of the sizes of evaluation and probe sets (the paper's: 1024 held-out sentences, 51200
+#: probe sentences, 2000 probe steps, 4096-100000 parity probe inputs).
+MAX_EVAL_SIZE = 1 << 20
+MAX_PROBE_SENTENCES = 1 << 22
+MAX_PROBE_STEPS = 1_000_000
+MAX_PROBE_SAMPLES = 1 << 24
+MAX_MEASURE_POSITIONS = 1 << 20
+
+
+def memory_terms(cfg, *, seq_len: int, vocab: int, n_out: int, runs: int | None = None, prefix: str = "",
+                 seq: str = "T", extra_params: int = 0) -> list:
+    """The largest tensors a Transformer run of ``cfg`` holds at once, as ``(formula, count, unit, bytes)``
+    for :func:`infra.config.check_memory` (a lower bound): the parameters with their gradients and Adam's two
+    moments (16 bytes each; ``extra_params``: frozen teacher parameters, 4 bytes each), the residual stream
+    of every block of one batch kept for the backward pass (``R B T D L``, twice), and one batch of output
+    logits (``R B T n_out``); activations count 2 bytes under bf16 autocast, else 4. ``seq``: the name of T
+    in the message."""
+    R = len(cfg.seeds) if runs is None else runs
+    D, L, B, T = cfg.heads * cfg.head_dim, cfg.layers, cfg.batch, seq_len
+    per_layer = (4 + 2 * cfg.mlp_ratio) * D * D + (9 + 2 * cfg.mlp_ratio) * D
+    P = R * (L * per_layer + (vocab + T + n_out + 2) * D)
+    act = 2 if cfg.precision == "bf16" or (cfg.precision == "auto" and cfg.device != "cpu") else 4
+    p = prefix
+    return [
+        (f"{p}layers * ({p}heads * {p}head_dim)^2 * runs", P, "parameters", 16 * P + 4 * extra_params),
+        (f"{p}batch * {seq} * {p}heads * {p}head_dim * {p}layers * runs", R * B * T * D * L, "activations",
+         2 * act * R * B * T * D * L),
+        (f"{p}batch * {seq} * outputs * runs", R * B * T * n_out, "logits", act * R * B * T * n_out),
+        (f"{p}eval_size * {seq}", cfg.eval_size * T, "held-out tokens", 8 * 5 * cfg.eval_size * T),
+    ]
+
+
+def check_transformer_memory(cfg, **task) -> None:
+    """ParameterError when the run's tensors (:func:`memory_terms`, ``task``: its keywords) cannot fit in
+    the memory of its device."""
+    check_memory(memory_terms(cfg, **task), cfg.device)
+
 
 def _check_common(cfg) -> None:
     """Model, optimization and logging fields shared by every Transformer config."""
@@ -26,15 +65,18 @@ def _check_common(cfg) -> None:
     check_int("heads", cfg.heads, 1, 1024)
     check_int("head_dim", cfg.head_dim, 1, 1024)
     check_int("mlp_ratio", cfg.mlp_ratio, 1, 64)
-    check_int("steps", cfg.steps, 1)
-    check_int("batch", cfg.batch, 1)
+    check_int("steps", cfg.steps, 1, MAX_INT)
+    check_int("batch", cfg.batch, 1, MAX_INT)
+    if cfg.steps * cfg.batch > MAX_INT:
+        raise ParameterError(f"steps * batch (the samples seen) must be at most 2^53 - 1, got {cfg.steps} * "
+                             f"{cfg.batch} = {cfg.steps * cfg.batch:.3g}")
     check_real("lr", cfg.lr, 0, lo_open=True)
     check_int("warmup", cfg.warmup, 0, cfg.steps)
     check_choice("lr_schedule", cfg.lr_schedule, ("constant", "cosine", "linear"))
     check_real("min_lr_ratio", cfg.min_lr_ratio, 0, 1)
     check_seeds(cfg.seeds)
     check_int("eval_every", cfg.eval_every, 1, cfg.steps)
-    check_int("eval_size", cfg.eval_size, 8)
+    check_int("eval_size", cfg.eval_size, 8, MAX_EVAL_SIZE)
     for name in ("measure_every", "probe_every"):
         if not hasattr(cfg, name):
             continue
@@ -70,6 +112,16 @@ def _check_student(cfg) -> None:
     check_extraction(cfg, len(cfg.extract_layers) or cfg.layers)
 
 
+#: The sizes of a task not known yet (a PCFG before its grammar is read, a student before its teacher):
+#: the smallest, so that the estimate stays a lower bound.
+_UNKNOWN_TASK = {"seq_len": 1, "vocab": 3, "n_out": 2, "seq": "T (>= 1, the task's sequence length)"}
+
+
+def _parity_task(cfg) -> dict:
+    """The sizes of a parity Transformer teacher's task (:class:`distill.tasks.ParityTask`)."""
+    return {"seq_len": cfg.d + (cfg.readout == "cls"), "vocab": 4, "n_out": 2, "seq": "d"}
+
+
 def _check_pcfg(cfg) -> None:
     if not cfg.grammar:
         raise ParameterError("grammar must name a grammar (a name such as cfg3b, a JSON path, or random:levels=L,seed=S)")
@@ -83,21 +135,21 @@ def _check_pcfg(cfg) -> None:
 
 def _check_pcfg_measures(cfg) -> None:
     """The n-gram measure and non-terminal probe settings (PCFG teachers and students)."""
-    check_int("measure_positions", cfg.measure_positions, 1)
+    check_int("measure_positions", cfg.measure_positions, 1, MAX_MEASURE_POSITIONS)
     for n in cfg.measure_ns:
-        check_int("measure_ns", n, 2)
-    check_int("probe_train", cfg.probe_train, 8)
-    check_int("probe_test", cfg.probe_test, 8)
-    check_int("probe_steps", cfg.probe_steps, 1)
+        check_int("measure_ns", n, 2, 1024)
+    check_int("probe_train", cfg.probe_train, 8, MAX_PROBE_SENTENCES)
+    check_int("probe_test", cfg.probe_test, 8, MAX_PROBE_SENTENCES)
+    check_int("probe_steps", cfg.probe_steps, 1, MAX_PROBE_STEPS)
 
 
 def _check_parity(cfg) -> None:
     check_int("d", cfg.d, 2)
     check_int("k", cfg.k, 1, cfg.d)
     check_choice("support", cfg.support, ("first", "random"))
-    check_int("support_seed", cfg.support_seed, 0)
+    check_int("support_seed", cfg.support_seed, 0, MAX_INT)
     check_choice("readout", cfg.readout, ("last", "cls"))
-    check_int("probe_samples", cfg.probe_samples, 256)
+    check_int("probe_samples", cfg.probe_samples, 256, MAX_PROBE_SAMPLES)
 
 
 # The field lists are spelled out per class (not inherited) so that each class reads top to bottom
@@ -139,6 +191,7 @@ class PcfgTeacherConfig:
     def __post_init__(self) -> None:
         _check_teacher(self)
         _check_pcfg(self)
+        check_transformer_memory(self, **_UNKNOWN_TASK)  # again with the grammar's sizes (distill.runs.build_task)
 
 
 @dataclass(frozen=True)
@@ -203,6 +256,7 @@ class PcfgStudentConfig:
     def __post_init__(self) -> None:
         _check_student(self)
         _check_pcfg_measures(self)
+        check_transformer_memory(self, **_UNKNOWN_TASK)  # again with the teacher's task (distill.runs.train_student)
 
 
 @dataclass(frozen=True)
@@ -236,6 +290,7 @@ class ParityTransformerTeacherConfig:
     def __post_init__(self) -> None:
         _check_teacher(self)
         _check_parity(self)
+        check_transformer_memory(self, **_parity_task(self))
 
 
 @dataclass(frozen=True)
@@ -282,7 +337,8 @@ class ParityTransformerStudentConfig:
         _check_student(self)
         if self.first_rule == "m_robust":
             raise ParameterError("first_rule must be 'accuracy' on parity (M_robust is a PCFG measure)")
-        check_int("probe_samples", self.probe_samples, 256)
+        check_int("probe_samples", self.probe_samples, 256, MAX_PROBE_SAMPLES)
+        check_transformer_memory(self, **_UNKNOWN_TASK)  # again with the teacher's task (distill.runs.train_student)
 
 
 def _check_compare(cfg) -> None:
@@ -296,6 +352,8 @@ def _check_compare(cfg) -> None:
                    teacher_steps=cfg.teacher.steps, spacing=cfg.teacher.checkpoint_every, prefix="student.")
     check_extraction(st, len(st.extract_layers) or st.layers, active="extraction" in cfg.strategies,
                      prefix="student.")
+    if isinstance(cfg.teacher, ParityTransformerTeacherConfig):  # the students' sizes are the teacher's task's
+        check_memory(memory_terms(st, prefix="student.", **_parity_task(cfg.teacher)), st.device)
 
 
 @dataclass(frozen=True)

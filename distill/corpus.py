@@ -19,6 +19,7 @@ documents, and so usable on a stream of documents.
 from __future__ import annotations
 
 import ast
+import codecs
 import hashlib
 import json
 import re
@@ -32,7 +33,8 @@ from typing import Iterable, Iterator
 from theory._checks import ParameterError, check_choice, check_int, check_real
 
 __all__ = ["Document", "PYTHON_DOCS", "DOCUMENT_MODES", "iter_documents", "load_documents", "corpus_documents",
-           "split_documents", "heldout_unit", "python_docs_documents", "write_corpus", "text_stats"]
+           "check_corpus", "split_documents", "heldout_unit", "python_docs_documents", "write_corpus", "text_stats",
+           "read_text_file"]
 
 PYTHON_DOCS = "python-docs"
 DOCUMENT_MODES = ("file", "blank-line")
@@ -77,10 +79,62 @@ def iter_documents(path, *, glob: str = "*.txt", documents: str = "file") -> Ite
         raise ParameterError(f"corpus {str(path)!r} does not exist: give a text file, a directory of "
                              f"{glob} files, or {PYTHON_DOCS!r}")
     for name, p in files:
-        doc = Document(name, p.read_text(encoding="utf-8", errors="replace").strip())
+        doc = Document(name, read_text_file(p).strip())
         if not doc.text:
             continue
         yield from (_blocks(doc) if documents == "blank-line" else (doc,))
+
+
+_PROBE_BYTES = 64 * 1024  # how much of a corpus file check_corpus reads
+
+
+def _decode(data: bytes, path: Path, *, partial: bool = False) -> str:
+    """``data`` as corpus text: UTF-8 (a BOM allowed) without NUL characters, else a one-line
+    ``ParameterError`` naming the file and the first offending byte (``partial``: ``data`` is the start
+    of the file, which may end inside a character)."""
+    try:
+        if partial:
+            text = codecs.getincrementaldecoder("utf-8-sig")().decode(data, final=False)
+        else:
+            text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ParameterError(f"corpus file {str(path)!r} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+                             f"{exc.start}): convert it to UTF-8, or leave it out (corpus_glob)") from None
+    nul = text.find("\0")
+    if nul >= 0:
+        raise ParameterError(f"corpus file {str(path)!r} is binary, not text (a NUL at character {nul}): "
+                             "leave it out (corpus_glob)")
+    return text
+
+
+def read_text_file(path) -> str:
+    """The text of a corpus file: UTF-8 (a BOM allowed) without NUL characters; a binary file (or one in
+    another encoding) raises a one-line ``ParameterError`` naming it and the first offending byte."""
+    path = Path(path)
+    return _decode(path.read_bytes(), path)
+
+
+def check_corpus(spec: str, glob: str = "*.txt") -> None:
+    """A light check of a corpus spec before any work (sweeps check every point with it):
+    ``python-docs``, or a readable file, or a directory holding a file matching ``glob``, whose first
+    64 KiB are corpus text (:func:`read_text_file`'s rule)."""
+    if spec == "python-docs":
+        return
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        first = next((p for p in sorted(path.rglob(glob)) if p.is_file()), None)
+        if first is None:
+            raise ParameterError(f"corpus {spec!r} holds no files matching {glob!r} (corpus_glob)")
+        path = first
+    elif not path.is_file():
+        raise ParameterError(f"corpus {spec!r} does not exist: give a text file, a directory of {glob} files, "
+                             f"or 'python-docs'")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_PROBE_BYTES)
+    except OSError as exc:
+        raise ParameterError(f"corpus {spec!r}: {path} cannot be read: {exc.strerror or exc}") from None
+    _decode(head, path, partial=True)
 
 
 def corpus_documents(spec: str, *, glob: str = "*.txt", documents: str = "file") -> Iterator[Document]:

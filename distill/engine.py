@@ -11,8 +11,8 @@ The run directory gets ``config.json``, ``env.json``, ``metrics.jsonl`` and chec
 Adam state and generator states) at every ``checkpoint_every`` steps (teachers keep them all;
 students keep the latest). Rerunning on an unfinished directory with the same config resumes
 from its latest checkpoint with the same samples it would have drawn (the outer loop:
-:class:`infra.runloop.RunLoop`). :func:`fit` reads only :class:`FitSettings` (built from a config
-by :func:`fit_settings`).
+:class:`infra.runloop.RunLoop`, which also stops a program whose runs all diverged). :func:`fit`
+reads only :class:`FitSettings` (built from a config by :func:`fit_settings`).
 """
 from __future__ import annotations
 
@@ -188,27 +188,35 @@ def fit(rd: RunDir, cfg: FitSettings, task, device: torch.device, *, config: Map
         return latest.step
 
     loop = RunLoop(rd, config, evaluate=evaluate, total_steps=cfg.steps, checkpoints=ck, save=save,
-                   checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, progress=progress, desc=desc)
+                   checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, progress=progress, desc=desc,
+                   params_finite=lambda: finite_runs(model))
     start = loop.start_or_resume(device, restore)
     draw = batch_sampler(task, gens, cfg.batch, device)
-    if start == 0:
-        loop.log(0, source=stages[0].source)
-    model.train()
-    for stage in stages:
-        for step in range(max(start, stage.start), stage.stop):
-            for g in opt.param_groups:
-                g["lr"] = cfg.lr * float(mult(step))
-            batch, full = draw()
-            if stage.align is not None:
-                loss = align_loss(model, stage.teacher, stage.align, batch, cfg.precision, device, full)
-            else:
-                loss = _loss(model, stage.teacher, batch, cfg, device, full)
-            opt.zero_grad(set_to_none=True)
-            loss.sum().backward()
-            opt.step()
-            running += loss.detach()
-            since += 1
-            if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
-                loop.log(step + 1, source=stage.source)
-    loop.close()
+    with loop.running():  # stops early when every run diverged
+        if start == 0:
+            loop.log(0, source=stages[0].source)
+        model.train()
+        for stage in stages:
+            for step in range(max(start, stage.start), stage.stop):
+                for g in opt.param_groups:
+                    g["lr"] = cfg.lr * float(mult(step))
+                batch, full = draw()
+                if stage.align is not None:
+                    loss = align_loss(model, stage.teacher, stage.align, batch, cfg.precision, device, full)
+                else:
+                    loss = _loss(model, stage.teacher, batch, cfg, device, full)
+                opt.zero_grad(set_to_none=True)
+                loss.sum().backward()
+                opt.step()
+                running += loss.detach()
+                since += 1
+                if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
+                    loop.log(step + 1, source=stage.source)
     return model
+
+
+def finite_runs(model: Transformer) -> list[bool]:
+    """Per run of ``model`` (every parameter has a leading run axis): whether all its parameters are finite."""
+    with torch.no_grad():
+        ok = [torch.isfinite(p).reshape(p.shape[0], -1).all(1) for p in model.parameters()]
+    return torch.stack(ok).all(0).tolist()

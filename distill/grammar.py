@@ -27,7 +27,8 @@ import numpy as np
 
 from theory._checks import ParameterError, check_int, check_real
 
-__all__ = ["Grammar", "Vocab", "load_grammar", "random_grammar", "grammar_search_path", "available_grammars"]
+__all__ = ["Grammar", "Vocab", "load_grammar", "read_grammar_file", "random_grammar", "grammar_search_path",
+           "available_grammars"]
 
 PROB_TOL = 1e-9
 Rule = tuple[tuple[str, ...], float]
@@ -144,14 +145,17 @@ class Grammar:
                 raise ParameterError(f"grammar is missing the key {key!r}")
         if not isinstance(d["rules"], Mapping):
             raise ParameterError("grammar 'rules' must map each non-terminal to a list of rules")
+        if not isinstance(d["terminals"], (list, tuple)):
+            raise ParameterError(f"grammar 'terminals' must be a list of strings, got {type(d['terminals']).__name__} "
+                                 f"{_short(d['terminals'])}")
         rules = {}
         for nt, lst in d["rules"].items():
             if not isinstance(lst, Sequence) or isinstance(lst, str):
-                raise ParameterError(f"rules of non-terminal {nt!r} must be a list, got {lst!r}")
+                raise ParameterError(f"rules of non-terminal {_short(nt)} must be a list, got {_short(lst)}")
             parsed = []
             for r in lst:
                 if not isinstance(r, Sequence) or isinstance(r, str) or len(r) < 1:
-                    raise ParameterError(f"a rule of non-terminal {nt!r} must be [rhs..., prob], got {r!r}")
+                    raise ParameterError(f"a rule of non-terminal {_short(nt)} must be [rhs..., prob], got {_short(r)}")
                 parsed.append((tuple(r[:-1]), r[-1]))
             rules[nt] = tuple(parsed)
         return cls(name=d["name"], start=d["start"], terminals=tuple(d["terminals"]), rules=rules,
@@ -172,21 +176,21 @@ class Grammar:
 def _normalize(name, start, terminals, rules) -> tuple[tuple[str, ...], dict[str, tuple[Rule, ...]]]:
     """Types, probabilities in (0, 1] summing to 1 per NT, non-empty rhs, terminal unit rules."""
     if not isinstance(name, str) or not isinstance(start, str):
-        raise ParameterError(f"grammar name and start must be strings, got {name!r}, {start!r}")
+        raise ParameterError(f"grammar name and start must be strings, got {_short(name)}, {_short(start)}")
     terminals = tuple(terminals)
     if not terminals or not all(isinstance(t, str) for t in terminals) or len(set(terminals)) != len(terminals):
-        raise ParameterError(f"terminals must be a non-empty list of distinct strings, got {list(terminals)}")
+        raise ParameterError(f"terminals must be a non-empty list of distinct strings, got {_short(list(terminals))}")
     out: dict[str, tuple[Rule, ...]] = {}
     for nt, rs in rules.items():
         if not isinstance(nt, str) or not rs:
-            raise ParameterError(f"non-terminal {nt!r} must be a string with at least one rule")
+            raise ParameterError(f"non-terminal {_short(nt)} must be a string with at least one rule")
         norm = []
         for rhs, p in rs:
             rhs = tuple(rhs)
             if not rhs:
                 raise ParameterError(f"non-terminal {nt!r} has a rule with an empty right-hand side")
             if not all(isinstance(s, str) for s in rhs):
-                raise ParameterError(f"rule {nt} -> {rhs} of non-terminal {nt!r}: symbols must be strings")
+                raise ParameterError(f"a rule of non-terminal {nt!r}: symbols must be strings, got {_short(list(rhs))}")
             p = float(check_real(f"probability of rule {nt} -> {' '.join(rhs)}", p, 0.0, 1.0, lo_open=True))
             norm.append((rhs, p))
         total = sum(p for _, p in norm)
@@ -321,21 +325,47 @@ def load_grammar(spec: str | Path) -> Grammar:
     if isinstance(spec, Path) or path.suffix == ".json" or os.sep in str(spec) or path.is_file():
         if not path.is_file():
             raise ParameterError(f"grammar file {str(path)!r} does not exist")
-        return _read(path)
+        return read_grammar_file(path)
     found = available_grammars()
     if spec not in found:
         dirs = ", ".join(str(d) for d in grammar_search_path())
         names = ", ".join(sorted(found)) or "none"
         raise ParameterError(f"grammar {spec!r} not found; searched {dirs}; grammars found: {names}")
-    return _read(found[spec])
+    return read_grammar_file(found[spec])
 
 
-def _read(path: Path) -> Grammar:
+def _short(value, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters (one line of an error message)."""
     try:
-        d = json.loads(path.read_text())
+        text = repr(value)
+    except RecursionError:
+        text = f"<{type(value).__name__} nested too deeply>"
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def read_grammar_file(path: Path) -> Grammar:
+    """The validated grammar of a JSON file; every problem (not UTF-8, not JSON, nested too deeply, not a grammar)
+    is a one-line ``ParameterError`` naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParameterError(f"grammar file {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except IsADirectoryError:
+        raise ParameterError(f"grammar file {str(path)!r} is a directory") from None
+    try:
+        d = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ParameterError(f"grammar file {str(path)!r} is not valid JSON: {exc}") from exc
-    return Grammar.from_dict(d)
+        raise ParameterError(f"grammar file {str(path)!r} is not valid JSON ({exc.msg} at line {exc.lineno} "
+                             f"column {exc.colno})") from None
+    except RecursionError:
+        raise ParameterError(f"grammar file {str(path)!r} is nested too deeply to be a grammar") from None
+    try:
+        return Grammar.from_dict(d)
+    except ParameterError as exc:
+        raise ParameterError(f"grammar file {str(path)!r}: {exc}") from None
+    except RecursionError:
+        raise ParameterError(f"grammar file {str(path)!r} is nested too deeply to be a grammar") from None
 
 
 def _random_from_spec(spec: str) -> Grammar:

@@ -5,13 +5,15 @@ import dataclasses
 
 import numpy as np
 
-from infra.config import apply_overrides, config_from_dict
+from infra.checkpoints import read_header
+from infra.config import apply_overrides, read_json_file, stored_config
 from infra.rundir import RunDir
 from infra.device import resolve_device
 from theory._checks import ParameterError
 
 from .checkpoints import TransformerCheckpointDir
 from .config import PcfgStudentConfig, PcfgTeacherConfig
+from .engine import fit_settings, model_shape
 from .evaluate import Evaluator, eval_settings
 from .runs import build_task, load_teacher_config
 
@@ -21,14 +23,19 @@ _PROBE_KEYS = ("eval_size", "measure_ns", "measure_positions", "probe_train", "p
 
 
 def _run_config(rd: RunDir):
-    data = rd.read_json("config.json")
-    if data.get("kind") == PcfgTeacherConfig.__name__:
-        cfg = config_from_dict(PcfgTeacherConfig, data)
-        return cfg, cfg
-    if data.get("kind") == PcfgStudentConfig.__name__:
-        cfg = config_from_dict(PcfgStudentConfig, data)
-        return cfg, load_teacher_config(cfg.teacher)
-    raise ParameterError(f"run {str(rd.path)!r} is not a PCFG run (config kind {data.get('kind')!r})")
+    """``(config, teacher config, teacher directory)`` of a PCFG run (a teacher is its own teacher)."""
+    data = read_json_file(rd.path / "config.json", "config")
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if kind == PcfgTeacherConfig.__name__:
+        cfg = stored_config(PcfgTeacherConfig, rd.path / "config.json")
+        return cfg, cfg, rd.path
+    if kind == PcfgStudentConfig.__name__:
+        cfg = stored_config(PcfgStudentConfig, rd.path / "config.json")
+        tcfg = load_teacher_config(cfg.teacher)
+        if not isinstance(tcfg, PcfgTeacherConfig):
+            raise ParameterError(f"run {str(rd.path)!r}: its teacher {cfg.teacher!r} is not a PCFG teacher")
+        return cfg, tcfg, cfg.teacher
+    raise ParameterError(f"run {str(rd.path)!r} is not a PCFG run (config kind {kind!r})")
 
 
 def probe_run(run, *, steps="all", overrides=(), device=None) -> list[dict]:
@@ -38,7 +45,7 @@ def probe_run(run, *, steps="all", overrides=(), device=None) -> list[dict]:
     rd = RunDir(run)
     if not (rd.path / "config.json").is_file():
         raise ParameterError(f"run {str(run)!r} is not a run directory (no config.json)")
-    cfg, tcfg = _run_config(rd)
+    cfg, tcfg, teacher_dir = _run_config(rd)
     words = dict(w.split("=", 1) for w in overrides if "=" in w)
     bad = sorted(set(words) - set(_PROBE_KEYS)) + [w for w in overrides if "=" not in w]
     if bad:
@@ -54,12 +61,17 @@ def probe_run(run, *, steps="all", overrides=(), device=None) -> list[dict]:
     if steps == "all":
         chosen = available
     else:
-        try:
-            chosen = [ck.resolve(int(s)) for s in str(steps).split(",") if s.strip()]
-        except ValueError:
-            raise ParameterError(f"steps must be 'all' or comma-separated integers, got {steps!r}") from None
+        words = [w.strip() for w in str(steps).split(",") if w.strip()]
+        if not words or not all(w.isdigit() for w in words):
+            raise ParameterError(f"steps must be 'all' or comma-separated integers >= 0, got {steps!r}")
+        chosen = [ck.resolve(int(w)) for w in words]
+    # the grammar the run was trained on: its teacher's stored copy (distill.runs.build_task)
+    task = build_task(tcfg, teacher_dir, student=True)
+    ck = TransformerCheckpointDir(rd.ckpt, shape=model_shape(fit_settings(cfg), task), runs=len(cfg.seeds))
+    for step in chosen:
+        read_header(ck.path(step))  # complete files, before any work
     dev = resolve_device(cfg.device)
-    ev = Evaluator(build_task(tcfg), eval_settings(cfg), dev)
+    ev = Evaluator(task, eval_settings(cfg), dev)
     rows = []
     for step in chosen:
         model = ck.load(step, device=dev).model

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,7 @@ import torch
 from infra import schedule as S
 from infra.compare import run_compare as _run_compare
 from infra.compare import strategy_row as _strategy_row
-from infra.config import config_from_dict, config_to_dict
+from infra.config import check_memory, config_to_dict, read_json_file, stored_config
 from infra.device import resolve_device
 from infra.first_checkpoint import choose_first_checkpoint
 from infra.logs import log_frame, summary_from_log
@@ -35,8 +36,9 @@ from simulate import data as D
 from theory._checks import ParameterError
 
 from .checkpoints import TransformerCheckpointDir
-from .config import ParityTransformerTeacherConfig, PcfgStudentConfig, PcfgTeacherConfig
-from .engine import Stage, fit, fit_settings
+from .config import (ParityTransformerTeacherConfig, PcfgStudentConfig, PcfgTeacherConfig, check_transformer_memory,
+                     memory_terms)
+from .engine import Stage, fit, fit_settings, model_shape
 from .evaluate import Evaluator, eval_settings
 from .extraction import AlignmentEvaluator, alignments, extract_layers
 from .tasks import MaskedLMTask, NextTokenTask, ParityTask
@@ -53,34 +55,100 @@ PARITY_SPEED_KEYS = ("samples_to_95", "samples_to_99")
 RELATIVE_SPEED_KEYS = tuple(f"samples_to_{round(q * 100)}pct_of_teacher" for q in _RELATIVE)
 
 
-def build_task(tcfg, run_dir=None):
-    """The task of a teacher config (students share their teacher's task). Text: the tokenizer and
-    token streams live in the teacher's ``run_dir/text`` (built there on first use; in memory when None)."""
+def build_task(tcfg, run_dir=None, *, student: bool = False):
+    """The task of a teacher config (students share their teacher's task), its sizes checked against the
+    machine's memory (:func:`distill.config.check_transformer_memory`) before anything is written.
+
+    ``run_dir``: the teacher's run directory (None: everything in memory, the grammar resolved by name).
+    A teacher (``student=False``) keeps there what it trains on: a PCFG teacher the resolved grammar
+    (``grammar.json``, :func:`distill.grammar_copy.write_grammar_copy`; its hash goes into the task's
+    description, so into the summary), a text teacher its tokenizer and token streams (``text/``, built
+    on first use). A teacher resumed or restarted in its directory (a ``config.json`` there) keeps its
+    stored grammar.
+    ``student=True``: ``run_dir`` is only read: the teacher's stored grammar (checked against the hash
+    its summary recorded) or its ``text/`` (complete, hashes checked); the teacher's copy wins over what
+    the grammar name resolves to now, which only gets a one-line warning when it differs."""
     if isinstance(tcfg, TextTeacherConfig):
         from .text_task import text_task
 
-        return text_task(tcfg, None if run_dir is None else RunDir(run_dir).path / "text")
+        if student and run_dir is None:
+            raise ParameterError("a text student needs its teacher's run directory (teacher=DIR)")
+        return text_task(tcfg, None if run_dir is None else RunDir(run_dir).path / "text", read_only=student)
     if isinstance(tcfg, PcfgTeacherConfig):
-        from .grammar import load_grammar
-
-        grammar = load_grammar(tcfg.grammar)
+        grammar, write = _teacher_grammar(tcfg, run_dir, student)
         if tcfg.objective == "mlm":
-            return MaskedLMTask(grammar, tcfg.mask_rate)
-        if tcfg.boundary_level > grammar.depth:
-            raise ParameterError(f"boundary_level must be in [1, {grammar.depth}] for grammar "
-                                 f"{grammar.name!r}, got {tcfg.boundary_level}")
-        return NextTokenTask(grammar, tcfg.boundary_level)
+            task = MaskedLMTask(grammar, tcfg.mask_rate)
+        else:
+            if tcfg.boundary_level > grammar.depth:
+                raise ParameterError(f"boundary_level must be in [1, {grammar.depth}] for grammar "
+                                     f"{grammar.name!r}, got {tcfg.boundary_level}")
+            task = NextTokenTask(grammar, tcfg.boundary_level)
+        from .grammar_copy import grammar_sha256, write_grammar_copy
+
+        task.description = {**task.description, "grammar_sha256": grammar_sha256(grammar)}
+        if not student:
+            check_transformer_memory(tcfg, **task_sizes(task))
+        if write:
+            write_grammar_copy(grammar, run_dir)
+        return task
     gen = generator(tcfg.support_seed, Stream.SUPPORT, torch.device("cpu")) if tcfg.support == "random" else None
     support = D.first_support(tcfg.k) if gen is None else D.random_support(tcfg.d, tcfg.k, generator=gen)
     return ParityTask(tcfg.d, support, tcfg.readout)
 
 
+def task_sizes(task) -> dict:
+    """The sizes of ``task`` for :func:`distill.config.memory_terms`."""
+    return {"seq_len": task.max_len, "vocab": task.vocab_size, "n_out": task.n_out, "seq": "T (the task's length)"}
+
+
+def _teacher_grammar(tcfg, run_dir, student: bool):
+    """``(grammar, write)``: the grammar of a PCFG teacher config and whether to store it in ``run_dir``
+    (see :func:`build_task`)."""
+    import warnings
+
+    from infra.config import IcurrWarning, read_json_file
+
+    from .grammar import load_grammar
+    from .grammar_copy import GRAMMAR_COPY, grammar_sha256, read_grammar_copy
+
+    if run_dir is None:
+        return load_grammar(tcfg.grammar), False
+    rd = RunDir(run_dir)
+    if student:
+        summary = read_json_file(rd.path / "summary.json", "teacher summary") if rd.finished else {}
+        expect = summary.get("grammar_sha256") if isinstance(summary, dict) else None
+        stored = read_grammar_copy(rd.path, expect)
+        try:
+            now = load_grammar(tcfg.grammar)
+        except (ParameterError, OSError):  # the name need not resolve here: the stored copy is the grammar
+            now = None
+        if now is not None and grammar_sha256(now) != grammar_sha256(stored):
+            warnings.warn(f"grammar {tcfg.grammar!r} resolves here to another grammar than the one teacher "
+                          f"{str(rd.path)!r} trained on; the teacher's copy ({GRAMMAR_COPY}) is used",
+                          IcurrWarning, stacklevel=3)
+        return stored, False
+    grammar = load_grammar(tcfg.grammar)
+    # train_teacher claims the directory first (infra.rundir.RunDir.claim_for): a config.json there is
+    # this config's run, resumed or restarted; without one (a new run, or one cleared by overwrite) the
+    # grammar is stored as the name resolves now
+    if not ((rd.path / GRAMMAR_COPY).is_file() and (rd.path / "config.json").is_file()):
+        return grammar, True
+    stored = read_grammar_copy(rd.path)
+    if grammar_sha256(stored) != grammar_sha256(grammar):
+        warnings.warn(f"grammar {tcfg.grammar!r} now resolves to another grammar than the one this teacher "
+                      f"({str(rd.path)!r}) started on; it continues on its copy ({GRAMMAR_COPY})", IcurrWarning,
+                      stacklevel=3)
+    return stored, False
+
+
 def load_teacher_config(path):
-    data = RunDir(path).read_json("config.json")
-    for cls in _TEACHERS:
-        if data.get("kind") == cls.__name__:
-            return config_from_dict(cls, data)
-    raise ParameterError(f"teacher {str(path)!r} holds no Transformer teacher config (kind {data.get('kind')!r})")
+    """The Transformer teacher config stored in ``path/config.json`` (one-line errors naming the file)."""
+    file = Path(path) / "config.json"
+    data = read_json_file(file, "teacher config")
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if kind not in {cls.__name__ for cls in _TEACHERS}:
+        raise ParameterError(f"teacher {str(path)!r} holds no Transformer teacher config (kind {kind!r})")
+    return stored_config(_TEACHERS, file, "teacher config")
 
 
 def _final(df: pd.DataFrame, column: str):
@@ -113,10 +181,14 @@ def run_summary(df: pd.DataFrame, run: int, *, parity: bool, reference: float | 
     return out
 
 
-def train_teacher(cfg, out, *, progress: bool = True) -> RunDir:
-    """Train ``len(cfg.seeds)`` teachers as one program into ``out`` (resumes; a finished one is kept)."""
+def train_teacher(cfg, out, *, progress: bool = True, overwrite: bool = False,
+                  allow_thread_change: bool = False) -> RunDir:
+    """Train ``len(cfg.seeds)`` teachers as one program into ``out``: claimed first
+    (:meth:`infra.rundir.RunDir.claim_for`): a finished run of ``cfg`` is kept, an unfinished one
+    resumes (under its thread count unless ``allow_thread_change``), another config's run is
+    refused unless ``overwrite``."""
     rd = RunDir(out)
-    if rd.finished:
+    if rd.claim_for(cfg, overwrite=overwrite, allow_thread_change=allow_thread_change) == "finished":
         return rd
     device = resolve_device(cfg.device)
     task = build_task(cfg, rd.path)
@@ -164,10 +236,12 @@ def student_schedule(cfg, teacher: RunDir, tcfg, available: list[int]) -> tuple[
     return sched, note
 
 
-def train_student(cfg, out, *, progress: bool = True) -> RunDir:
-    """Train ``len(cfg.seeds)`` students of ``cfg.teacher`` as one program into ``out`` (resumes)."""
+def train_student(cfg, out, *, progress: bool = True, overwrite: bool = False,
+                  allow_thread_change: bool = False) -> RunDir:
+    """Train ``len(cfg.seeds)`` students of ``cfg.teacher`` as one program into ``out`` (claimed and
+    resumed as :func:`train_teacher`'s)."""
     rd = RunDir(out)
-    if rd.finished:
+    if rd.claim_for(cfg, overwrite=overwrite, allow_thread_change=allow_thread_change) == "finished":
         return rd
     teacher, tcfg = open_teacher(cfg.teacher, cfg.teacher_run, load_teacher_config)
     want = {PcfgStudentConfig: PcfgTeacherConfig, TextStudentConfig: TextTeacherConfig}.get(
@@ -175,14 +249,22 @@ def train_student(cfg, out, *, progress: bool = True) -> RunDir:
     if not isinstance(tcfg, want):
         raise ParameterError(f"teacher {cfg.teacher!r} is a {type(tcfg).__name__}, not a {want.__name__}")
     device = resolve_device(cfg.device)
-    task = build_task(tcfg, teacher.path)
-    ck = TransformerCheckpointDir(teacher.ckpt)
+    task = build_task(tcfg, teacher.path, student=True)  # reads the teacher's grammar / text, writes nothing
+    shape = model_shape(fit_settings(tcfg), task)
+    ck = TransformerCheckpointDir(teacher.ckpt, shape=shape, runs=len(tcfg.seeds))
     available = ck.steps()
     if not available:
         from infra.checkpoints import NoCheckpointsError
 
         raise NoCheckpointsError(f"teacher {cfg.teacher!r} has no checkpoints in {ck.root}")
+    _check_teacher_checkpoints(ck, available, shape, len(tcfg.seeds))
+    if teacher.finished:  # read at the end for the teacher's final accuracy
+        read_json_file(teacher.path / "summary.json", "teacher summary")
+    if cfg.first_checkpoint == "auto":
+        _check_teacher_metrics(cfg, teacher)
     sched, note = student_schedule(cfg, teacher, tcfg, available)
+    used = {"final" if S.extract_layer(src) is not None else src for _, _, src in sched.bounds()} - {"labels"}
+    check_memory(memory_terms(cfg, **task_sizes(task), extra_params=len(used) * _param_count(shape)), cfg.device)
     models: dict = {}
 
     def teacher_model(source):
@@ -215,6 +297,60 @@ def train_student(cfg, out, *, progress: bool = True) -> RunDir:
     return rd
 
 
+def _param_count(shape) -> int:
+    """Parameters of one run of a Transformer of ``shape``."""
+    from .model import _param_specs
+
+    return sum(int(np.prod(shp)) for _, shp, _ in _param_specs(shape))
+
+
+def _check_teacher_checkpoints(ck, steps, shape, runs: int) -> None:
+    """Every teacher checkpoint in ``steps`` read from its header alone (:func:`infra.checkpoints.read_header`):
+    complete, a Transformer checkpoint, of the teacher config's ``shape`` and ``runs``, with every model
+    tensor of that shape; one-line :class:`~infra.checkpoints.CheckpointError` otherwise."""
+    import json
+
+    from infra.checkpoints import CheckpointError, CheckpointShapeError, read_header
+
+    from .checkpoints import FORMAT
+    from .model import TransformerShape, _param_specs
+
+    want = {f"model.{name}": (runs, *shp) for name, shp, _ in _param_specs(shape)}
+    for step in steps:
+        path = ck.path(step)
+        meta, tensors = read_header(path)
+        if meta.get("format") != FORMAT:
+            raise CheckpointError(f"teacher checkpoint {path} is not a Transformer checkpoint (format "
+                                  f"{meta.get('format')!r})")
+        try:
+            got, got_runs = TransformerShape(**json.loads(meta["shape"])), int(meta["runs"])
+            int(meta["step"]), int(meta["samples"]), json.loads(meta["config"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"teacher checkpoint {path} has corrupt metadata ({type(exc).__name__}: "
+                                  f"{exc})") from None
+        if got != shape or got_runs != runs:
+            diff = [f"{f.name} {getattr(got, f.name)} != {getattr(shape, f.name)}"
+                    for f in dataclasses.fields(shape) if getattr(got, f.name) != getattr(shape, f.name)]
+            diff += [f"runs {got_runs} != {runs}"] if got_runs != runs else []
+            raise CheckpointShapeError(f"teacher checkpoint {path} is of another shape than the teacher's config "
+                                       f"and task give: {', '.join(diff)}")
+        for name, shp in want.items():
+            have = tensors.get(name, (None, None))[1]
+            if have != shp:
+                raise CheckpointShapeError(f"teacher checkpoint {path}: tensor {name} has shape {have}, the teacher's "
+                                           f"config gives {shp}")
+
+
+def _check_teacher_metrics(cfg, teacher: RunDir) -> None:
+    """The teacher's metrics, which the automatic first checkpoint reads, must be readable."""
+    try:
+        teacher.metrics()
+    except (OSError, ValueError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ParameterError(f"teacher {cfg.teacher!r}: its metrics (the automatic first checkpoint reads them) "
+                             f"cannot be read: {first}") from None
+
+
 def _alignment_evaluator(ev: Evaluator, cfg, sched, specs, teacher, device) -> AlignmentEvaluator:
     """``ev`` plus the held-out alignment error (64 of its sequences) of the active extraction stage."""
     R = len(cfg.seeds)
@@ -236,15 +372,18 @@ def strategy_row(strategy: str, run_dir, *, parity: bool) -> dict:
     return _strategy_row(strategy, run_dir, speed_keys=PARITY_SPEED_KEYS if parity else RELATIVE_SPEED_KEYS)
 
 
-def run_compare(cfg, out, *, progress: bool = True) -> list[dict]:
+def run_compare(cfg, out, *, progress: bool = True, overwrite: bool = False,
+                allow_thread_change: bool = False) -> list[dict]:
     """Train (or reuse) the teacher and every strategy's students below ``out``; one row per strategy
     (the layout of :func:`infra.compare.run_compare`: run directories named by config hash, and
-    ``compare.json``); each strategy's students are one program."""
+    ``compare.json``; every directory claimed as :func:`train_teacher`'s); each strategy's students
+    are one program."""
     parity = isinstance(cfg.teacher, ParityTransformerTeacherConfig)
 
-    def train_students(student, strategies, dirs, *, progress):
+    def train_students(student, strategies, dirs, *, progress, **claim):
         for strategy, d in zip(strategies, dirs):
-            train_student(dataclasses.replace(student, strategy=strategy), d, progress=progress)
+            train_student(dataclasses.replace(student, strategy=strategy), d, progress=progress, **claim)
 
     return _run_compare(cfg, out, train_teacher=train_teacher, train_students=train_students,
-                        row=partial(strategy_row, parity=parity), progress=progress)
+                        row=partial(strategy_row, parity=parity), progress=progress, overwrite=overwrite,
+                        allow_thread_change=allow_thread_change)

@@ -13,19 +13,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from infra.config import MAX_INT, check_memory
 from theory._checks import ParameterError, check_choice, check_int, check_real
 
-from .config import _check_compare, _check_student, _check_teacher
+from .config import _UNKNOWN_TASK, _check_compare, _check_student, _check_teacher, check_transformer_memory, memory_terms
 
-__all__ = ["TextTeacherConfig", "TextStudentConfig", "TextCompareConfig"]
+__all__ = ["TextTeacherConfig", "TextStudentConfig", "TextCompareConfig", "text_sizes"]
+
+
+def text_sizes(cfg) -> dict:
+    """The task sizes of a text teacher config for :func:`distill.config.memory_terms`."""
+    return {"seq_len": cfg.seq_len, "vocab": cfg.vocab_size, "n_out": cfg.vocab_size, "seq": "seq_len"}
 
 
 def _check_measures(cfg, seq_len: int | None = None) -> None:
-    check_int("measure_positions", cfg.measure_positions, 1)
+    check_int("measure_positions", cfg.measure_positions, 1, 1 << 20)
     if not cfg.measure_ns:
         raise ParameterError("measure_ns must name at least one n-gram size")
     for n in cfg.measure_ns:
-        check_int("measure_ns", n, 2, seq_len)
+        check_int("measure_ns", n, 2, seq_len or 1024)
 
 
 def _check_text(cfg) -> None:
@@ -35,7 +41,7 @@ def _check_text(cfg) -> None:
         raise ParameterError("corpus_glob must be a file pattern such as *.txt")
     check_choice("documents", cfg.documents, ("file", "blank-line"))
     check_real("heldout", cfg.heldout, 0, 0.5, lo_open=True)
-    check_int("split_seed", cfg.split_seed, 0)
+    check_int("split_seed", cfg.split_seed, 0, MAX_INT)
     check_int("vocab_size", cfg.vocab_size, 64, 1 << 20)
     check_int("min_frequency", cfg.min_frequency, 1)
     check_int("seq_len", cfg.seq_len, 8, 8192)
@@ -82,6 +88,7 @@ class TextTeacherConfig:
 
         _check_teacher(self)
         _check_text(self)
+        check_transformer_memory(self, **text_sizes(self))
 
 
 @dataclass(frozen=True)
@@ -135,6 +142,7 @@ class TextStudentConfig:
 
         _check_student(self)
         _check_measures(self)
+        check_transformer_memory(self, **_UNKNOWN_TASK)  # again with the teacher's task (distill.runs.train_student)
 
 
 @dataclass(frozen=True)
@@ -151,3 +159,4 @@ class TextCompareConfig:
         if self.student.measure_ns and max(self.student.measure_ns) > self.teacher.seq_len:
             raise ParameterError(f"student.measure_ns must be <= teacher.seq_len ({self.teacher.seq_len}), "
                                  f"got {self.student.measure_ns}")
+        check_memory(memory_terms(self.student, prefix="student.", **text_sizes(self.teacher)), self.student.device)

@@ -20,6 +20,7 @@ a rename) so that students and a resumed teacher load the very same tokenizer an
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -35,10 +36,12 @@ from theory._checks import ParameterError
 from . import corpus as C
 from .text_tokenizer import SEP_ID, TextTokenizer, train_wordpiece
 
-__all__ = ["PreparedText", "prepare_text", "pack_documents", "cut_blocks", "text_settings"]
+__all__ = ["PreparedText", "prepare_text", "load_prepared", "stream_sha256", "pack_documents", "cut_blocks",
+           "text_settings"]
 
 _FORMAT = 1
 _SPLITS = ("train", "heldout")
+_FILES = ("meta.json", "tokenizer.json", *(f"{s}{x}.npy" for s in _SPLITS for x in ("", "_docs")))
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,7 @@ def _build(cfg, settings: dict) -> PreparedText:
     meta = {"settings": settings, "python": sys.version.split()[0],  # python-docs depends on it
             "corpus_sha256": stats["sha256"], "corpus_bytes": stats["bytes"],
             "vocab_size": tokenizer.vocab_size, "tokenizer_sha256": tokenizer.sha256,
+            "streams_sha256": stream_sha256(streams, index),
             **{f"{s}_documents": int(len(index[s])) for s in _SPLITS},
             **{f"{s}_tokens": int(len(streams[s])) for s in _SPLITS},
             "unk_fraction": float(np.mean(np.concatenate([streams[s] for s in _SPLITS]) == tokenizer.unk_id))}
@@ -164,6 +168,52 @@ def _load(where: Path, settings: dict) -> PreparedText | None:
     tokenizer = TextTokenizer.load(where / "tokenizer.json")
     streams = {s: np.load(where / f"{s}.npy") for s in _SPLITS}
     docs = {s: np.load(where / f"{s}_docs.npy") for s in _SPLITS}
+    return PreparedText(tokenizer, streams, docs, meta)
+
+
+def stream_sha256(streams: dict, docs: dict) -> str:
+    """SHA-256 of the token streams and document indexes of every split (dtype, shape and bytes)."""
+    h = hashlib.sha256()
+    for s in _SPLITS:
+        for a in (np.ascontiguousarray(streams[s]), np.ascontiguousarray(docs[s])):
+            h.update(f"{s}:{a.dtype.str}:{a.shape}:".encode())
+            h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def load_prepared(where, *, expect: dict | None = None, who: str = "teacher") -> PreparedText:
+    """The prepared corpus saved in ``where`` (a teacher's ``text/``), read only: every file must be there
+    and readable, the tokenizer must hash to ``meta.json``'s ``tokenizer_sha256`` and the streams to its
+    ``streams_sha256`` (when recorded), and both to ``expect`` (``{"tokenizer_sha256": ..., "streams_sha256":
+    ...}``, the teacher's summary) when given. The settings are not compared (a student reads whatever its
+    teacher trained on). One-line ``ParameterError`` otherwise; nothing is written, nothing rebuilt."""
+    where = Path(where)
+    missing = [f for f in _FILES if not (where / f).is_file()]
+    if missing:
+        what = "does not exist" if not where.is_dir() else f"is incomplete (no {', '.join(missing)})"
+        raise ParameterError(f"{who}'s prepared corpus {str(where)!r} {what}: train that teacher again "
+                             "(a student only reads its teacher's text/)")
+    try:
+        meta = json.loads((where / "meta.json").read_text(encoding="utf-8"))
+        if not isinstance(meta, dict):
+            raise ValueError("not a JSON object")
+        tokenizer = TextTokenizer.load(where / "tokenizer.json")
+        streams = {s: np.load(where / f"{s}.npy", allow_pickle=False) for s in _SPLITS}
+        docs = {s: np.load(where / f"{s}_docs.npy", allow_pickle=False) for s in _SPLITS}
+    except ParameterError:
+        raise
+    except Exception as exc:  # noqa: BLE001 (json, numpy and tokenizers raise their own classes on corrupt files)
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ParameterError(f"{who}'s prepared corpus {str(where)!r} is corrupt ({first}): train that teacher "
+                             "again") from None
+    got = {"tokenizer_sha256": tokenizer.sha256, "streams_sha256": stream_sha256(streams, docs)}
+    for key, value in got.items():
+        what = {"tokenizer_sha256": "tokenizer", "streams_sha256": "token streams"}[key]
+        for source, want in (("its meta.json", meta.get(key)), ("the teacher's summary.json", (expect or {}).get(key))):
+            if want is not None and want != value:
+                raise ParameterError(f"{who}'s prepared corpus {str(where)!r}: the {what} hash {value[:12]} differs from "
+                                     f"the {str(want)[:12]} recorded in {source} (changed since the teacher trained?): "
+                                     "train that teacher again")
     return PreparedText(tokenizer, streams, docs, meta)
 
 

@@ -19,7 +19,6 @@ have no probe fields).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from theory._checks import ParameterError, check_int
 
 from .objectives import mask_tokens, per_sequence_weights
 from .tasks import SeqBatch
-from .text_data import PreparedText, prepare_text
+from .text_data import PreparedText, load_prepared, prepare_text
 
 __all__ = ["TextVocab", "TextBlocks", "TextMaskedLMTask", "text_task"]
 
@@ -84,6 +83,7 @@ class TextMaskedLMTask:
         self._streams: dict[tuple[str, str], torch.Tensor] = {}
         self.description = {"task": "text-mlm", "corpus": corpus, "vocab_size": tk.vocab_size, "seq_len": seq_len,
                             "mask_rate": rate, "tokenizer_sha256": data.meta.get("tokenizer_sha256"),
+                            "streams_sha256": data.meta.get("streams_sha256"),
                             **{k: data.meta[k] for k in ("train_tokens", "heldout_tokens", "train_documents",
                                                           "heldout_documents") if k in data.meta}}
 
@@ -146,15 +146,28 @@ class TextMaskedLMTask:
         return self.from_parsed(self.blocks(generator, n), generator)
 
 
-def text_task(cfg, where=None) -> TextMaskedLMTask:
+def text_task(cfg, where=None, *, read_only: bool = False) -> TextMaskedLMTask:
     """The task of a :class:`distill.text_config.TextTeacherConfig`; the prepared corpus is read from
     (or built into) ``where`` (a teacher run's ``text/`` directory; None: built in memory). When the
     run beside ``where`` is finished, its tokenizer must be the one it was trained with (a rebuilt
-    directory of a changed corpus is refused)."""
-    data = prepare_text(cfg, where)
+    directory of a changed corpus is refused). ``read_only`` (a student): ``where`` is only read
+    (:func:`distill.text_data.load_prepared`: complete, and hashing to what the teacher recorded);
+    nothing is built or written there."""
     summary = Path(where).parent / "summary.json" if where is not None else None
+    recorded = {}
     if summary is not None and summary.is_file():
-        want = json.loads(summary.read_text()).get("tokenizer_sha256")
+        from infra.config import read_json_file
+
+        recorded = read_json_file(summary, "teacher summary")
+        recorded = recorded if isinstance(recorded, dict) else {}
+    if read_only:
+        if where is None:
+            raise ParameterError("a student's text task needs its teacher's text/ directory")
+        data = load_prepared(where, expect={k: recorded.get(k) for k in ("tokenizer_sha256", "streams_sha256")})
+        return TextMaskedLMTask(data, cfg.seq_len, cfg.mask_rate, corpus=cfg.corpus)
+    data = prepare_text(cfg, where)
+    if recorded:
+        want = recorded.get("tokenizer_sha256")
         if want and want != data.meta.get("tokenizer_sha256"):
             raise ParameterError(f"the tokenizer in {str(where)!r} is not the one run {str(Path(where).parent)!r} "
                                  f"was trained with (the corpus changed since?): rerun that teacher")

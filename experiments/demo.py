@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from experiments.sweep import SWEEPS_DIR, parse_sweep, run_sweep
+from infra.yamlfile import load_yaml
 
 __all__ = ["DEMO_SWEEP_FILE", "demo_sweep", "run_demo"]
 
@@ -20,7 +19,7 @@ DEMO_SWEEP_FILE = SWEEPS_DIR / "demo.yaml"
 
 def demo_sweep(overrides: dict | None = None):
     """The demo's :class:`~experiments.sweep.Sweep` with ``overrides`` merged into its ``base``."""
-    data = yaml.safe_load(DEMO_SWEEP_FILE.read_text())
+    data = load_yaml(DEMO_SWEEP_FILE.read_text(), f"sweep file {DEMO_SWEEP_FILE}")
     data["base"] = dict(data.get("base") or {}, **(overrides or {}))
     return parse_sweep(data, source="demo")
 

@@ -129,12 +129,12 @@ def family_kinds(family: str) -> dict[str, Kind]:
 @lru_cache(maxsize=None)
 def presets(family: str) -> dict[str, dict[str, dict[str, Any]]]:
     """The named presets of ``family`` from its YAML file (empty when it has none)."""
-    import yaml
+    from infra.yamlfile import load_yaml
 
     path = PRESETS_DIR / f"{family}.yaml"
     if not path.is_file():
         return {}
-    data = yaml.safe_load(path.read_text()) or {}
+    data = load_yaml(path.read_text(), f"preset file {path}") or {}
     for name, sections in data.items():
         if not isinstance(sections, dict) or set(sections) - {"teacher", "student"}:
             raise ParameterError(f"preset {name!r} of {path} must map sections teacher / student to fields")

@@ -18,13 +18,18 @@ then crossed with the grid)::
 
 Keys are the config's fields (``key=value`` words of the command line); compare sweeps use
 ``teacher.FIELD`` / ``student.FIELD`` (or nested mappings, as TOML's dotted keys give). An optional
-``preset: paper`` starts from the kind's preset file (``experiments/sweeps/presets/<family>.yaml``). Unknown keys, bad values and
-mismatched zip lengths raise :class:`ParameterError` before any work.
+``preset: paper`` starts from the kind's preset file (``experiments/sweeps/presets/<family>.yaml``). Unknown keys, bad values,
+mismatched zip lengths, a key written twice in one mapping of a YAML file, and file inputs that cannot
+be read (every distinct ``grammar`` is loaded and validated; every ``corpus`` path must exist and hold
+UTF-8 text) raise :class:`ParameterError` for the first bad point, before any run trains or any
+file is written.
 
 Every point of an MLP kind is split into runs of ONE seed (compare: one teacher seed and one student seed); a
 run is named by :func:`infra.config.config_hash` of its full config. Runs that differ only in their
 seeds form a :class:`Group`, trained as one batched program (``seeds=(s1, s2, ...)``) and then
-split into per-run directories (:mod:`experiments.sweep_exec`).
+split into per-run directories (:mod:`experiments.sweep_exec`). Any number of workers may run the
+same sweep into one directory at once: each group is claimed by one of them with an OS file lock
+(:mod:`infra.claims`), so each run trains exactly once; the others report it ``busy``.
 """
 from __future__ import annotations
 
@@ -36,6 +41,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from infra.config import apply_overrides, config_hash, config_to_dict, value_text
+from infra.yamlfile import load_yaml
 from theory._checks import ParameterError
 
 from .registry import KINDS, get_kind, preset_words, presets
@@ -169,12 +175,7 @@ def load_sweep(path) -> Sweep:
         except tomllib.TOMLDecodeError as exc:
             raise ParameterError(f"sweep file {path} is not valid TOML: {exc}") from None
     else:
-        import yaml
-
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ParameterError(f"sweep file {path} is not valid YAML: {exc}") from None
+        data = load_yaml(text, f"sweep file {path}")
     return parse_sweep(data or {}, source=str(path))
 
 
@@ -230,14 +231,58 @@ def _single_seed_configs(kind: str, cfg):
             yield (("seeds", s),), dataclasses.replace(cfg, seeds=(s,))
 
 
+def _file_inputs(cfg, prefix: str = ""):
+    """``(field, value, section)`` for every ``grammar`` and ``corpus`` field of a config (sections
+    of a compare config included)."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            yield from _file_inputs(value, f"{prefix}{f.name}.")
+        elif f.name in ("grammar", "corpus") and isinstance(value, str):
+            yield f"{prefix}{f.name}", value, cfg
+
+
+def _check_grammar(spec: str) -> None:
+    from distill.grammar import load_grammar  # the engine's own loader and checks
+
+    try:
+        load_grammar(spec)
+    except ParameterError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a malformed file: name the problem in one line
+        raise ParameterError(f"grammar {spec!r} cannot be loaded: {type(exc).__name__}: {exc}") from None
+
+
+def _check_inputs(cfg, where: str, checked: set) -> None:
+    """Load every distinct grammar and look at every distinct corpus of ``cfg`` once (``checked``)."""
+    for field, value, section in _file_inputs(cfg):
+        kind = field.rpartition(".")[2]
+        key = (kind, value, getattr(section, "corpus_glob", None))
+        if key in checked:
+            continue
+        try:
+            if kind == "grammar":
+                _check_grammar(value)
+            else:
+                from distill.corpus import check_corpus
+
+                check_corpus(value, key[2] or "*.txt")
+        except ParameterError as exc:
+            raise ParameterError(f"{' '.join(str(exc).split())} (field {field} of {where})") from None
+        checked.add(key)
+
+
 def expand(sweep: Sweep) -> list[RunSpec]:
-    """Every run of ``sweep`` in order (zip outer, then the grid, then seeds); duplicates dropped."""
+    """Every run of ``sweep`` in order (zip outer, then the grid, then seeds); duplicates dropped.
+
+    Every point is checked first: its config, its teacher directory (students) and its file inputs
+    (grammars loaded, corpora looked at), so that a bad point fails before any run starts."""
     base = _apply(_base_config(sweep), sweep.base, f"base of {sweep.source}")
     zkeys = [k for k, _ in sweep.zip]
     zpoints = list(zip(*(v for _, v in sweep.zip))) if sweep.zip else [()]
     gkeys = [k for k, _ in sweep.grid]
     gpoints = list(itertools.product(*(v for _, v in sweep.grid)))
-    runs, seen = [], set()
+    runs, seen, checked = [], set(), set()
     for zp in zpoints:
         for gp in gpoints:
             point = tuple(zip(zkeys, zp)) + tuple(zip(gkeys, gp))
@@ -245,6 +290,7 @@ def expand(sweep: Sweep) -> list[RunSpec]:
             cfg = _apply(base, point, f"point {where} of {sweep.source}")
             if KINDS[sweep.kind].role == "student":
                 cfg = _resolve_teacher(cfg, f"point {where} of {sweep.source}", sweep.kind)
+            _check_inputs(cfg, f"point {where} of {sweep.source}", checked)
             for seed_point, one in _single_seed_configs(sweep.kind, cfg):
                 h = config_hash(one)
                 if h in seen:
@@ -308,7 +354,8 @@ def group_runs(runs) -> list[Group]:
 
 @dataclass(frozen=True)
 class SweepOutcome:
-    """What :func:`run_sweep` did: run hashes skipped (already finished), trained now, failed."""
+    """What :func:`run_sweep` did: run hashes skipped (finished before, or by another worker meanwhile),
+    trained now, failed, and busy (claimed by another live worker, left alone)."""
 
     out: str
     total: int
@@ -327,10 +374,13 @@ def run_sweep(sweep, out, *, backend: str = "local", address: str | None = None,
               gpu_fraction: float = 1.0, cpus_per_group: float = 1.0) -> SweepOutcome:
     """Expand ``sweep`` (a :class:`Sweep` or a file path), skip finished runs, train the rest.
 
-    ``backend="local"`` trains the groups one after another in this process; ``"ray"`` submits one
-    Ray task per group to the cluster at ``address`` (see :mod:`experiments.sweep_ray`). Runs whose lock
-    is held by another live process are left alone. Failed groups write ``error.json`` into their
-    runs and the sweep goes on.
+    Every point is validated (:func:`expand`) before anything is written. ``backend="local"`` trains
+    the groups one after another in this process; ``"ray"`` submits one Ray task per group to the
+    cluster at ``address`` (see :mod:`experiments.sweep_ray`). Each group is claimed before it
+    trains (:func:`experiments.sweep_exec.execute_group`): runs claimed by another live worker are
+    left alone and reported busy, and the local backend looks once more at its busy groups at the
+    end (their workers may have finished or died meanwhile). Failed groups write ``error.json``
+    into their runs and the sweep goes on.
     """
     from tqdm.auto import tqdm
 
@@ -350,21 +400,26 @@ def run_sweep(sweep, out, *, backend: str = "local", address: str | None = None,
     for spec in runs:
         state = store.run_state(out / spec.hash)
         (skipped if state == "done" else busy if state == "running" else todo).append(spec)
+    skipped, busy = [s.hash for s in skipped], [s.hash for s in busy]
     groups = group_runs(todo)
     store.clean_work(out, keep={g.id for g in groups})
     bar = tqdm(total=len(runs), initial=len(skipped), desc=f"sweep {sweep.kind}", unit="run",
                disable=None if progress else True)
-    done, failed = [], []
+    done, failed, busy_in = [], [], {}  # busy_in: group id -> its runs found claimed by another worker
 
     def on_done(result: dict) -> None:
         done.extend(result["done"])
         failed.extend(result["failed"])
-        bar.update(len(result["done"]) + len(result["failed"]))
+        skipped.extend(result.get("skipped", ()))
+        busy_in[result["group"]] = list(result.get("busy", ()))
+        bar.update(len(set(done) | set(failed) | set(skipped)) - bar.n)
         bar.set_postfix(failed=len(failed))
 
     try:
         if backend == "local":
             for g in groups:
+                on_done(execute_group(g, out))
+            for g in [g for g in groups if busy_in.get(g.id)]:  # a second look at the busy groups
                 on_done(execute_group(g, out))
         else:
             from .sweep_ray import run_groups_ray
@@ -374,5 +429,7 @@ def run_sweep(sweep, out, *, backend: str = "local", address: str | None = None,
     finally:
         bar.close()
         store.clean_work(out)
-    return SweepOutcome(str(out), len(runs), tuple(s.hash for s in skipped), tuple(done), tuple(failed),
-                        tuple(s.hash for s in busy), len(groups))
+    busy = [*busy, *(h for hs in busy_in.values() for h in hs)]
+    finished = [h for h in busy if (out / h / store.SUMMARY).is_file()]  # finished by their worker meanwhile
+    return SweepOutcome(str(out), len(runs), tuple(dict.fromkeys(skipped + finished)), tuple(done), tuple(failed),
+                        tuple(h for h in busy if h not in finished), len(groups))

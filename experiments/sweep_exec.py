@@ -1,13 +1,32 @@
-"""Executing one sweep group: train it as one batched program, then split it into per-run directories.
+"""Executing one sweep group: claim it, train it as one batched program, split it into per-run directories.
 
 The batched program trains under ``DIR/.work/<group id>/`` with the ordinary resumable training
 functions (a killed teacher resumes from its latest checkpoint; a student restarts). Each run of
 the group then gets ``DIR/<run hash>/`` exactly as a single-seed run would have written it:
 ``config.json`` (its one-seed config), ``env.json``, teacher checkpoints ``ckpt/step_*.safetensors``
 (its run selected from the batched checkpoint, with its own generator state, so the directory is
-a valid, resumable teacher for students), ``metrics.parquet`` (its rows, ``run`` = 0) and
-``summary.json`` last. Every file is written atomically; while the group trains, each of its run
-directories holds ``running.json`` (pid, host, heartbeat); an exception writes ``error.json``.
+a valid, resumable teacher for students), ``metrics.parquet`` (its rows, ``run`` = 0),
+``timing.json`` (its share of the program's wall time) and ``summary.json`` last. Every file is
+written atomically; an exception writes ``error.json``.
+
+Claims (:mod:`infra.claims`). Any number of workers may run on one results directory at once
+(``icurr sweep run`` started several times by hand, Ray tasks, or both); each run is trained by
+exactly one of them:
+
+1. :func:`execute_group` claims the group's unfinished runs and its work directory (keys
+   ``<run hash>`` and ``group-<group id>``) all-or-nothing, in sorted order, without waiting: an
+   ``flock`` held on ``DIR/.claims/<key>.lock`` for the whole training.
+2. A group of which one key is held by a live worker is skipped and reported ``busy``. A group
+   whose worker died (SIGKILL included) has no claim left, since the kernel drops the locks of a
+   dead process: the next worker claims it and resumes from its checkpoints.
+3. Under the claim the worker looks again at which runs are finished (another worker may have
+   finished them meanwhile) and trains only the others; nothing outside a claim writes into a
+   run directory or a work directory, and :func:`infra.store.clean_work` claims a work directory
+   before it removes it.
+4. While it trains, the holder keeps ``running.json`` (pid, host, heartbeat) in each claimed run
+   directory, for people and for ``icurr sweep status``. File locks may not reach across hosts
+   (see :mod:`infra.claims` on NFS), so a worker also leaves alone a run whose ``running.json`` was
+   written on another host with a fresh heartbeat (a best-effort guard; on one host the lock decides).
 
 This module is imported by Ray workers, so its entry point :func:`execute_group` takes a
 picklable :class:`~experiments.sweep.Group` and returns a plain dict.
@@ -28,7 +47,7 @@ import pandas as pd
 
 from infra.config import config_to_dict
 
-from infra import store
+from infra import claims, store
 from infra.checkpoints import checkpoint_name
 from infra.rundir import RunDir, atomic_write_text
 from simulate.checkpoints import CheckpointDir, save_checkpoint
@@ -48,38 +67,64 @@ def write_manifest(out: Path, sweep, runs) -> None:
     """Merge the sweep's planned runs into ``out/sweep.json`` (read by ``icurr sweep status``)."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / store.MANIFEST
-    old = {}
-    if path.is_file():
-        try:
-            old = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            old = {}
-    planned = dict(old.get("runs", {}))
-    for spec in runs:
-        planned[spec.hash] = {"kind": spec.kind, "point": {k: v for k, v in spec.point}}
-    sources = list(dict.fromkeys([*old.get("sources", []), sweep.source]))
-    _write_json(path, {"sources": sources, "runs": planned}, sort_keys=False)
+    with claims.hold(out, store.MANIFEST):  # workers of other sweeps may merge theirs at the same time
+        old = {}
+        if path.is_file():
+            try:
+                old = json.loads(path.read_text())
+            except json.JSONDecodeError:
+                old = {}
+        planned = dict(old.get("runs", {}))
+        for spec in runs:
+            planned[spec.hash] = {"kind": spec.kind, "point": {k: v for k, v in spec.point}}
+        sources = list(dict.fromkeys([*old.get("sources", []), sweep.source]))
+        _write_json(path, {"sources": sources, "runs": planned}, sort_keys=False)
 
 
-# ---------------------------------------------------------------- locks and errors
+# ---------------------------------------------------------------- status, clock and errors
 
-class _Locks:
-    """``running.json`` in each run directory, refreshed by a heartbeat thread until closed."""
+_CLOCK = "time.json"  # in the work directory: the program's wall time over all its sessions so far
 
-    def __init__(self, dirs: list[Path], group_id: str) -> None:
-        self.dirs, self.group_id = dirs, group_id
+
+class _Status:
+    """For a claimed group: ``running.json`` in each claimed run directory and the program's clock
+    in its work directory (seconds over every session of the program; a killed session counts up
+    to its last heartbeat), refreshed by a heartbeat thread until closed."""
+
+    def __init__(self, dirs: list[Path], group, work: Path) -> None:
+        self.dirs, self.group, self.work = dirs, group, work
+        clock = _read_json(work / _CLOCK)
+        self.prior = float(clock.get("seconds", 0.0)) if clock else 0.0
+        self.sessions = (int(clock.get("sessions", 0)) if clock else 0) + 1
         self.started = time.time()
+        self._frozen: float | None = None
         self._stop = threading.Event()
         self._write()
         self._thread = threading.Thread(target=self._beat, name="sweep-heartbeat", daemon=True)
         self._thread.start()
 
+    def seconds(self) -> float:
+        """The program's wall time so far (frozen by :meth:`timing`)."""
+        return self._frozen if self._frozen is not None else self.prior + time.time() - self.started
+
+    def timing(self) -> dict:
+        """A run's ``timing.json``: the program's wall time (frozen at the first call, when the
+        program has trained) divided among the group's runs, the number of sessions it took (more
+        than one when a worker resumed a killed one), and the worker (pid, host) that finished it."""
+        if self._frozen is None:
+            self._frozen = self.seconds()
+        n = len(self.group.runs)
+        return {"seconds": self._frozen / n, "group": self.group.id, "group_seconds": self._frozen,
+                "group_runs": n, "sessions": self.sessions, "pid": os.getpid(), "host": socket.gethostname()}
+
     def _write(self) -> None:
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "group": self.group_id,
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "group": self.group.id,
                 "started": self.started, "heartbeat": time.time()}
         for d in self.dirs:
             if not (d / store.SUMMARY).exists():
                 _write_json(d / store.LOCK, info)
+        if self.work.is_dir():
+            _write_json(self.work / _CLOCK, {"seconds": self.seconds(), "sessions": self.sessions})
 
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_EVERY_S):
@@ -90,6 +135,13 @@ class _Locks:
         self._thread.join()
         for d in self.dirs:
             (d / store.LOCK).unlink(missing_ok=True)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
 
 
 def _prepare(d: Path) -> None:
@@ -130,11 +182,12 @@ def _env(work: RunDir, group, run_index) -> dict:
     return env
 
 
-def _finish_run(d: Path, config, env: dict, metrics: pd.DataFrame, summary: dict) -> None:
-    """config.json, env.json, metrics.parquet, then summary.json (last: the run is finished)."""
+def _finish_run(d: Path, config, env: dict, metrics: pd.DataFrame, summary: dict, timing: dict) -> None:
+    """config.json, env.json, metrics.parquet, timing.json, then summary.json (last: the run is finished)."""
     _write_json(d / "config.json", config_to_dict(config))
     _write_json(d / "env.json", env)
     store.write_parquet(d / "metrics.parquet", metrics)
+    _write_json(d / store.TIMING, timing)
     RunDir(d).write_json(store.SUMMARY, summary)
     (d / store.LOCK).unlink(missing_ok=True)
 
@@ -149,7 +202,7 @@ def _split_checkpoints(work: RunDir, targets: list[tuple[Path, int, dict]]) -> N
                             config=config, extra_metadata={"gen_0": c.metadata[f"gen_{r}"]})
 
 
-def _teacher(group, out: Path, work: Path, pending) -> None:
+def _teacher(group, out: Path, work: Path, pending, status: _Status) -> None:
     from simulate.teacher import train_teacher
 
     rd = train_teacher(group.config, work, progress=False)
@@ -159,10 +212,10 @@ def _teacher(group, out: Path, work: Path, pending) -> None:
     for spec in pending:
         r = index[spec.hash]
         _finish_run(out / spec.hash, spec.config, _env(rd, group, r), _rows(df, df["run"] == r),
-                    {"kind": "teacher", "support": summary["support"], "runs": [_entry(summary, r)]})
+                    {"kind": "teacher", "support": summary["support"], "runs": [_entry(summary, r)]}, status.timing())
 
 
-def _student(group, out: Path, work: Path, pending) -> None:
+def _student(group, out: Path, work: Path, pending, status: _Status) -> None:
     from simulate.student import train_student
 
     rd = train_student(group.config, work, progress=False)
@@ -172,10 +225,10 @@ def _student(group, out: Path, work: Path, pending) -> None:
     for spec in pending:
         r = index[spec.hash]
         _finish_run(out / spec.hash, spec.config, _env(rd, group, r), _rows(df, df["run"] == r),
-                    dict(keep, runs=[_entry(summary, r)]))
+                    dict(keep, runs=[_entry(summary, r)]), status.timing())
 
 
-def _compare(group, out: Path, work: Path, pending) -> None:
+def _compare(group, out: Path, work: Path, pending, status: _Status) -> None:
     from simulate.student import train_student
     from simulate.teacher import train_teacher
 
@@ -206,17 +259,18 @@ def _compare(group, out: Path, work: Path, pending) -> None:
         summary = {"kind": "compare", "strategies": list(cfg.strategies), "support": tsum["support"],
                    "teacher": _entry(tsum, r), "students": entries}
         _finish_run(out / spec.hash, spec.config, _env(trd, group, {"teacher": r}), pd.concat(parts, ignore_index=True),
-                    summary)
+                    summary, status.timing())
 
 
-def _in_place(group, out: Path, work: Path, pending) -> None:
+def _in_place(group, out: Path, work: Path, pending, status: _Status) -> None:
     """Kinds that keep all seeds of a point in one run directory (the Transformer kinds): the run
     trains in place (resumable) through its kind's engine function; a compare's teacher and students
     live below it and its ``metrics.parquet`` stacks their rows with a ``role`` column."""
     spec, d = pending[0], out / pending[0].hash
     kind = KINDS[spec.kind]
     if kind.role != "compare":
-        kind.train()(spec.config, d, progress=False)
+        kind.train()(spec.config, d, progress=False)  # writes summary.json itself
+        _write_json(d / store.TIMING, status.timing())
     else:
         rows = kind.train()(spec.config, d / "parts", progress=False)
         index = json.loads((d / "parts" / "compare.json").read_text())["index"]
@@ -227,43 +281,75 @@ def _in_place(group, out: Path, work: Path, pending) -> None:
         summary = {"kind": "compare", "strategies": list(spec.config.strategies),
                    "teacher": {k: v for k, v in tsum["runs"][0].items() if not isinstance(v, (dict, list))},
                    "students": {r["strategy"]: {k: v for k, v in r.items() if k != "strategy"} for r in rows}}
-        _finish_run(d, spec.config, tdir.read_json("env.json"), pd.concat(parts, ignore_index=True), summary)
+        _finish_run(d, spec.config, tdir.read_json("env.json"), pd.concat(parts, ignore_index=True), summary,
+                    status.timing())
 
 
 _SPLIT = {"teacher": _teacher, "student": _student, "compare": _compare}  # single-seed runs of a batched program
 
 
-def execute_group(group, out) -> dict:
-    """Train ``group`` batched and split it into ``out/<run hash>/``; never raises for a failed run.
+def _mkdir(path: Path) -> None:
+    """``path`` and its parents, also when another worker's cleanup removes an empty parent meanwhile."""
+    for _ in range(100):
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            return
+        except FileNotFoundError:
+            continue
+    path.mkdir(parents=True, exist_ok=True)
 
-    Returns ``{"group", "done": [hashes], "failed": [hashes], "error": str | None}``. Runs already
-    finished are left untouched. ``KeyboardInterrupt`` and ``SystemExit`` propagate.
+
+def execute_group(group, out) -> dict:
+    """Claim ``group``, train it batched and split it into ``out/<run hash>/``; never raises for a
+    failed run (see the module doc for the claim protocol).
+
+    Returns ``{"group", "done": [hashes trained now], "failed": [...], "busy": [hashes claimed by a
+    live worker, left alone], "skipped": [hashes found finished], "error": str | None}``. Runs
+    already finished are left untouched. ``KeyboardInterrupt`` and ``SystemExit`` propagate.
     """
     out = Path(out)
-    work = out / store.WORK / group.id
-    dirs = [out / spec.hash for spec in group.runs]
-    pending = [spec for spec, d in zip(group.runs, dirs) if not (d / store.SUMMARY).exists()]
-    result = {"group": group.id, "done": [], "failed": [], "error": None}
+    result = {"group": group.id, "done": [], "failed": [], "busy": [], "skipped": [], "error": None}
+    pending = [spec for spec in group.runs if not (out / spec.hash / store.SUMMARY).exists()]
+    result["skipped"] = [spec.hash for spec in group.runs if spec not in pending]
     if not pending:
+        return result
+    claim = claims.try_claim(out, [spec.hash for spec in pending] + [store.group_key(group.id)])
+    if claim is None:  # a live worker holds the group (or part of it): leave it alone
+        result["busy"] = [spec.hash for spec in pending]
+        return result
+    with claim:
+        return _train_claimed(group, out, pending, result)
+
+
+def _train_claimed(group, out: Path, pending, result: dict) -> dict:
+    work = out / store.WORK / group.id
+    finished = [spec.hash for spec in pending if (out / spec.hash / store.SUMMARY).exists()]
+    result["skipped"] += finished  # finished by another worker between the first look and the claim
+    pending = [spec for spec in pending if spec.hash not in finished]
+    if not pending:
+        shutil.rmtree(work, ignore_errors=True)
+        return result
+    if any(store.foreign_lock_alive(_read_json(out / spec.hash / store.LOCK)) for spec in pending):
+        result["busy"] = [spec.hash for spec in pending]  # trained on another host (locks may not reach it)
         return result
     for spec in pending:
         _prepare(out / spec.hash)
-    work.mkdir(parents=True, exist_ok=True)
+    _mkdir(work)
     _write_json(work / "group.json", {"runs": [s.hash for s in group.runs], "kind": group.kind})
-    locks = _Locks([out / s.hash for s in pending], group.id)
+    status = _Status([out / s.hash for s in pending], group, work)
     try:
         kind = KINDS[group.kind]
-        (_SPLIT[kind.role] if kind.split_seeds else _in_place)(group, out, work, pending)
+        (_SPLIT[kind.role] if kind.split_seeds else _in_place)(group, out, work, pending, status)
     except Exception as exc:  # noqa: BLE001 - any training error marks the group's runs as failed
         for spec in pending:
             if not (out / spec.hash / store.SUMMARY).exists():
                 _write_error(out / spec.hash, exc, group.id)
         result["error"] = f"{type(exc).__name__}: {exc}"
     finally:
-        locks.close()
+        status.close()
     for spec in pending:
-        finished = (out / spec.hash / store.SUMMARY).exists()
-        result["done" if finished else "failed"].append(spec.hash)
+        done = (out / spec.hash / store.SUMMARY).exists()
+        result["done" if done else "failed"].append(spec.hash)
     if not result["failed"]:
         shutil.rmtree(work, ignore_errors=True)
     return result

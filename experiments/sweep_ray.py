@@ -1,7 +1,10 @@
 """The Ray backend of sweeps: one Ray task per group, results in the same directory layout.
 
 Each group runs :func:`experiments.sweep_exec.execute_group` in a Ray worker, so the output directory
-must be on storage shared by the cluster's nodes (the same path everywhere). A group asks Ray for
+must be on storage shared by the cluster's nodes (the same path everywhere). Each task claims its
+group itself (:mod:`infra.claims`: an ``flock`` held by the worker process, dropped by the kernel
+if the worker dies), so several drivers, or local workers and Ray tasks, may share one directory;
+across nodes this relies on the shared file system's locks (see :mod:`infra.claims` on NFS). A group asks Ray for
 ``gpu_fraction`` of a GPU when it will train on CUDA (``device=cuda``, or ``device=auto`` on a
 cluster that has GPUs) and for ``num_gpus=0`` otherwise. Ray is imported lazily; install it with
 the ``ray`` extra (``pip install 'implicit-curriculum[ray]'``).
@@ -76,8 +79,8 @@ def run_groups_ray(groups, out, *, address: str | None = None, gpu_fraction: flo
                 try:
                     result = ray.get(ref)
                 except ray.exceptions.RayError as exc:  # the worker died: its runs stay unfinished
-                    result = {"group": group.id, "done": [], "failed": [s.hash for s in group.runs],
-                              "error": f"{type(exc).__name__}: {exc}"}
+                    result = {"group": group.id, "done": [], "failed": [s.hash for s in group.runs], "busy": [],
+                              "skipped": [], "error": f"{type(exc).__name__}: {exc}"}
                 results.append(result)
                 if on_done is not None:
                     on_done(result)

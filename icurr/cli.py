@@ -2,15 +2,30 @@
 
 One command, one subcommand per job; each subcommand calls library functions.
 
-Bad arguments end with one line ``icurr: error: ...`` naming the parameter and its allowed range,
-exit code 2, before any work starts.
+Bad input ends with one line ``icurr: error: ...`` naming the parameter (or the file) and its allowed
+range, exit code 2, before any work starts and before any file is written: bad arguments, configs that
+cannot fit the machine's memory, output paths that cannot be written (``--out`` an existing file, under
+a file, or in a read-only directory), unreadable stored files (a teacher's truncated ``config.json``, a
+corrupt checkpoint, a grammar or corpus that is not what it must be). The error classes turned into
+that line: ``ParameterError`` (and its subclasses), ``infra.checkpoints.CheckpointError`` (and its
+subclasses, ``NoCheckpointsError`` included), ``json.JSONDecodeError`` and ``OSError`` (a full disk
+during a run, a permission refused). Any other exception is a bug and keeps its traceback.
+``--debug`` (or ``ICURR_DEBUG=1``) prints the traceback behind the one-line error too.
+Warnings about inputs (``infra.config.IcurrWarning``: runs a report skipped, a grammar name that now
+resolves to another grammar than a teacher's stored copy) are one line ``icurr: warning: ...``.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
+import os
 import sys
+import traceback
+import warnings
+from pathlib import Path
 
+from infra.config import IcurrWarning
 from theory._checks import ParameterError
 
 from . import __version__
@@ -19,6 +34,9 @@ from . import __version__
 #: happen inside the handlers, so ``icurr theory`` never imports torch.
 COMMAND_MODULES = ("icurr.commands.theory", "icurr.commands.experiment", "icurr.commands.sweep", "icurr.commands.report",
                    "icurr.commands.demo")
+#: Argument destinations that name output directories / output files, with their flags.
+OUTPUT_DIRS = {"out": "--out", "report_out": "--report-out"}
+OUTPUT_FILES = {"csv": "--csv", "parquet": "--parquet"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,10 +48,85 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="icurr", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"icurr {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="print the traceback behind a one-line error (also: ICURR_DEBUG=1)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
     return parser
+
+
+def input_error(err: BaseException) -> bool:
+    """Whether ``err`` is bad input (a one-line error, exit 2) rather than a bug (a traceback)."""
+    if isinstance(err, (ParameterError, json.JSONDecodeError, OSError)):
+        return True
+    checkpoints = sys.modules.get("infra.checkpoints")  # loaded whenever one of its errors was raised
+    return checkpoints is not None and isinstance(err, checkpoints.CheckpointError)
+
+
+def error_line(err: BaseException) -> str:
+    """The one line that says what went wrong (the first line of the message; an ``OSError`` with its file)."""
+    if isinstance(err, OSError) and not isinstance(err, ParameterError) and err.strerror:
+        where = "" if err.filename is None else f": {str(err.filename)!r}"
+        where += "" if err.filename2 is None else f" -> {str(err.filename2)!r}"
+        return f"{err.strerror}{where}"
+    if isinstance(err, json.JSONDecodeError):
+        return f"invalid JSON ({err.msg} at line {err.lineno} column {err.colno})"
+    text = str(err).strip()
+    return " ".join(text.splitlines()[0].split()) if text else type(err).__name__
+
+
+def _writable_dir(path: Path) -> bool:
+    if not os.access(path, os.W_OK | os.X_OK):
+        return False
+    try:
+        return not os.statvfs(path).f_flag & os.ST_RDONLY
+    except (AttributeError, OSError):  # pragma: no cover (non-POSIX)
+        return True
+
+
+def check_output_path(flag: str, value, *, directory: bool) -> None:
+    """ParameterError, before any work, when the output ``value`` of ``flag`` cannot be written: an
+    existing file where a directory goes (or a directory where a file goes), a path under a file, or
+    a directory (the path itself when it exists, else its nearest existing parent) that is not writable."""
+    path = Path(value)
+    if path.exists():
+        if directory and not path.is_dir():
+            raise ParameterError(f"{flag} {value!r} is an existing file, not a directory")
+        if not directory and path.is_dir():
+            raise ParameterError(f"{flag} {value!r} is an existing directory, not a file")
+        target = path if directory else path.parent
+    else:
+        target = path.parent
+        while not target.exists() and target != target.parent:
+            target = target.parent
+        if not target.is_dir():
+            raise ParameterError(f"{flag} {value!r} lies under {str(target)!r}, which is a file")
+    if not _writable_dir(target):
+        raise ParameterError(f"{flag} {value!r} cannot be written: {str(target)!r} is not a writable directory")
+
+
+def _check_outputs(args) -> None:
+    for dests, directory in ((OUTPUT_DIRS, True), (OUTPUT_FILES, False)):
+        for dest, flag in dests.items():
+            value = getattr(args, dest, None)
+            if isinstance(value, (str, os.PathLike)) and str(value):
+                check_output_path(flag, value, directory=directory)
+
+
+def _one_line_warnings():
+    """A ``warnings.showwarning`` that prints :class:`IcurrWarning`s as one line each (repeats once)."""
+    shown, original = set(), warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not issubclass(category, IcurrWarning):
+            return original(message, category, filename, lineno, file, line)
+        text = " ".join(str(message).split())
+        if text not in shown:
+            shown.add(text)
+            sys.stderr.write(f"icurr: warning: {text}\n")
+
+    return show
 
 
 def main(argv=None) -> int:
@@ -47,9 +140,18 @@ def main(argv=None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 0
-    try:
-        args.handler(args)
-    except ParameterError as err:
-        sys.stderr.write(f"icurr: error: {err}\n")
-        sys.exit(2)
+    debug = args.debug or os.environ.get("ICURR_DEBUG", "").strip() not in ("", "0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", IcurrWarning)
+        warnings.showwarning = _one_line_warnings()
+        try:
+            _check_outputs(args)
+            args.handler(args)
+        except Exception as err:  # noqa: BLE001 (only input errors become one line; the rest re-raises)
+            if not input_error(err):
+                raise
+            if debug:
+                traceback.print_exc()
+            sys.stderr.write(f"icurr: error: {error_line(err)}\n")
+            sys.exit(2)
     return 0

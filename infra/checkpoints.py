@@ -8,9 +8,9 @@ error classes. What a file holds is the engine's business (:mod:`simulate.checkp
 """
 from __future__ import annotations
 
+import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
@@ -19,8 +19,10 @@ from safetensors.torch import save_file
 
 from theory._checks import ParameterError, check_int
 
+from .rundir import atomic_write
+
 __all__ = ["CheckpointError", "CheckpointShapeError", "NoCheckpointsError", "CheckpointFiles", "checkpoint_name",
-           "write_safetensors"]
+           "write_safetensors", "read_header"]
 
 _NAME_RE = re.compile(r"^step_(\d+)\.safetensors$")
 
@@ -45,21 +47,9 @@ def checkpoint_name(step: int) -> str:
 
 def write_safetensors(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]) -> Path:
     """Write ``tensors`` with string ``metadata`` to ``path`` atomically (temporary file, fsync,
-    ``os.replace``), so a crash never leaves a truncated file under a valid name."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(dict(tensors), tmp, metadata=dict(metadata))
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    ``os.replace``: :func:`infra.rundir.atomic_write`, with the umask's file mode), so a crash never
+    leaves a truncated file under a valid name."""
+    return atomic_write(path, lambda tmp: save_file(dict(tensors), tmp, metadata=dict(metadata)))
 
 
 class CheckpointFiles:
@@ -96,6 +86,22 @@ class CheckpointFiles:
             raise NoCheckpointsError(f"checkpoint directory {self.root} {what}")
         return steps[-1]
 
+    def readable(self, step: int) -> bool:
+        """Whether the file of ``step`` is a complete safetensors file (:func:`read_header`: its header
+        parses and every tensor's bytes lie inside the file)."""
+        try:
+            read_header(self.path(step))
+        except CheckpointError:
+            return False
+        return True
+
+    def quarantine(self, step: int) -> Path:
+        """Move the (corrupt) file of ``step`` aside as ``step_<9 digits>.safetensors.corrupt``: no longer
+        listed, kept for inspection; returns its new path."""
+        bad = self.path(step).with_name(self.path(step).name + ".corrupt")
+        os.replace(self.path(step), bad)
+        return bad
+
     def resolve(self, step: int | str) -> int:
         """``step`` as an available int step; ``"latest"`` and ``"final"`` mean the largest one."""
         if isinstance(step, str):
@@ -114,3 +120,46 @@ class CheckpointFiles:
                 f"no checkpoint at step {step} in {self.root}; nearest available: {near} "
                 f"({len(steps)} steps from {steps[0]} to {steps[-1]})")
         return step
+
+
+_HEADER_MAX = 100 << 20  # safetensors refuses headers above 100 MB too
+
+
+def read_header(path: str | os.PathLike) -> tuple[dict[str, str], dict[str, tuple[str, tuple[int, ...]]]]:
+    """``(metadata, {tensor name: (dtype, shape)})`` of a safetensors file, read from its header alone
+    (no tensor is loaded), after checking that the file is complete: a readable header and every
+    tensor's bytes inside the file. One-line :class:`CheckpointError` otherwise (a missing file:
+    :class:`NoCheckpointsError`)."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            n = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if not 0 < n <= min(_HEADER_MAX, size - 8):
+                raise CheckpointError(f"checkpoint {path} is not a safetensors file or is truncated "
+                                      f"({size} bytes, header of {n} bytes)")
+            header = json.loads(fh.read(n))
+    except FileNotFoundError:
+        raise NoCheckpointsError(f"no checkpoint file {path}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"checkpoint {path} has a corrupt header ({exc})") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"checkpoint {path} has a corrupt header (not a JSON object)")
+    meta = header.pop("__metadata__", None) or {}
+    tensors, end = {}, 0
+    try:
+        for name, info in header.items():
+            lo, hi = (int(x) for x in info["data_offsets"])
+            tensors[name] = (str(info["dtype"]), tuple(int(x) for x in info["shape"]))
+            end = max(end, hi)
+            if not 0 <= lo <= hi:
+                raise ValueError(f"tensor {name!r} has data offsets {lo}..{hi}")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path} has a corrupt header ({exc})") from None
+    if 8 + n + end > size:
+        raise CheckpointError(f"checkpoint {path} is truncated: its tensors need {8 + n + end} bytes, the file has "
+                              f"{size}")
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise CheckpointError(f"checkpoint {path} has corrupt metadata")
+    return meta, tensors

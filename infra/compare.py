@@ -2,7 +2,9 @@
 
 Engine-agnostic: the engine passes its training functions. Run directories below ``out`` are named
 by the hash of their config (:func:`infra.config.config_hash`), so a rerun reuses finished runs;
-``out/compare.json`` holds the index (teacher and student directories) and the rows.
+``out/compare.json`` holds the compare's config, the index (teacher and student directories) and
+the rows. A rerun checks every directory before it trains (another config is refused, unless
+``overwrite``).
 """
 from __future__ import annotations
 
@@ -14,8 +16,8 @@ from typing import Callable
 
 import numpy as np
 
-from .config import config_hash
-from .rundir import RunDir, atomic_write_text
+from .config import config_hash, config_to_dict
+from .rundir import RunConflictError, RunDir, atomic_write_text, config_difference
 from .store import summary_role, upgrade_summary_entry
 
 __all__ = ["run_compare", "median_reached", "strategy_row", "MEASURE_PREFIXES"]
@@ -42,7 +44,8 @@ def strategy_row(strategy: str, run_dir, *, speed_keys=("samples_to_95", "sample
     (the slowest; None unless every run got there). Then ``seeds``, the median ``final_accuracy``,
     the medians of the runs' ``final_m_robust_<n>`` / ``final_m_close_<n>`` / ``final_probe_level_<l>``
     when present (as ``m_robust_<n>`` ...), and ``checkpoint`` (``"<step> (<rule>)"``) when the schedule
-    used a first checkpoint. Old summaries load with their keys renamed (:mod:`infra.store`).
+    used a first checkpoint, and ``diverged`` (how many seeds' runs diverged) when any did. Old summaries
+    load with their keys renamed (:mod:`infra.store`).
     """
     summary = RunDir(run_dir).read_json("summary.json")
     role = summary_role(summary)
@@ -60,6 +63,9 @@ def strategy_row(strategy: str, run_dir, *, speed_keys=("samples_to_95", "sample
         if key.startswith(MEASURE_PREFIXES):
             vals = [r[key] for r in runs if r.get(key) is not None and not math.isnan(r[key])]
             row[key[len("final_"):]] = float(np.median(vals)) if vals else None
+    diverged = sum(1 for r in runs if r.get("diverged_at") is not None)
+    if diverged:  # a column only where some run diverged (its summary.json says at which step)
+        row["diverged"] = diverged
     choice = summary.get("checkpoint_choice") or {}
     if "step" in choice:
         row["checkpoint"] = f"{choice['step']} ({choice['rule']})"
@@ -67,23 +73,61 @@ def strategy_row(strategy: str, run_dir, *, speed_keys=("samples_to_95", "sample
 
 
 def run_compare(cfg, out, *, train_teacher: Callable, train_students: Callable, row: Callable,
-                progress: bool = True) -> list[dict]:
+                progress: bool = True, overwrite: bool = False, allow_thread_change: bool = False) -> list[dict]:
     """Train (or reuse) ``cfg.teacher`` and the students of every strategy in ``cfg.strategies``.
 
-    ``train_teacher(teacher_cfg, dir, progress=)``; ``train_students(student_cfg, strategies, dirs,
-    progress=)`` with ``student_cfg.teacher`` set to the teacher's directory; ``row(strategy, dir)``
-    gives the strategy's row of the returned table.
+    ``train_teacher(teacher_cfg, dir, progress=, overwrite=, allow_thread_change=)``;
+    ``train_students(student_cfg, strategies, dirs, progress=, overwrite=, allow_thread_change=)`` with
+    ``student_cfg.teacher`` set to the teacher's directory; ``row(strategy, dir)`` gives the strategy's
+    row of the returned table.
+
+    Every directory is checked before anything is trained or changed
+    (:meth:`infra.rundir.RunDir.plan_for`): ``out`` itself must not be a run directory, its
+    ``compare.json`` (which records the compare's config) must be of ``cfg``, and the teacher's and
+    students' directories must hold runs of their configs (or nothing); otherwise
+    :class:`~infra.rundir.RunConflictError` names the first differing field, unless ``overwrite``
+    (which retrains everything: the teacher and students of ``cfg`` are replaced).
     """
     out = Path(out)
+    claim = dict(overwrite=overwrite, allow_thread_change=allow_thread_change)
     tdir = out / config_hash(cfg.teacher)
-    train_teacher(cfg.teacher, tdir, progress=progress)
-    index = {"teacher": tdir.name, "students": {}}
     configs = [dataclasses.replace(cfg.student, teacher=tdir.name, strategy=s) for s in cfg.strategies]
     dirs = [out / config_hash(c) for c in configs]
-    train_students(dataclasses.replace(cfg.student, teacher=str(tdir)), list(cfg.strategies), dirs, progress=progress)
+    student = dataclasses.replace(cfg.student, teacher=str(tdir))
+    _check_compare_dir(out, cfg, overwrite)
+    RunDir(tdir).plan_for(cfg.teacher, **claim)
+    for s, d in zip(cfg.strategies, dirs):
+        RunDir(d).plan_for(dataclasses.replace(student, strategy=s), **claim)
+    if overwrite and (out / "config.json").is_file():
+        RunDir(out).clear()
+    train_teacher(cfg.teacher, tdir, progress=progress, **claim)
+    index = {"teacher": tdir.name, "students": {}}
+    train_students(student, list(cfg.strategies), dirs, progress=progress, **claim)
     rows = []
     for strategy, d in zip(cfg.strategies, dirs):
         index["students"][strategy] = d.name
         rows.append(row(strategy, d))
-    atomic_write_text(out / "compare.json", json.dumps({"index": index, "rows": rows}, indent=2) + "\n")
+    text = json.dumps({"config": config_to_dict(cfg), "index": index, "rows": rows}, indent=2) + "\n"
+    atomic_write_text(out / "compare.json", text)
     return rows
+
+
+def _check_compare_dir(out: Path, cfg, overwrite: bool) -> None:
+    """``out`` must not hold a run directory's ``config.json``, nor a ``compare.json`` of another
+    compare config (files written before the config was recorded there pass), unless ``overwrite``."""
+    if overwrite:
+        return
+    if (out / "config.json").is_file():
+        diff = RunDir(out).config_difference(cfg)
+        raise RunConflictError(f"--out {out} holds a run, not a comparison: {diff} (use --overwrite to replace it)")
+    path = out / "compare.json"
+    if path.is_file():
+        try:
+            stored = json.loads(path.read_text()).get("config")
+        except (OSError, ValueError, AttributeError) as exc:
+            raise RunConflictError(f"--out {out} holds an unreadable compare.json ({exc}) "
+                                   f"(use --overwrite to replace it)") from None
+        diff = config_difference(stored, cfg) if stored is not None else None
+        if diff is not None:
+            raise RunConflictError(f"--out {out} holds a comparison of another config: {diff} "
+                                   f"(use --overwrite to replace it)")

@@ -10,19 +10,56 @@ Values are parsed by the field's annotated type (int, float, str, bool, tuples o
 """
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import hashlib
 import json
+import re
 import types
 import typing
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
 from theory._checks import ParameterError, check_int, check_real
 
 __all__ = ["apply_overrides", "parse_overrides", "config_to_dict", "config_from_dict", "config_hash", "value_text",
-           "check_seeds", "check_extraction", "CONFIG_ALIASES", "renamed_config_keys"]
+           "check_seeds", "check_extraction", "CONFIG_ALIASES", "renamed_config_keys", "MAX_INT", "parse_int",
+           "machine_memory", "check_memory", "human_bytes", "read_json_file", "stored_config", "IcurrWarning"]
+
+class IcurrWarning(UserWarning):
+    """A warning about an input that does not stop the work (a run skipped by a report, a grammar name that
+    resolves to another grammar than the stored copy); the command line prints it as one line."""
+
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+
+#: The largest integer a config field may hold (2^53 - 1): every integer up to it is exact as a float64,
+#: so steps, sample counts and seeds survive JSON, pandas and Parquet columns unchanged.
+MAX_INT = 2**53 - 1
+
+
+def parse_int(name: str, text: str) -> int:
+    """``text`` as an exact int: decimal digits (``1_000`` allowed) as they are; a number in another notation
+    (``1e6``, ``2.5e3``, ``1000.0``) only when it is exactly an integer of magnitude <= :data:`MAX_INT`
+    (read by :class:`decimal.Decimal`, never through a float). Anything else raises ``ParameterError``."""
+    s = str(text).strip()
+    try:
+        return int(s)
+    except ValueError:
+        pass
+    try:
+        dec = Decimal(s)  # underscores between digits allowed, as int()
+    except InvalidOperation:
+        dec = None
+    if dec is None or not dec.is_finite():
+        raise ParameterError(f"{name} must be an integer, got {text!r}")
+    if dec.adjusted() > 15 or abs(dec) > MAX_INT:  # adjusted(): the exponent of the leading digit
+        raise ParameterError(f"{name} written as {text!r} must be at most 2^53 - 1 = {MAX_INT} in magnitude "
+                             f"(write larger integers with digits only)")
+    if dec != dec.to_integral_value():
+        raise ParameterError(f"{name} must be an integer, got {text!r}")
+    return int(dec)
 
 
 def _parse_value(name: str, text: str, tp):
@@ -42,6 +79,8 @@ def _parse_value(name: str, text: str, tp):
         if text not in args:
             raise ParameterError(f"{name} must be one of {', '.join(map(str, args))}; got {text!r}")
         return text
+    if tp is int:
+        return parse_int(name, text)
     try:
         if tp is bool:
             low = text.strip().lower()
@@ -50,11 +89,6 @@ def _parse_value(name: str, text: str, tp):
             if low in _FALSE:
                 return False
             raise ValueError(text)
-        if tp is int:
-            value = float(text)
-            if not value.is_integer():
-                raise ValueError(text)
-            return int(value)
         if tp is float:
             return float(text)
     except ValueError:
@@ -94,7 +128,14 @@ def apply_overrides(cfg, words):
         else:
             changes[key] = _parse_value(key, value, hints[key]) if isinstance(value, str) else value
     for head, sub in nested.items():
-        changes[head] = apply_overrides(getattr(cfg, head), sub)
+        try:
+            changes[head] = apply_overrides(getattr(cfg, head), sub)
+        except ParameterError as exc:  # name the field by its section: student.width, not width
+            text = str(exc)
+            first = re.match(r"[A-Za-z_]\w*", text)
+            section_fields = {f.name for f in dataclasses.fields(getattr(cfg, head))}
+            named = first is not None and first.group() in section_fields and not text.startswith(f"{head}.")
+            raise type(exc)(f"{head}.{text}" if named else f"{head}: {text}") from None
     return dataclasses.replace(cfg, **changes)
 
 
@@ -152,7 +193,19 @@ def renamed_config_keys(data: dict) -> dict:
 
 def config_from_dict(cls, data: dict):
     """Inverse of :func:`config_to_dict` (``kind`` is checked when present). Old field names of
-    :data:`CONFIG_ALIASES` load as their new names; a field missing from ``data`` takes its default."""
+    :data:`CONFIG_ALIASES` load as their new names; a field missing from ``data`` takes its default.
+    Every field is checked as on construction, except whether the run fits this machine's memory
+    (:func:`check_memory`): a stored config may describe a run made on another machine."""
+    token = _MEMORY_CHECKS.set(False)
+    try:
+        return _config_from_dict(cls, data)
+    finally:
+        _MEMORY_CHECKS.reset(token)
+
+
+def _config_from_dict(cls, data: dict):
+    if not isinstance(data, dict):
+        raise ParameterError(f"config of {cls.__name__} must be a JSON object, got {type(data).__name__}")
     data = dict(data)
     kind = data.pop("kind", cls.__name__)
     if kind != cls.__name__:
@@ -166,12 +219,49 @@ def config_from_dict(cls, data: dict):
     kwargs = {}
     for key, value in data.items():
         if dataclasses.is_dataclass(hints[key]):
-            kwargs[key] = config_from_dict(hints[key], value)
+            kwargs[key] = _config_from_dict(hints[key], value)
             continue
         if isinstance(value, list) or typing.get_origin(hints[key]) is tuple:
             value = tuple(value) if value is not None else None
         kwargs[key] = value
     return cls(**kwargs)
+
+
+def read_json_file(path, what: str = "file"):
+    """The JSON value stored in ``path``; a one-line ``ParameterError`` naming the file when it is missing,
+    not UTF-8 or not valid JSON (truncated, or nested too deeply to parse). Other ``OSError``s pass."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ParameterError(f"{what} {str(path)!r} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise ParameterError(f"{what} {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParameterError(f"{what} {str(path)!r} is not valid JSON ({exc.msg} at line {exc.lineno} column "
+                             f"{exc.colno}; truncated?)") from None
+    except RecursionError:
+        raise ParameterError(f"{what} {str(path)!r} is nested too deeply to read") from None
+
+
+def stored_config(classes, path, what: str = "config"):
+    """The config stored in ``path`` (a run's ``config.json``) as the class of ``classes`` its ``kind``
+    names (:func:`config_from_dict`); one-line ``ParameterError`` naming the file when it cannot be read
+    or holds no valid config of those classes."""
+    classes = {c.__name__: c for c in (classes if isinstance(classes, (list, tuple)) else (classes,))}
+    data = read_json_file(path, what)
+    if not isinstance(data, dict):
+        raise ParameterError(f"{what} {str(path)!r} must hold a JSON object, got {type(data).__name__}")
+    kind = data.get("kind")
+    cls = classes.get(kind) if kind is not None or len(classes) != 1 else next(iter(classes.values()))
+    if cls is None:
+        raise ParameterError(f"{what} {str(path)!r} holds a {kind!r} config, not one of {', '.join(classes)}")
+    try:
+        return config_from_dict(cls, data)
+    except (ParameterError, TypeError, ValueError) as exc:
+        raise ParameterError(f"{what} {str(path)!r} is not a valid {cls.__name__}: {exc}") from None
 
 
 def config_hash(cfg, length: int = 12) -> str:
@@ -189,7 +279,7 @@ def check_extraction(cfg, layers: int = 1, *, active: bool | None = None, prefix
     teacher. ``prefix`` ("student.") names the fields inside a compare config."""
     check_int(f"{prefix}extract_steps", cfg.extract_steps, 1)
     check_real(f"{prefix}projection_scale", cfg.projection_scale, 0, lo_open=True)
-    check_int(f"{prefix}projection_seed", cfg.projection_seed, 0)
+    check_int(f"{prefix}projection_seed", cfg.projection_seed, 0, MAX_INT)
     if (cfg.strategy == "extraction" if active is None else active) and layers * cfg.extract_steps >= cfg.steps:
         raise ParameterError(f"{prefix}extract_steps must leave steps for the final teacher: {layers} extracted "
                              f"layer(s) * {prefix}extract_steps = {layers * cfg.extract_steps} must be < "
@@ -202,7 +292,7 @@ def check_seeds(seeds, **per_run) -> None:
     if not seeds:
         raise ParameterError("seeds must hold at least one seed")
     for s in seeds:
-        check_int("seeds", s, 0)
+        check_int("seeds", s, 0, MAX_INT)
     used = {k: tuple(v) for k, v in per_run.items() if v}
     for name, values in used.items():
         if len(values) != len(seeds):
@@ -213,3 +303,56 @@ def check_seeds(seeds, **per_run) -> None:
     if len(set(keys)) != len(keys):
         what = "seeds" if not used else f"(seed, {', '.join(used)}) combinations"
         raise ParameterError(f"{what} must be distinct, got {keys if used else seeds}")
+
+
+# ---------------------------------------------------------------- memory: refuse what cannot fit, before any work
+
+#: Estimates below this many bytes pass without asking the machine (no device query, no torch import).
+_SMALL = 1 << 30
+#: Off while :func:`config_from_dict` reads a stored config (a run made elsewhere is not refused here).
+_MEMORY_CHECKS: contextvars.ContextVar[bool] = contextvars.ContextVar("icurr_memory_checks", default=True)
+
+
+def human_bytes(n: float) -> str:
+    """``n`` bytes in binary units: ``24 GiB``, ``3.6 TiB``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if n < 1024 or unit == "EiB":
+            return f"{n:.3g} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.3g} EiB"  # pragma: no cover
+
+
+def machine_memory(device: str = "cpu") -> tuple[int, str]:
+    """``(bytes, what)``: the memory that holds a run's tensors on ``device``. ``cpu``: the machine's
+    physical memory (``os.sysconf``); ``cuda`` (and ``auto`` when CUDA is available): the total memory
+    of CUDA device 0. Without ``os.sysconf`` (not POSIX): a fixed 1 TiB, a bound that still refuses
+    the absurd."""
+    import os
+
+    if device in ("cuda", "auto"):
+        import torch  # only asked for estimates above _SMALL
+
+        if torch.cuda.is_available():
+            return int(torch.cuda.get_device_properties(0).total_memory), "memory of CUDA device 0"
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES")), "RAM"
+    except (AttributeError, ValueError, OSError):  # pragma: no cover (non-POSIX)
+        return 1 << 40, "RAM (assumed: os.sysconf unavailable)"
+
+
+def check_memory(terms, device: str = "cpu", *, what: str = "this run") -> None:
+    """Refuse a config whose tensors cannot fit: ``terms`` are ``(formula, count, unit, bytes)`` of the
+    largest tensors the run must hold at once (a lower bound of its memory: parameters and optimizer
+    state, one batch of activations, the evaluation and probe sets); the error names the largest
+    term's formula (its fields), its size, the total and the machine's memory (:func:`machine_memory`)."""
+    terms = [t for t in terms if t[3] > 0]
+    total = sum(float(t[3]) for t in terms)
+    if total < _SMALL or not _MEMORY_CHECKS.get():
+        return
+    have, where = machine_memory(device)
+    if total <= have:
+        return
+    formula, count, unit, nbytes = max(terms, key=lambda t: t[3])
+    share = "" if nbytes >= 0.99 * total else f" ({human_bytes(total)} in all)"
+    raise ParameterError(f"{formula} = {float(count):.3g} {unit} need at least {human_bytes(nbytes)}{share}; "
+                         f"this machine has {human_bytes(have)} ({where}, device={device})")

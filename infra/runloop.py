@@ -6,17 +6,29 @@ students of several strategies trained as one program). Around its training step
 (:mod:`simulate.teacher`, :mod:`simulate.student`, :func:`distill.engine.fit`) does the same:
 
 * **start or resume** (:meth:`RunLoop.start_or_resume`): a directory holding a run of the same
-  config and a checkpoint resumes from its latest checkpoint (the engine's ``restore`` loads it and
-  returns its step; the metrics logged after that step are dropped, the resumed run logs them
-  again); otherwise it starts afresh (old checkpoints and metrics removed, ``config.json`` and
-  ``env.json`` written). A loop without checkpoints always starts afresh;
+  config and a checkpoint resumes from its latest checkpoint that loads (the engine's ``restore``
+  loads the latest and returns its step; a latest file that is not a complete safetensors file is
+  moved aside as ``*.corrupt`` and the previous one is tried, with a warning; the metrics logged
+  after the restored step are dropped, the resumed run logs them again; "resuming from step N" is
+  logged); otherwise it starts afresh (old checkpoints and metrics removed, ``config.json`` and
+  ``env.json`` written). A loop without checkpoints always starts afresh. The entry points claim
+  their directories before (:meth:`infra.rundir.RunDir.claim_for`: a run of another config is
+  refused there, a finished one is not retrained);
 * **log** (:meth:`RunLoop.log`) at an evaluation step: the engine's ``evaluate(step)`` gives one
   row per run (in directory order), appended to each directory's ``metrics.jsonl``; then, when a
   checkpoint is due (every ``checkpoint_every`` steps and at ``total_steps``), the engine's
   ``save(step)`` writes it, and without ``keep_checkpoints`` the older ones are removed (only the
-  latest is kept); then the progress bar moves;
-* **close** (:meth:`RunLoop.close`): the progress bar is closed. Summaries (``RunDir.finish``)
-  stay with the engines, which know what a run's summary holds.
+  latest is kept); then the progress bar moves. A step is logged once: a step already in the log
+  (one kept by a resume, step 0 of a resume from step 0 included) is not logged again;
+* **divergence**: a run whose row holds a non-finite ``test_loss`` or ``train_loss`` (or whose
+  parameters are not all finite, by the engine's ``params_finite()``) has diverged: a warning names
+  it, and its rows from then on are marked ``"diverged": true`` (:meth:`RunDir.finish` writes
+  ``diverged`` and each run's ``diverged_at`` step into ``summary.json``). The other runs of the
+  program go on; once every run has diverged, :meth:`log` raises :class:`AllRunsDiverged` (after
+  the rows, without a checkpoint), which :meth:`RunLoop.running` catches: the engine then writes
+  its summary as for a finished run;
+* **close** (:meth:`RunLoop.close`, or the end of ``with loop.running():``): the progress bar is
+  closed. Summaries (``RunDir.finish``) stay with the engines, which know what a run's summary holds.
 
 The loop knows nothing of models or optimizers: what a checkpoint holds, how the state is
 restored and what a row holds are the engine's callables. The order within :meth:`log` (rows
@@ -25,6 +37,9 @@ the previous checkpoint and logs the rows again.
 """
 from __future__ import annotations
 
+import logging
+import math
+from contextlib import contextmanager
 from typing import Any, Callable, Mapping, Sequence
 
 from tqdm.auto import tqdm
@@ -34,7 +49,25 @@ from theory._checks import ParameterError, check_int
 from .checkpoints import CheckpointFiles
 from .rundir import RunDir
 
-__all__ = ["RunLoop"]
+__all__ = ["RunLoop", "AllRunsDiverged", "LOSS_KEYS"]
+
+log = logging.getLogger(__name__)
+
+#: The row values whose non-finiteness marks a run as diverged.
+LOSS_KEYS = ("test_loss", "train_loss")
+
+
+class AllRunsDiverged(Exception):
+    """Every run of the program has diverged (:meth:`RunLoop.log`): training stops."""
+
+
+def _nonfinite(v) -> bool:
+    if v is None or isinstance(v, (bool, str)):
+        return False
+    try:
+        return not math.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False
 
 Rows = list[dict[str, Any]]
 
@@ -67,7 +100,7 @@ class RunLoop:
         self, rd: RunDir | Sequence[RunDir], config: Mapping[str, Any] | Sequence[Mapping[str, Any]], *,
         evaluate: Callable[..., Rows], total_steps: int, checkpoints: CheckpointFiles | None = None,
         save: Callable[[int], Any] | None = None, checkpoint_every: int = 0, keep_checkpoints: bool = True,
-        progress: bool = True, desc: str = "train",
+        progress: bool = True, desc: str = "train", params_finite: Callable[[], Sequence[bool]] | None = None,
     ) -> None:
         self.rds = [rd] if isinstance(rd, RunDir) else list(rd)
         self.configs = [dict(config)] * len(self.rds) if isinstance(config, Mapping) else [dict(c) for c in config]
@@ -82,7 +115,10 @@ class RunLoop:
         self.checkpoint_every = check_int("checkpoint_every", checkpoint_every, lo=0)
         self.keep_checkpoints = keep_checkpoints
         self.progress, self.desc = progress, desc
+        self.params_finite = params_finite
         self.start = 0
+        self.diverged: dict[int, int] = {}  # run of the program -> the step it diverged at
+        self._logged_through = -1  # the last step in the log: a step is logged once
         self._bar = None
 
     def start_or_resume(self, device, restore: Callable[[], int] | None = None) -> int:
@@ -96,11 +132,38 @@ class RunLoop:
             if rd.resume_or_start(config, ck, device):  # only with checkpoints: one directory
                 if restore is None:
                     raise ParameterError(f"{rd.path} holds checkpoints to resume from but no restore() was given")
-                self.start = check_int("restored step", restore(), lo=0)
+                start = self._restore(rd, config, device, restore)
+                if start is None:
+                    continue
+                self.start = start
                 rd.truncate_metrics(self.start)
+                rd.note_resume(self.start)
+                kept = rd.metrics()  # up to the restored step's rows (rows, then checkpoint): not logged again
+                self._logged_through = int(kept["step"].max()) if len(kept) else -1
+                self.diverged = rd.divergence(kept)
+                log.info("resuming from step %d: %s", self.start, rd.path)
         self._bar = tqdm(total=self.total_steps, initial=self.start, desc=self.desc, unit="step",
                          disable=None if self.progress else True, leave=False)
         return self.start
+
+    def _restore(self, rd: RunDir, config, device, restore: Callable[[], int]) -> int | None:
+        """``restore()`` of the latest checkpoint; a latest file that is not a complete safetensors
+        file is moved aside and the previous one tried (a warning says which); when none is left the
+        directory starts afresh (None). An error of a readable file is raised as it is."""
+        ck = self.checkpoints
+        while len(ck):
+            latest = ck.latest()
+            try:
+                return check_int("restored step", restore(), lo=0)
+            except Exception as exc:  # noqa: BLE001 - judged by the file itself below
+                if ck.readable(latest):
+                    raise
+                bad = ck.quarantine(latest)
+                left = ck.steps()
+                log.warning("checkpoint %s is corrupt (%s): moved to %s; %s", ck.path(latest), _one_line(exc),
+                            bad.name, f"trying step {left[-1]}" if left else "no checkpoint left, starting afresh")
+        rd.start_afresh(config, device)
+        return None
 
     def checkpoint_due(self, step: int) -> bool:
         """Whether ``step`` gets a checkpoint: a multiple of ``checkpoint_every``, or the last step."""
@@ -109,15 +172,22 @@ class RunLoop:
         return (self.checkpoint_every > 0 and step % self.checkpoint_every == 0) or step == self.total_steps
 
     def log(self, step: int, **context) -> Rows:
-        """Evaluate at ``step`` (``evaluate(step, **context)``, e.g. the active stage's source), append
-        the rows to the directories, write the checkpoint when due, move the bar; returns the rows."""
+        """Evaluate at ``step`` (``evaluate(step, **context)``, e.g. the active stage's source), mark
+        diverged runs, append the rows to the directories, write the checkpoint when due, move the
+        bar; returns the rows (none for a step already logged). Raises :class:`AllRunsDiverged`
+        once every run has diverged (the rows are written, the checkpoint is not)."""
+        if step <= self._logged_through:
+            return []
         rows = self.evaluate(step, **context)
         share, rem = divmod(len(rows), len(self.rds))
         if rem:
             raise ParameterError(f"evaluate gave {len(rows)} rows for {len(self.rds)} run directories")
+        self._mark_divergence(step, rows, share)
         for j, rd in enumerate(self.rds):
             rd.append_metrics(rows[j * share:(j + 1) * share])
-        if self.checkpoint_due(step):
+        self._logged_through = step
+        stop = bool(rows) and len(self.diverged) == len(rows)
+        if self.checkpoint_due(step) and not stop:
             self.save(step)
             if not self.keep_checkpoints:
                 for old in self.checkpoints.steps():
@@ -128,10 +198,47 @@ class RunLoop:
             acc = [r["test_accuracy"] for r in rows if r.get("test_accuracy") is not None]
             if acc:
                 self._bar.set_postfix(acc=f"{max(acc):.3f}")
+        if stop:
+            raise AllRunsDiverged(f"every run diverged by step {step}")
         return rows
+
+    def _mark_divergence(self, step: int, rows: Rows, share: int) -> None:
+        finite = list(self.params_finite()) if self.params_finite is not None else None
+        new: list[tuple[int, str, str]] = []
+        for i, row in enumerate(rows):
+            if i not in self.diverged:
+                bad = [k for k in LOSS_KEYS if _nonfinite(row.get(k))]
+                if finite is not None and not finite[i]:
+                    bad.append("parameters")
+                if bad:
+                    self.diverged[i] = step
+                    j = i // share
+                    new.append((row.get("run", i - j * share), str(self.rds[j].path), ", ".join(bad)))
+            if i in self.diverged:
+                row["diverged"] = True
+        if new:
+            runs = "; ".join(f"run {r} of {d} (non-finite {what})" for r, d, what in new)
+            end = "; every run diverged: training stopped" if len(self.diverged) == len(rows) else ""
+            log.warning("diverged at step %d: %s%s", step, runs, end)
+
+    @contextmanager
+    def running(self):
+        """``with loop.running():`` around the training: stops quietly when every run diverged
+        (:class:`AllRunsDiverged`) and closes the progress bar however the block ends."""
+        try:
+            yield self
+        except AllRunsDiverged:
+            pass
+        finally:
+            self.close()
 
     def close(self) -> None:
         """Close the progress bar (the metrics and checkpoints are already on disk)."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:200]}"

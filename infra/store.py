@@ -12,6 +12,12 @@ plan is ``DIR/sweep.json``; batched programs train under ``DIR/.work/`` (never r
 * :func:`load_metrics`: every finished run's ``metrics.parquet`` with ``run_hash``, ``kind`` and the
   config columns added.
 * :func:`run_state` / :func:`sweep_status`: done, running, failed or pending, per run.
+
+Who trains a run is decided by a claim (an OS file lock, :mod:`infra.claims`), never by
+``running.json``: a run is ``running`` while a live process holds its claim (or, as a hint across
+hosts whose file locks may not be shared, while a ``running.json`` written on another host has a
+fresh heartbeat). A finished run also holds ``timing.json``: the wall time of its group's program
+divided among the group's runs.
 """
 from __future__ import annotations
 
@@ -27,14 +33,16 @@ from typing import Any
 
 import pandas as pd
 
+from infra import claims
 from infra.config import renamed_config_keys
 from theory._checks import ParameterError
 
-__all__ = ["kind_of", "SUMMARY", "LOCK", "ERROR", "MANIFEST", "WORK", "STATES", "SUMMARY_ALIASES", "finished_runs",
-           "flatten_config", "load_results", "load_metrics", "run_state", "lock_alive", "sweep_status", "clean_work",
-           "summary_role", "upgrade_summary_entry", "write_parquet"]
+__all__ = ["kind_of", "SUMMARY", "LOCK", "ERROR", "MANIFEST", "WORK", "TIMING", "STATES", "SUMMARY_ALIASES", "finished_runs",
+           "flatten_config", "load_results", "load_metrics", "run_state", "lock_alive", "foreign_lock_alive",
+           "sweep_status", "group_key", "clean_work", "summary_role", "upgrade_summary_entry", "write_parquet"]
 
 SUMMARY, LOCK, ERROR, MANIFEST, WORK = "summary.json", "running.json", "error.json", "sweep.json", ".work"
+TIMING = "timing.json"  # a finished run's share of its group's wall time (seconds)
 STATES = ("done", "running", "failed", "pending")
 #: A lock written on another host counts as live while its heartbeat is younger than this (seconds).
 HEARTBEAT_STALE_S = 180.0
@@ -128,10 +136,24 @@ def _choice(summary: dict) -> dict[str, Any]:
     return {"checkpoint_step": choice.get("step"), "checkpoint_rule": choice.get("rule")}
 
 
-def _result_rows(path: Path) -> list[dict]:
+def _result_rows(path: Path, skipped: list | None = None) -> list[dict]:
+    """The result rows of one finished run; none when its ``config.json`` or ``summary.json`` cannot be
+    read (the reason appended to ``skipped``)."""
     config, summary = _read_config(path), _read_json(path / SUMMARY)
-    if config is None or summary is None:
-        return []
+    why = ("config.json is missing or not valid JSON" if not isinstance(config, dict) else
+           "summary.json is not valid JSON (truncated?)" if not isinstance(summary, dict) else
+           "config.json names no kind" if not isinstance(config.get("kind"), str) else None)
+    if why is None:
+        try:
+            return _rows_of(path, config, summary)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            why = f"summary.json has an unexpected layout ({type(exc).__name__}: {exc})"
+    if skipped is not None:
+        skipped.append((path.name, why))
+    return []
+
+
+def _rows_of(path: Path, config: dict, summary: dict) -> list[dict]:
     kind = kind_of(config.get("kind"))
     head = {"run_hash": path.name, "kind": kind}
     flat = flatten_config(config)
@@ -151,21 +173,41 @@ def _result_rows(path: Path) -> list[dict]:
     return rows
 
 
+def _warn_skipped(root, skipped: list, total: int, what: str) -> None:
+    """One :class:`infra.config.IcurrWarning` line saying how many finished runs were left out, and why."""
+    if not skipped:
+        return
+    import warnings
+
+    from infra.config import IcurrWarning
+
+    shown = "; ".join(f"{name}: {why}" for name, why in skipped[:3])
+    more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    warnings.warn(f"{len(skipped)} of {total} finished runs in {str(root)!r} left out of the {what}: {shown}{more}",
+                  IcurrWarning, stacklevel=3)
+
+
 def load_results(root, *, kind: str | None = None) -> pd.DataFrame:
     """One row per finished run below ``root`` (see the module doc); ``kind`` keeps one kind only.
 
-    ``df.attrs["config_columns"]`` names the columns that come from the configs.
+    ``df.attrs["config_columns"]`` names the columns that come from the configs. A finished run whose
+    ``config.json`` or ``summary.json`` cannot be read is left out with one warning
+    (:class:`infra.config.IcurrWarning`) for all of them, saying how many and why; ``df.attrs["skipped"]``
+    lists them as ``(run, reason)``.
     """
-    rows, config_cols = [], {}
-    for path in finished_runs(root):
+    rows, config_cols, skipped = [], {}, []
+    paths = finished_runs(root)
+    for path in paths:
         config = _read_config(path) or {}
-        for row in _result_rows(path):
+        for row in _result_rows(path, skipped):
             if kind is None or row["kind"] == kind:
                 rows.append(row)
                 config_cols.update(dict.fromkeys(flatten_config(config)))
+    _warn_skipped(root, skipped, len(paths), "results")
     df = pd.DataFrame(rows)
     config_cols.pop("seeds", None)
     df.attrs["config_columns"] = [c for c in df.columns if c in config_cols or c == "seed"]
+    df.attrs["skipped"] = skipped
     return df
 
 
@@ -173,24 +215,32 @@ def load_metrics(root, *, kind: str | None = None, runs=None) -> pd.DataFrame:
     """Every finished run's metrics rows, with ``run_hash``, ``kind`` and config columns added.
 
     ``runs``: an iterable of run hashes to keep (default: all). Metric columns win over config
-    columns of the same name (``seed``).
+    columns of the same name (``seed``). A finished run whose ``config.json`` or ``metrics.parquet``
+    cannot be read (missing, truncated, corrupt) is left out with one warning for all of them, as in
+    :func:`load_results`.
     """
     keep = None if runs is None else set(runs)
-    frames = []
-    for path in finished_runs(root):
-        if keep is not None and path.name not in keep:
-            continue
+    frames, skipped = [], []
+    paths = [p for p in finished_runs(root) if keep is None or p.name in keep]
+    for path in paths:
         config = _read_config(path)
         pq = path / "metrics.parquet"
-        if config is None or not pq.is_file():
+        if not isinstance(config, dict):
+            skipped.append((path.name, "config.json is missing or not valid JSON"))
             continue
         kname = kind_of(config.get("kind"))
         if kind is not None and kname != kind:
             continue
-        df = pd.read_parquet(pq)
+        try:
+            df = pd.read_parquet(pq)
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError, ArrowIOError an OSError
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            skipped.append((path.name, f"metrics.parquet cannot be read ({first})"))
+            continue
         extra = {"run_hash": path.name, "kind": kname}
         extra.update({k: v for k, v in flatten_config(config).items() if k not in df.columns})
         frames.append(df.assign(**extra))
+    _warn_skipped(root, skipped, len(paths), "metrics")
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -225,7 +275,10 @@ def _pid_alive(pid: int) -> bool:
 
 
 def lock_alive(lock: dict | None) -> bool:
-    """Whether a ``running.json`` names a live process (same host: pid check; else fresh heartbeat)."""
+    """Whether a ``running.json`` names a live process (same host: pid check; else fresh heartbeat).
+
+    A hint for people and for hosts that do not share file locks; on one host the claim
+    (:func:`infra.claims.is_claimed`) decides, since a pid can be reused after its process died."""
     if not lock:
         return False
     if lock.get("host") == socket.gethostname():
@@ -233,20 +286,33 @@ def lock_alive(lock: dict | None) -> bool:
     return time.time() - float(lock.get("heartbeat", 0)) < HEARTBEAT_STALE_S
 
 
+def foreign_lock_alive(lock: dict | None) -> bool:
+    """Whether a ``running.json`` was written on another host and its heartbeat is fresh."""
+    return bool(lock) and lock.get("host") != socket.gethostname() and lock_alive(lock)
+
+
 def run_state(path) -> str:
-    """``done`` (summary.json), ``running`` (a live lock), ``failed`` (error.json) or ``pending``."""
+    """``done`` (summary.json), ``running`` (its claim is held by a live process, or a fresh
+    ``running.json`` of another host), ``failed`` (error.json) or ``pending``."""
     path = Path(path)
     if (path / SUMMARY).is_file():
         return "done"
-    if lock_alive(_read_json(path / LOCK)):
+    if claims.is_claimed(path.parent, path.name) or foreign_lock_alive(_read_json(path / LOCK)):
         return "running"
     if (path / ERROR).is_file():
         return "failed"
     return "pending"
 
 
+def _seconds(path: Path):
+    timing = _read_json(path / TIMING) or {}
+    seconds = timing.get("seconds")
+    return round(float(seconds), 2) if isinstance(seconds, (int, float)) else None
+
+
 def sweep_status(root) -> tuple[list[dict], dict[str, int]]:
-    """Rows ``run_hash, state, kind, point, detail`` for every planned or present run, and counts."""
+    """Rows ``run_hash, state, kind, point, seconds, detail`` for every planned or present run, and
+    counts; ``seconds`` is a finished run's share of its group's wall time (None when unknown)."""
     root = _check_dir(root)
     manifest = (_read_json(root / MANIFEST) or {}).get("runs", {})
     names = dict.fromkeys(manifest)
@@ -267,28 +333,48 @@ def sweep_status(root) -> tuple[list[dict], dict[str, int]]:
             err = _read_json(path / ERROR) or {}
             detail = f"{err.get('error', 'error')}: {err.get('message', '')}"[:200]
         point = " ".join(f"{k}={v}" for k, v in (info.get("point") or {}).items())
-        rows.append({"run_hash": name, "state": state, "kind": info.get("kind"), "point": point, "detail": detail})
+        rows.append({"run_hash": name, "state": state, "kind": info.get("kind"), "point": point,
+                     "seconds": _seconds(path) if state == "done" else None, "detail": detail})
     counts["total"] = len(rows)
     return rows, counts
 
 
+def group_key(group_id: str) -> str:
+    """The claim key of a group's work directory ``.work/<group id>/`` (:mod:`infra.claims`)."""
+    return f"group-{group_id}"
+
+
 def clean_work(root, *, keep=()) -> list[str]:
     """Remove ``root/.work/<group>/`` directories whose runs are all done (left by a kill after the
-    last summary was written); ``keep``: group ids never removed. Returns the removed names."""
+    last summary was written) or that have no ``group.json``; ``keep``: group ids never removed. A
+    work directory whose group is claimed by a live worker is never removed (the cleaner claims the
+    group itself first, and a worker claims its group before it creates the directory). Lock files
+    that no live process holds go too (:func:`infra.claims.remove_stale`). Returns the removed names."""
+    claims.remove_stale(root)  # lock files of killed workers
     work = Path(root) / WORK
     removed = []
     if not work.is_dir():
         return removed
-    for gdir in work.iterdir():
-        if gdir.name in keep or not gdir.is_dir():
+    for gdir in sorted(work.iterdir()):
+        if gdir.name in keep or not gdir.is_dir() or not _finished_or_broken(root, gdir):
             continue
-        info = _read_json(gdir / "group.json")
-        if info is None or not all((Path(root) / h / SUMMARY).is_file() for h in info.get("runs", [])):
-            continue
-        shutil.rmtree(gdir, ignore_errors=True)
-        removed.append(gdir.name)
+        claim = claims.try_claim(root, [group_key(gdir.name)], patience=0.0)
+        if claim is None:
+            continue  # a live worker holds the group
+        with claim:
+            if gdir.is_dir() and _finished_or_broken(root, gdir):  # look again under the claim
+                shutil.rmtree(gdir, ignore_errors=True)
+                removed.append(gdir.name)
     try:
         work.rmdir()  # only when empty
     except OSError:
         pass
     return removed
+
+
+def _finished_or_broken(root, gdir: Path) -> bool:
+    """Whether a work directory can go: its runs are all done, or it has no ``group.json`` (a worker
+    writes that first, under its claim, so a directory without one holds no training: it was left
+    by a kill during its creation or its removal)."""
+    info = _read_json(gdir / "group.json")
+    return info is None or all((Path(root) / h / SUMMARY).is_file() for h in info.get("runs", []))

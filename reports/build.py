@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 
 from infra.compare import median_reached
+from infra.rundir import atomic_write_text
 from infra.store import load_metrics, load_results
-from theory._checks import ParameterError, check_real
+from theory._checks import ParameterError, check_int, check_real
 
 from . import data as D
 from . import figures as F
@@ -210,12 +211,16 @@ def build_report(results_dir, out_dir, *, target: int = 95, n_boot: int = 1000, 
     ``n_boot``/``seed``: bootstrap resamples and the seed of its ``numpy.random.Generator``;
     ``theory_d``, ``gap_ks``, ``gap_ds``: the theory figure's d, the k of its gap curves and their d;
     ``frontier_delta``, ``frontier_tau``: delta and tau (both in (0, 1)) of Lemma B.10's frontier on
-    the batch/width figure (``target`` is also its accuracy).
+    the batch/width figure (``target`` is also its accuracy). Every argument is checked before anything is
+    read or written; finished runs whose files cannot be read are left out with one warning line
+    (:func:`infra.store.load_results`).
     """
     if target not in (60, 95, 99):
         raise ParameterError(f"target must be 60, 95 or 99 (the summaries' samples_to_* fields), got {target!r}")
-    if not isinstance(theory_d, int) or theory_d < 3:
-        raise ParameterError(f"theory_d must be an integer >= 3, got {theory_d!r}")
+    if isinstance(theory_d, bool) or not isinstance(theory_d, int) or not 3 <= theory_d <= 10**9:
+        raise ParameterError(f"theory_d must be an integer in [3, 1000000000], got {theory_d!r}")
+    check_int("n_boot", n_boot, 1, 1_000_000)
+    check_int("seed", seed, 0, 2**53 - 1)
     check_real("frontier_delta", frontier_delta, 0, 1, lo_open=True, hi_open=True)
     check_real("frontier_tau", frontier_tau, 0, 1, lo_open=True, hi_open=True)
     results, metrics = load_results(results_dir), load_metrics(results_dir)
@@ -239,6 +244,6 @@ def build_report(results_dir, out_dir, *, target: int = 95, n_boot: int = 1000, 
     if extraction.figure is not None:  # only directories with extraction students get this section
         sections.append(extraction)
     title = "Progressive distillation: report"
-    (out / "report.md").write_text(_markdown(title, str(results_dir), sections))
-    (out / "report.html").write_text(_html(title, str(results_dir), out, sections))
+    atomic_write_text(out / "report.md", _markdown(title, str(results_dir), sections))
+    atomic_write_text(out / "report.html", _html(title, str(results_dir), out, sections))
     return sections

@@ -20,8 +20,10 @@ def strategy_row(strategy: str, run_dir) -> dict:
     return _strategy_row(strategy, run_dir, speed_keys=SPEED_KEYS)
 
 
-def run_compare(cfg, out, *, progress: bool = True) -> list[dict]:
+def run_compare(cfg, out, *, progress: bool = True, overwrite: bool = False,
+                allow_thread_change: bool = False) -> list[dict]:
     """Train (or reuse) the teacher and every strategy's students below ``out``; one row per strategy.
-    All strategies' students train as ONE batched program (:func:`simulate.student.train_strategies`)."""
+    All strategies' students train as ONE batched program (:func:`simulate.student.train_strategies`).
+    Directories of another config are refused unless ``overwrite`` (:func:`infra.compare.run_compare`)."""
     return _run_compare(cfg, out, train_teacher=train_teacher, train_students=train_strategies, row=strategy_row,
-                        progress=progress)
+                        progress=progress, overwrite=overwrite, allow_thread_change=allow_thread_change)

@@ -13,17 +13,55 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from infra.config import check_extraction, check_seeds
+from infra.config import MAX_INT, check_extraction, check_memory, check_seeds
 from infra.first_checkpoint import check_first_fields
 from infra.schedule import SPLITS, STRATEGIES, stage_plan
 from theory._checks import ParameterError, check_choice, check_int, check_real
 
-__all__ = ["TeacherConfig", "StudentConfig", "CompareConfig"]
+__all__ = ["TeacherConfig", "StudentConfig", "CompareConfig", "memory_terms", "check_mlp_memory"]
+
+#: Hard caps: the evaluation set and the probes' Monte Carlo samples (2^24 = 16.8M points; the
+#: paper's are 4096 and 16384); steps and samples (steps * batch) stay exact integers of a float64.
+MAX_EVAL_SIZE = 1 << 24
+MAX_PROBE_SAMPLES = 1 << 24
+_EXACT_EVAL_D = 20  # d <= 20: the evaluation set is all of {+-1}^d (simulate.data.MAX_CUBE_DIM)
+
+
+def memory_terms(cfg, d: int | None, classes: int = 2, runs: int | None = None, prefix: str = "") -> list:
+    """The largest tensors an MLP run of ``cfg`` holds at once (float32), as ``(formula, count, unit,
+    bytes)`` for :func:`infra.config.check_memory`: the parameters with their gradients
+    (``R (m (d + 1) + C m)``), one step's samples and hidden activations (``R batch (d + 2 m)``), the
+    evaluation set (``2^d`` points when d <= 20, else ``eval_size``) with the hidden activations of one
+    8192-point evaluation chunk. ``d`` None (a student before its teacher is read): d = 2, the smallest.
+    ``runs``: the runs of the batched program (default ``len(cfg.seeds)``)."""
+    R = len(cfg.seeds) if runs is None else runs
+    m, B = cfg.width, cfg.batch
+    dd = 2 if d is None else d
+    n_eval = 2**dd if dd <= _EXACT_EVAL_D else cfg.eval_size
+    chunk = min(n_eval, 8192)
+    p, c1 = prefix, classes + 1
+    params = f"{p}width * (d + {c1}) * runs" + (" (d >= 2: the teacher's)" if d is None else "")
+    return [
+        (params, R * m * (dd + c1), "parameters", 2 * 4 * R * m * (dd + c1)),
+        (f"{p}batch * {p}width * runs", R * B * m, "hidden activations", 4 * R * B * (dd + 2 * m)),
+        (f"{p}eval_size * d" if dd > _EXACT_EVAL_D else "2^d * d", n_eval * dd, "evaluation inputs", 4 * n_eval * dd),
+        (f"{p}width * runs * min({p}eval_size, 8192)" if dd > _EXACT_EVAL_D else f"{p}width * runs * min(2^d, 8192)",
+         R * chunk * m, "evaluation activations", 4 * R * chunk * m),
+    ]
+
+
+def check_mlp_memory(cfg, d: int | None, classes: int = 2, runs: int | None = None, prefix: str = "") -> None:
+    """ParameterError when the run's tensors (:func:`memory_terms`) cannot fit in the memory of its device."""
+    check_memory(memory_terms(cfg, d, classes, runs, prefix), cfg.device)
+
 
 def _common(cfg) -> None:
     check_int("width", cfg.width, 1)
-    check_int("steps", cfg.steps, 1)
-    check_int("batch", cfg.batch, 1)
+    check_int("steps", cfg.steps, 1, MAX_INT)
+    check_int("batch", cfg.batch, 1, MAX_INT)
+    if cfg.steps * cfg.batch > MAX_INT:
+        raise ParameterError(f"steps * batch (the samples seen) must be at most 2^53 - 1, got {cfg.steps} * "
+                             f"{cfg.batch} = {cfg.steps * cfg.batch:.3g}")
     check_real("lr", cfg.lr, 0, lo_open=True)
     check_real("lr_a_mult", cfg.lr_a_mult, 0, lo_open=True)
     check_choice("lr_schedule", cfg.lr_schedule, ("constant", "cosine", "linear"))
@@ -33,9 +71,9 @@ def _common(cfg) -> None:
     check_seeds(cfg.seeds, run_lrs=cfg.run_lrs, **({"run_temperatures": cfg.run_temperatures}
                                                      if hasattr(cfg, "run_temperatures") else {}))
     check_int("eval_every", cfg.eval_every, 1, cfg.steps)
-    check_int("eval_size", cfg.eval_size, 16)
+    check_int("eval_size", cfg.eval_size, 16, MAX_EVAL_SIZE)
     check_int("probe_every", cfg.probe_every, 0)
-    check_int("probe_samples", cfg.probe_samples, 256)
+    check_int("probe_samples", cfg.probe_samples, 256, MAX_PROBE_SAMPLES)
     check_choice("device", cfg.device, ("auto", "cpu", "cuda"))
     if cfg.init == "symmetric" and cfg.width % 2:
         raise ParameterError(f"width must be even for init='symmetric', got {cfg.width}")
@@ -87,12 +125,13 @@ class TeacherConfig:
             raise ParameterError(
                 f"d must be >= (2^depth - 1) * k = {(2**self.depth - 1) * self.k} for task=hierarchical, got {self.d}")
         check_choice("support", self.support, ("first", "random"))
-        check_int("support_seed", self.support_seed, 0)
+        check_int("support_seed", self.support_seed, 0, MAX_INT)
         check_int("checkpoint_every", self.checkpoint_every, 1, self.steps)
         if self.checkpoint_every % self.eval_every:
             raise ParameterError(
                 f"checkpoint_every must be a multiple of eval_every ({self.eval_every}), got {self.checkpoint_every}"
             )
+        check_mlp_memory(self, self.d, 2**self.depth if self.task == "hierarchical" else 2)
 
 
 @dataclass(frozen=True)
@@ -168,6 +207,7 @@ class StudentConfig:
         check_real("extract_lr", self.extract_lr, 0)
         check_first_fields(self, ("auto", "accuracy", "correlation_gap"))
         check_choice("split", self.split, SPLITS)
+        check_mlp_memory(self, None)  # again with the teacher's d when the student reads its teacher
 
 
 @dataclass(frozen=True)
@@ -188,3 +228,6 @@ class CompareConfig:
             stage_plan(s, steps=st.steps, stage_steps=st.stage_steps, n_checkpoints=st.n_checkpoints,
                        teacher_steps=t.steps, spacing=t.checkpoint_every, prefix="student.")
         check_extraction(st, active="extraction" in self.strategies, prefix="student.")
+        # the students of every strategy but extraction train as one batched program
+        check_mlp_memory(st, t.d, 2**t.depth if t.task == "hierarchical" else 2,
+                         runs=len(st.seeds) * max(1, len(set(self.strategies) - {"extraction"})), prefix="student.")

@@ -11,26 +11,28 @@ trains with its own loss, so its students form a program of their own.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import torch
 
 from infra import schedule as S
-from infra.checkpoints import NoCheckpointsError
-from infra.config import config_to_dict
+from infra.checkpoints import CheckpointError, CheckpointShapeError, NoCheckpointsError, read_header
+from infra.config import config_to_dict, stored_config
 from infra.device import resolve_device
 from infra.first_checkpoint import choose_first_checkpoint
 from infra.logs import summary_from_log
 from infra.rundir import RunDir, open_teacher
 from infra.runloop import RunLoop
 from infra.seeding import Stream, generator
+from theory._checks import ParameterError
 
 from .checkpoints import CheckpointDir
-from .config import StudentConfig, TeacherConfig
+from .config import StudentConfig, TeacherConfig, check_mlp_memory
 from .data import sample_cube
 from .extraction import correlation_summary, hidden_mse, match_hidden, projection, projection_correlations
 from .model import MLPParams
 from .runner import Evaluator, TaskStream, init_params, sgd_settings, train
-from .teacher import load_teacher_config, teacher_task
+from .teacher import finite_runs, teacher_task
 
 __all__ = ["student_schedule", "train_student", "train_strategies"]
 
@@ -54,14 +56,42 @@ def student_schedule(cfg: StudentConfig, teacher: RunDir, tcfg: TeacherConfig, a
 
 
 def _setup(cfg: StudentConfig):
-    """The teacher, its config, the device, the task and the teacher's checkpoints (checked first)."""
-    teacher, tcfg = open_teacher(cfg.teacher, cfg.teacher_run, load_teacher_config)
+    """The teacher, its config, the device, the task and the teacher's checkpoints, all checked before
+    anything is written: the teacher's ``config.json`` (one-line errors naming the file), the student's
+    memory with the teacher's d, every checkpoint file's header (complete, tensors ``W (R, m, d)``,
+    ``b (R, m)``, ``a (R, C, m)`` of the teacher's config) and, for an automatic first checkpoint, the
+    teacher's metrics."""
+    teacher, tcfg = open_teacher(cfg.teacher, cfg.teacher_run,
+                                 lambda path: stored_config(TeacherConfig, Path(path) / "config.json", "teacher config"))
     device = resolve_device(cfg.device)
     task = teacher_task(tcfg)
-    ck = CheckpointDir(teacher.ckpt, d=tcfg.d, width=tcfg.width, classes=task.classes)
+    check_mlp_memory(cfg, tcfg.d, task.classes)
+    ck = CheckpointDir(teacher.ckpt, d=tcfg.d, width=tcfg.width, classes=task.classes, runs=len(tcfg.seeds))
     available = ck.steps()
     if not available:
         raise NoCheckpointsError(f"teacher {cfg.teacher!r} has no checkpoints in {ck.root}")
+    want = {"runs": len(tcfg.seeds), "width": tcfg.width, "d": tcfg.d, "classes": task.classes}
+    for step in available:
+        path = ck.path(step)
+        meta, tensors = read_header(path)
+        missing = [k for k in ("step", "samples", "config") if k not in meta]
+        missing += [f"tensor {k}" for k in ("W", "b", "a") if k not in tensors]
+        if missing:
+            raise CheckpointError(f"teacher checkpoint {path} lacks {', '.join(missing)}")
+        W, b, a = (tensors[k][1] for k in ("W", "b", "a"))
+        if len(W) != 3 or len(a) != 3 or b != W[:2] or (a[0], a[2]) != W[:2]:
+            raise CheckpointError(f"teacher checkpoint {path} has inconsistent tensors W {W}, b {b}, a {a}")
+        got = {"runs": W[0], "width": W[1], "d": W[2], "classes": a[1]}
+        for name, value in want.items():  # the wording of simulate.checkpoints' shape errors
+            if got[name] != value:
+                raise CheckpointShapeError(f"teacher checkpoint of another shape: {name} {got[name]} != expected "
+                                           f"{value} (the teacher's config.json) ({path})")
+    if cfg.first_checkpoint == "auto":
+        try:
+            teacher.metrics()
+        except (OSError, ValueError) as exc:
+            raise ParameterError(f"teacher {cfg.teacher!r}: its metrics (the automatic first checkpoint reads "
+                                 f"them) cannot be read: {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
     return teacher, tcfg, device, task, ck, available
 
 
@@ -73,26 +103,33 @@ def _finish(rd: RunDir, cfg: StudentConfig, sched: S.Schedule, note: dict, extra
                "checkpoint_choice": note, "runs": runs, **(extra or {})})
 
 
-def _split_extraction(cfg: StudentConfig, strategies, outs, progress: bool):
+def _split_extraction(cfg: StudentConfig, strategies, outs, progress: bool, **claim):
     """Extraction students train with another loss (hidden alignment): their own program."""
     groups = ([i for i, s in enumerate(strategies) if s != "extraction"],
               [i for i, s in enumerate(strategies) if s == "extraction"])
+    for i, (s, o) in enumerate(zip(strategies, outs)):  # every directory checked before any is trained
+        RunDir(o).plan_for(dataclasses.replace(cfg, strategy=s), **claim)
     done = {}
     for idx in groups:
-        rds = train_strategies(cfg, [strategies[i] for i in idx], [outs[i] for i in idx], progress=progress)
+        rds = train_strategies(cfg, [strategies[i] for i in idx], [outs[i] for i in idx], progress=progress, **claim)
         done.update(zip(idx, rds))
     return [done[i] for i in range(len(strategies))]
 
 
-def train_student(cfg: StudentConfig, out, *, progress: bool = True) -> RunDir:
+def train_student(cfg: StudentConfig, out, *, progress: bool = True, overwrite: bool = False,
+                  allow_thread_change: bool = False) -> RunDir:
     """Train ``len(cfg.seeds)`` students of ``cfg.teacher`` as one batched program into ``out``.
 
-    A finished directory is left as it is; an unfinished one is trained again from the start.
+    A finished directory of ``cfg`` is left as it is; an unfinished one is trained again from the
+    start (students keep no checkpoints); one of another config is refused unless ``overwrite``
+    (:meth:`infra.rundir.RunDir.claim_for`).
     """
-    return train_strategies(cfg, [cfg.strategy], [out], progress=progress)[0]
+    return train_strategies(cfg, [cfg.strategy], [out], progress=progress, overwrite=overwrite,
+                            allow_thread_change=allow_thread_change)[0]
 
 
-def train_strategies(cfg: StudentConfig, strategies, outs, *, progress: bool = True) -> list[RunDir]:
+def train_strategies(cfg: StudentConfig, strategies, outs, *, progress: bool = True, overwrite: bool = False,
+                     allow_thread_change: bool = False) -> list[RunDir]:
     """Students of every strategy in ``strategies`` (same seeds, so the same inits and samples) as ONE
     batched program of ``len(strategies) * len(cfg.seeds)`` runs, written to ``outs`` (one run
     directory per strategy, as :func:`train_student` writes it).
@@ -100,17 +137,23 @@ def train_strategies(cfg: StudentConfig, strategies, outs, *, progress: bool = T
     Run ``j * len(seeds) + r`` is strategy ``j``, seed ``r``. Training goes through the union of the
     schedules' stage boundaries; within a segment each run has its own supervision: its teacher
     checkpoint (a stacked multi-run teacher, outputs computed per run on the run's own samples) or
-    the labels (per-run ``alpha = 1`` in the mixed loss). Finished directories are left as they are;
-    the others are trained again from the start.
+    the labels (per-run ``alpha = 1`` in the mixed loss). Every directory is claimed first
+    (:meth:`infra.rundir.RunDir.claim_for`; all checked before any is changed): finished ones of
+    their config are left as they are, the others are trained again from the start; one of another
+    config is refused unless ``overwrite``.
     """
+    claim = dict(overwrite=overwrite, allow_thread_change=allow_thread_change)
     if "extraction" in strategies and len(set(strategies)) > 1:
-        return _split_extraction(cfg, list(strategies), list(outs), progress)
+        return _split_extraction(cfg, list(strategies), list(outs), progress, **claim)
     rds = [RunDir(o) for o in outs]
-    todo = [j for j, rd in enumerate(rds) if not rd.finished]
+    every = [dataclasses.replace(cfg, strategy=s) for s in strategies]
+    for rd, c in zip(rds, every):
+        rd.plan_for(c, **claim)  # refusals before any directory is touched
+    todo = [j for j, (rd, c) in enumerate(zip(rds, every)) if rd.claim_for(c, **claim) != "finished"]
     if not todo:
         return rds
     strategies = [strategies[j] for j in todo]
-    cfgs = [dataclasses.replace(cfg, strategy=s) for s in strategies]
+    cfgs = [every[j] for j in todo]
     teacher, tcfg, device, task, ck, available = _setup(cfg)
     scheds = [student_schedule(c, teacher, tcfg, available) for c in cfgs]
     n, m = len(cfg.seeds), len(cfgs)
@@ -136,7 +179,7 @@ def train_strategies(cfg: StudentConfig, strategies, outs, *, progress: bool = T
 
     desc = f"student {strategies[0]}" if m == 1 else f"students ({m} strategies)"
     loop = RunLoop([rds[j] for j in todo], [config_to_dict(c) for c in cfgs], evaluate=evaluate,
-                   total_steps=cfg.steps, progress=progress, desc=desc)
+                   total_steps=cfg.steps, progress=progress, desc=desc, params_finite=lambda: finite_runs(params))
     loop.start_or_resume(device)  # no checkpoints: every directory starts afresh
 
     def log(step: int, _params) -> None:
@@ -149,33 +192,33 @@ def train_strategies(cfg: StudentConfig, strategies, outs, *, progress: bool = T
             teachers[source] = ck.load(source, device=device).params.select(cfg.teacher_run)
         return teachers[source]
 
-    loop.log(0)
-    cuts = sorted({0} | {stop for sched, _ in scheds for _, stop, _ in sched.bounds()})
-    tau = torch.tensor(cfg.run_temperatures * m) if cfg.run_temperatures else cfg.temperature
-    sgd = sgd_settings(cfg, repeat=m)
-    for start, stop in zip(cuts[:-1], cuts[1:]):
-        sources = [sched.source_at(start) for sched, _ in scheds]
-        if S.extract_layer(sources[0]) is not None:  # extraction programs hold extraction runs only
-            match_hidden(params, stream, stop - start, cfg.extract_lr or sgd.rates(), teacher=extract.teacher,
-                         proj=extract.proj, batch=sgd.batch, schedule=sgd.multiplier(), start_step=start,
-                         every=sgd.eval_every, on_block=log)
-            continue
-        if all(src == "labels" for src in sources):
-            teacher_params, loss, alpha = None, "ce", cfg.alpha
-        else:
-            some = next(src for src in sources if src != "labels")
-            stacked = [teacher_of(some if src == "labels" else src) for src in sources for _ in range(n)]
-            teacher_params = MLPParams(*(torch.cat([getattr(t, k) for t in stacked]) for k in ("W", "b", "a")))
-            if "labels" in sources:  # labels-supervised runs: alpha = 1 in the mixed loss
-                loss = "mix"
-                alpha = torch.tensor([1.0 if src == "labels" else cfg.alpha for src in sources for _ in range(n)])
+    with loop.running():  # stops early when every run diverged
+        loop.log(0)
+        cuts = sorted({0} | {stop for sched, _ in scheds for _, stop, _ in sched.bounds()})
+        tau = torch.tensor(cfg.run_temperatures * m) if cfg.run_temperatures else cfg.temperature
+        sgd = sgd_settings(cfg, repeat=m)
+        for start, stop in zip(cuts[:-1], cuts[1:]):
+            sources = [sched.source_at(start) for sched, _ in scheds]
+            if S.extract_layer(sources[0]) is not None:  # extraction programs hold extraction runs only
+                match_hidden(params, stream, stop - start, cfg.extract_lr or sgd.rates(), teacher=extract.teacher,
+                             proj=extract.proj, batch=sgd.batch, schedule=sgd.multiplier(), start_step=start,
+                             every=sgd.eval_every, on_block=log)
+                continue
+            if all(src == "labels" for src in sources):
+                teacher_params, loss, alpha = None, "ce", cfg.alpha
             else:
-                loss, alpha = ("mix" if cfg.alpha > 0 else "kl"), cfg.alpha
-        train(params, stream, stop - start, sgd, loss=loss, teacher=teacher_params, alpha=alpha, tau=tau,
-              start_step=start, on_block=log)
-    if cfg.steps % cfg.eval_every:
-        loop.log(cfg.steps)
-    loop.close()
+                some = next(src for src in sources if src != "labels")
+                stacked = [teacher_of(some if src == "labels" else src) for src in sources for _ in range(n)]
+                teacher_params = MLPParams(*(torch.cat([getattr(t, k) for t in stacked]) for k in ("W", "b", "a")))
+                if "labels" in sources:  # labels-supervised runs: alpha = 1 in the mixed loss
+                    loss = "mix"
+                    alpha = torch.tensor([1.0 if src == "labels" else cfg.alpha for src in sources for _ in range(n)])
+                else:
+                    loss, alpha = ("mix" if cfg.alpha > 0 else "kl"), cfg.alpha
+            train(params, stream, stop - start, sgd, loss=loss, teacher=teacher_params, alpha=alpha, tau=tau,
+                  start_step=start, on_block=log)
+        if cfg.steps % cfg.eval_every:
+            loop.log(cfg.steps)
     extra = extract.summary() if extract is not None else None
     for k, j in enumerate(todo):
         _finish(rds[j], cfgs[k], *scheds[k], extra)

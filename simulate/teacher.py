@@ -3,8 +3,10 @@
 The directory holds ``config.json``, ``env.json``, ``metrics.jsonl`` (one row per evaluation and
 run), ``ckpt/step_*.safetensors`` (every ``checkpoint_every`` steps, with the data generators'
 states in the metadata), and, once finished, ``metrics.parquet`` and ``summary.json``. Rerunning
-on an unfinished directory resumes from its latest checkpoint with the same samples it would have
-seen (the outer loop: :class:`infra.runloop.RunLoop`); a finished one is left as it is.
+on an unfinished directory of the same config resumes from its latest checkpoint with the same
+samples it would have seen (the outer loop: :class:`infra.runloop.RunLoop`); a finished one is left
+as it is; a directory of another config is refused unless ``overwrite``
+(:meth:`infra.rundir.RunDir.claim_for`).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from .checkpoints import CheckpointDir
 from .config import TeacherConfig
 from .runner import Evaluator, Task, TaskStream, hierarchical_task, init_params, parity_task, sgd_settings, train
 
-__all__ = ["train_teacher", "teacher_task", "load_teacher_config"]
+__all__ = ["train_teacher", "teacher_task", "load_teacher_config", "finite_runs"]
 
 
 def teacher_task(cfg: TeacherConfig) -> Task:
@@ -35,14 +37,25 @@ def teacher_task(cfg: TeacherConfig) -> Task:
     return parity_task(cfg.d, support)
 
 
+def finite_runs(params) -> list[bool]:
+    """Per run of an :class:`~simulate.model.MLPParams`: whether all its parameters are finite."""
+    ok = torch.isfinite(params.W).flatten(1).all(1) & torch.isfinite(params.b).all(1)
+    return (ok & torch.isfinite(params.a).flatten(1).all(1)).tolist()
+
+
 def load_teacher_config(path) -> TeacherConfig:
     return config_from_dict(TeacherConfig, RunDir(path).read_json("config.json"))
 
 
-def train_teacher(cfg: TeacherConfig, out, *, progress: bool = True) -> RunDir:
-    """Train ``len(cfg.seeds)`` teachers as one batched program into ``out``; returns the RunDir."""
+def train_teacher(cfg: TeacherConfig, out, *, progress: bool = True, overwrite: bool = False,
+                  allow_thread_change: bool = False) -> RunDir:
+    """Train ``len(cfg.seeds)`` teachers as one batched program into ``out``; returns the RunDir.
+
+    ``out`` is claimed first (:meth:`infra.rundir.RunDir.claim_for`): a finished run of ``cfg`` is
+    returned as it is, an unfinished one resumes (under its thread count unless
+    ``allow_thread_change``), a run of another config raises unless ``overwrite`` replaces it."""
     rd = RunDir(out)
-    if rd.finished:
+    if rd.claim_for(cfg, overwrite=overwrite, allow_thread_change=allow_thread_change) == "finished":
         return rd
     device = resolve_device(cfg.device)
     task = teacher_task(cfg)
@@ -68,15 +81,15 @@ def train_teacher(cfg: TeacherConfig, out, *, progress: bool = True) -> RunDir:
 
     loop = RunLoop(rd, config, evaluate=lambda step: evaluator.rows(params, step, step * cfg.batch, cfg.seeds),
                    total_steps=cfg.steps, checkpoints=ck, save=save, checkpoint_every=cfg.checkpoint_every,
-                   progress=progress, desc="teacher")
+                   progress=progress, desc="teacher", params_finite=lambda: finite_runs(params))
     start = loop.start_or_resume(device, restore)
-    if start == 0:
-        loop.log(0)
-    train(params, stream, cfg.steps - start, sgd_settings(cfg), loss="ce", start_step=start,
-          on_block=lambda step, _params: loop.log(step))
-    if cfg.steps % cfg.eval_every:
-        loop.log(cfg.steps)
-    loop.close()
+    with loop.running():  # stops early when every run diverged
+        if start == 0:
+            loop.log(0)
+        train(params, stream, cfg.steps - start, sgd_settings(cfg), loss="ce", start_step=start,
+              on_block=lambda step, _params: loop.log(step))
+        if cfg.steps % cfg.eval_every:
+            loop.log(cfg.steps)
     df = rd.metrics()
     runs = [dict(summary_from_log(df, run=r), run=r, seed=s) for r, s in enumerate(cfg.seeds)]
     rd.finish({"kind": "teacher", **task.description, "runs": runs})

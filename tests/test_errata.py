@@ -5,7 +5,7 @@ from theory.errata import ERRATA_PATH, render
 
 
 def test_committed_errata_match_the_code():
-    assert ERRATA_PATH.read_text() == render(), "run: python -m theory.errata --write"
+    assert ERRATA_PATH.read_text() == render(), "run: python -m theory.errata --write theory/ERRATA.md"
 
 
 def test_theory_imports_no_torch():

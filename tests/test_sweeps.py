@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from infra.config import config_hash
-from infra import store
+from infra import claims, store
 from simulate.checkpoints import CheckpointDir
 from simulate.config import CompareConfig, StudentConfig, TeacherConfig
 from infra.rundir import RunDir
@@ -336,7 +336,7 @@ def test_no_file_without_its_final_name_is_read_as_a_result(teacher_sweep, tmp_p
     assert not outcome.failed and len(store.finished_runs(out)) == 4 and strays(out) == []
 
 
-def test_sweep_status_lists_done_running_failed_pending(teacher_sweep, tmp_path, capsys):
+def test_sweep_status_lists_done_running_failed_pending(teacher_sweep, tmp_path, capsys, request):
     out = tmp_path / "out"
     shutil.copytree(teacher_sweep, out)
     runs = expand(parse_sweep(TEACHER_SWEEP))
@@ -344,6 +344,9 @@ def test_sweep_status_lists_done_running_failed_pending(teacher_sweep, tmp_path,
     for d in (running, failed, pending):
         shutil.rmtree(d)
         d.mkdir()
+    held = claims.try_claim(out, [running.name])  # a live worker's claim (this process holds it)
+    assert held is not None
+    request.addfinalizer(held.release)
     (running / store.LOCK).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
                                                   "heartbeat": time.time()}))
     (failed / store.ERROR).write_text(json.dumps({"error": "RuntimeError", "message": "boom"}))

@@ -8,7 +8,7 @@ from .fourier import majority_coefficient
 from .gap import fourier_gap
 from .gradient import gradient_magnitudes, paper_gradient_magnitudes
 
-__all__ = ["fourier_row", "gap_rows", "gradient_row", "bounds_rows", "summary"]
+__all__ = ["fourier_row", "gap_rows", "gradient_row", "bounds_rows", "summary", "fraction_text"]
 
 
 def fourier_row(fn: str, n: int, degree: int, *, exact: bool = False, bias=0, tie: int = 1) -> dict:
@@ -21,9 +21,23 @@ def fourier_row(fn: str, n: int, degree: int, *, exact: bool = False, bias=0, ti
         value = threshold_coefficient(n, degree, bias, exact=exact)
     row = {"fn": fn, "n": n, "degree": degree, "value": float(value)}
     if exact:
-        q = Fraction(value)
-        row["exact"] = f"{q.numerator}/{q.denominator}"
+        row["exact"] = fraction_text(Fraction(value))
     return row
+
+
+def fraction_text(q: Fraction) -> str:
+    """``"p/q"`` in full, whatever ``sys.get_int_max_str_digits()`` says (lifted for this conversion only;
+    the exact path bounds n, so the digits stay few enough to print: :data:`theory.fourier.MAX_EXACT_N`)."""
+    import sys
+
+    limit = getattr(sys, "get_int_max_str_digits", lambda: 0)()
+    if not limit or max(q.numerator.bit_length(), q.denominator.bit_length()) * 0.30103 < limit - 1:
+        return f"{q.numerator}/{q.denominator}"
+    sys.set_int_max_str_digits(0)
+    try:
+        return f"{q.numerator}/{q.denominator}"
+    finally:
+        sys.set_int_max_str_digits(limit)
 
 
 def gap_rows(ds, ks) -> list[dict]:

@@ -3,10 +3,21 @@
 
 A family's own tools (``icurr pcfg stats|probe|optimal``, ``icurr text corpus``) are added by the
 modules named in :data:`FAMILY_TOOLS`.
+
+``--out`` naming a run of another config is refused (exit 2, the first differing field named) unless
+``--overwrite``; a finished run of the same config is shown, not retrained ("finished (not
+retrained): DIR" on stderr); an unfinished one resumes ("resuming from step N: DIR"), under the CPU
+thread count it was trained with unless ``--allow-thread-change``. A run whose loss or parameters
+became non-finite is reported on stderr when it diverges ("diverged at step N: ..."); the command
+still exits 0 (the run is finished: its summary records ``diverged`` and each run's ``diverged_at``,
+shown as a column of the table).
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
+import sys
 
 from experiments.registry import FAMILIES, family_kinds, presets
 from infra.schedule import STRATEGIES
@@ -43,6 +54,11 @@ def register(subparsers) -> None:
                            help=f"start from a named preset (experiments/sweeps/presets/{family}.yaml)")
             s.add_argument("--format", choices=FORMATS, default="table")
             s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+            s.add_argument("--overwrite", action="store_true",
+                           help="replace what --out holds (a run of another config, or a finished one) and train anew")
+            s.add_argument("--allow-thread-change", action="store_true",
+                           help="resume a run under another CPU thread count than it was trained with "
+                                "(its numbers then differ from an unkilled run's)")
             s.add_argument("--show-config", action="store_true", help="print the resolved config and exit")
             s.set_defaults(handler=_run, kind=kind.name)
         if family in FAMILY_TOOLS:
@@ -77,8 +93,11 @@ def resolve_config(kind, args):
 
 def _rows(rd) -> list[dict]:
     """The per-run rows of a teacher or student run's ``summary.json`` (steps_to_* left out: the
-    samples_to_* columns say the same at batch size 1)."""
-    return [{k: v for k, v in r.items() if not k.startswith("steps_to")} for r in rd.read_json("summary.json")["runs"]]
+    samples_to_* columns say the same at batch size 1; ``diverged_at`` only when a run diverged)."""
+    runs = rd.read_json("summary.json")["runs"]
+    drop = not any(r.get("diverged_at") is not None for r in runs)
+    return [{k: v for k, v in r.items() if not k.startswith("steps_to") and not (drop and k == "diverged_at")}
+            for r in runs]
 
 
 def _run(args) -> None:
@@ -94,9 +113,34 @@ def _run(args) -> None:
         return
     prefix = "compare-" if kind.role == "compare" else ""
     out = args.out or f"runs/{prefix}{config_hash(cfg)}"
-    result = kind.train()(cfg, out, progress=not args.no_progress)
+    with _report_to_stderr():
+        result = kind.train()(cfg, out, progress=not args.no_progress, overwrite=args.overwrite,
+                              allow_thread_change=args.allow_thread_change)
     if kind.role == "compare":
         emit(result, args.format)
         return
     what = "teacher" if kind.role == "teacher" else f"students ({cfg.strategy})"
     emit(_rows(result), args.format, title=f"# {kind.family} {what}: {result.path}" if args.format == "table" else None)
+
+
+#: The loggers whose messages the command line shows: "finished (not retrained): DIR", "resuming from
+#: step N: DIR", a corrupt checkpoint set aside, a run that diverged (one line each).
+_LOGGERS = ("infra", "simulate", "distill")
+
+
+@contextlib.contextmanager
+def _report_to_stderr():
+    """The library's INFO messages, one plain line each, on this command's stderr while it trains."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    loggers = [logging.getLogger(name) for name in _LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(handler)
+        lg.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.removeHandler(handler)
+            lg.setLevel(level)

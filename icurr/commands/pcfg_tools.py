@@ -1,6 +1,10 @@
 """``icurr pcfg stats|probe|optimal``: the PCFG family's own tools (grammar statistics, the
 measures and probes of a saved run, the exact Bayes-optimal masked predictor). Its
-``teacher|student|compare`` subcommands come from :mod:`icurr.commands.experiment`."""
+``teacher|student|compare`` subcommands come from :mod:`icurr.commands.experiment`.
+
+A PCFG teacher stores the grammar it trains on in its run directory (``grammar.json``, with its hash);
+its students and ``icurr pcfg probe`` use that copy, not what the grammar's name resolves to from
+their working directory (a name that now resolves to another grammar gets a one-line warning)."""
 from __future__ import annotations
 
 from ..output import FORMATS, emit
@@ -51,8 +55,9 @@ def _stats(args) -> None:
     from theory._checks import check_int
 
     samples = check_int("samples", args.samples, 1, 10_000_000)
+    seed = check_int("seed", args.seed, 0, 2**63 - 1)  # torch.Generator.manual_seed's range
     grammar = load_grammar(args.grammar)
-    stats = length_stats(grammar, samples, generator=torch.Generator().manual_seed(check_int("seed", args.seed, 0)))
+    stats = length_stats(grammar, samples, generator=torch.Generator().manual_seed(seed))
     if args.format == "json":
         emit(stats, "json", single=True)
         return
@@ -73,9 +78,9 @@ def _optimal(args) -> None:
     rate = check_real("mask-rate", args.mask_rate, 0, 1, lo_open=True)
     check_choice("replacement", args.replacement, REPLACEMENTS)
     check_int("samples", args.samples, 2, 10_000_000)
-    check_int("seed", args.seed, 0)
+    check_int("seed", args.seed, 0, 2**53 - 1)
     if args.chunk is not None:
-        check_int("chunk", args.chunk, 1)
+        check_int("chunk", args.chunk, 1, 10_000_000)
     device = resolve_device(args.device)
     grammar = load_grammar(args.grammar)
     m, seconds = grammar_ceiling(grammar, rate=rate, samples=args.samples, seed=args.seed,

@@ -31,6 +31,14 @@ def register(subparsers) -> None:
 
 
 def _report(args) -> None:
+    from theory._checks import check_int, check_real
+
+    # the flags' own names in the errors (build_report checks the same under its argument names)
+    check_int("--n-boot", args.n_boot, 1, 1_000_000)
+    check_int("--seed", args.seed, 0, 2**53 - 1)
+    check_int("--theory-d", args.theory_d, 3, 10**9)
+    check_real("--frontier-delta", args.frontier_delta, 0, 1, lo_open=True, hi_open=True)
+    check_real("--frontier-tau", args.frontier_tau, 0, 1, lo_open=True, hi_open=True)
     from reports.build import build_report
 
     sections = build_report(args.dir, args.out, target=args.target, n_boot=args.n_boot, seed=args.seed,

@@ -8,7 +8,11 @@ from ..output import FORMATS, emit
 
 _SWEEP_EPILOG = ("A sweep file (YAML or TOML) holds kind: teacher|student|compare, base: {key: value}, "
                  "grid: {key: [values]} (Cartesian product) and zip: {key: [values]} (taken together). "
-                 "Each run has one seed and lands in OUT/<config hash>/; rerunning skips finished runs.")
+                 "Each run has one seed and lands in OUT/<config hash>/; rerunning skips finished runs. "
+                 "Every point (grammars and corpora included) is checked before anything is written. "
+                 "Several workers may run on one OUT at once (this command started again, or Ray tasks): "
+                 "each group is claimed with a file lock, trained by one worker, and reported busy by the others; "
+                 "a killed worker's groups are taken over and resumed by the next run.")
 
 
 def register(subparsers) -> None:
@@ -27,7 +31,8 @@ def register(subparsers) -> None:
     r.add_argument("--format", choices=FORMATS, default="table")
     r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     r.set_defaults(handler=_run)
-    s = sub.add_parser("status", help="done / running / failed / pending, per run of a results directory")
+    s = sub.add_parser("status", help="done / running / failed / pending, per run of a results directory "
+                                      "(seconds: a finished run's share of its group's wall time)")
     s.add_argument("dir", metavar="DIR", help="results directory of a sweep")
     s.add_argument("--format", choices=FORMATS, default="table")
     s.set_defaults(handler=_status)

@@ -1,7 +1,9 @@
 """``icurr text corpus``: the text family's own tool (build or describe the ``python-docs`` corpus).
 Its ``teacher|student|compare`` subcommands come from :mod:`icurr.commands.experiment`; they train
 on a corpus named by ``corpus=`` / ``--corpus`` (a text file, a directory of text files, or
-``python-docs``), and a teacher's run directory keeps the tokenizer and token streams (``text/``)."""
+``python-docs``), and a teacher's run directory keeps the tokenizer and token streams (``text/``), which
+its students only read (checked against the hashes the teacher recorded; a missing or changed
+``text/`` is refused in one line, never rebuilt)."""
 from __future__ import annotations
 
 from ..output import FORMATS, emit

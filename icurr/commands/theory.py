@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
 from theory._checks import ParameterError, check_int, check_real
@@ -9,24 +10,42 @@ from theory._checks import ParameterError, check_int, check_real
 from ..output import FORMATS, emit
 
 
-def _ints(name: str, text: str, lo: int = 1) -> list[int]:
+#: The largest integer argument (2^53 - 1), the largest n or d (the float path's: 10^9) and the largest
+#: decimal exponent of a real argument.
+_MAX_INT = 2**53 - 1
+MAX_FLOAT_N = 10**9  # theory.fourier.MAX_FLOAT_N (not imported: it pulls in scipy)
+_MAX_EXPONENT = 300
+
+
+def _ints(name: str, text: str, lo: int = 1, hi: int = _MAX_INT) -> list[int]:
+    """A comma-separated list of integers in ``[lo, hi]`` (digits, or an exact integer such as ``1e6``)."""
+    from infra.config import parse_int
+
     out = []
     for part in str(text).split(","):
         try:
-            value = Fraction(part.strip())
-        except (ValueError, ZeroDivisionError):
-            raise ParameterError(f"{name} must be an integer >= {lo} (or a comma-separated list), got {text!r}")
-        if value.denominator != 1:
-            raise ParameterError(f"{name} must be an integer >= {lo}, got {part.strip()!r}")
-        out.append(check_int(name, value, lo))
+            value = parse_int(name, part.strip())
+        except ParameterError:
+            raise ParameterError(f"{name} must be an integer >= {lo} (or a comma-separated list), got {text!r}") from None
+        out.append(check_int(name, value, lo, hi))
     return out
 
 
 def _real(name: str, text: str) -> Fraction:
+    """A real number, exactly: a decimal (``0.5``, ``1e-3``) or a fraction ``p/q``, of magnitude between
+    1e-300 and 1e300 (or 0)."""
+    parts = str(text).strip().split("/")
     try:
-        return Fraction(str(text).strip())
-    except (ValueError, ZeroDivisionError):
-        raise ParameterError(f"{name} must be a real number (e.g. 0.5 or 1/3), got {text!r}")
+        decs = [Decimal(x.strip()) for x in parts]
+        if len(decs) > 2 or not all(d.is_finite() for d in decs) or (len(decs) == 2 and decs[1] == 0):
+            raise InvalidOperation
+    except InvalidOperation:
+        raise ParameterError(f"{name} must be a real number (e.g. 0.5 or 1/3), got {text!r}") from None
+    if any(d != 0 and abs(d.adjusted()) > _MAX_EXPONENT for d in decs):
+        raise ParameterError(f"{name} must be 0 or between 1e-{_MAX_EXPONENT} and 1e{_MAX_EXPONENT} in magnitude, "
+                             f"got {text!r}")
+    value = Fraction(decs[0])
+    return value / Fraction(decs[1]) if len(decs) == 2 else value
 
 
 def _add_format(p: argparse.ArgumentParser) -> None:
@@ -79,8 +98,9 @@ def register(subparsers) -> None:
     _add_format(b)
     b.set_defaults(handler=_bounds)
 
-    e = sub.add_parser("errata", help="print theory/ERRATA.md as computed by the code (--write to update it)")
-    e.add_argument("--write", action="store_true", help="write theory/ERRATA.md")
+    e = sub.add_parser("errata", help="print theory/ERRATA.md as computed by the code (--write PATH to write it)")
+    e.add_argument("--write", metavar="PATH", default=None,
+                   help="write it to PATH instead of printing it (the repository's copy: theory/ERRATA.md)")
     e.set_defaults(handler=_errata)
 
 
@@ -101,7 +121,7 @@ def _summary(args) -> None:
 def _fourier(args) -> None:
     from theory.tables import fourier_row
 
-    (n,) = _ints("n", args.n, 1)
+    (n,) = _ints("n", args.n, 1, MAX_FLOAT_N)
     (degree,) = _ints("degree", args.degree, 0)
     check_int("degree", degree, 0, n)
     bias = _real("bias", args.bias)
@@ -109,7 +129,7 @@ def _fourier(args) -> None:
 
 
 def _pairs(args) -> list[tuple[int, int]]:
-    ds, ks = _ints("d", args.d, 2), _ints("k", args.k, 1)
+    ds, ks = _ints("d", args.d, 2, MAX_FLOAT_N), _ints("k", args.k, 1)
     for d in ds:
         for k in ks:
             check_int("k", k, 1, d - 1)  # k must be below every d, checked before any work
@@ -151,11 +171,13 @@ def _bounds(args) -> None:
 
 
 def _errata(args) -> None:
-    from theory.errata import ERRATA_PATH, render
+    from theory.errata import render
 
     text = render()
     if args.write:
-        ERRATA_PATH.write_text(text)
-        print(f"wrote {ERRATA_PATH}")
+        from infra.rundir import atomic_write_text
+
+        atomic_write_text(args.write, text)
+        print(f"wrote {args.write}")
     else:
         print(text, end="")
