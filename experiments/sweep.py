@@ -371,8 +371,9 @@ class SweepOutcome:
 
 
 def run_sweep(sweep, out, *, backend: str = "local", address: str | None = None, progress: bool = True,
-              gpu_fraction: float = 1.0, cpus_per_group: float = 1.0) -> SweepOutcome:
+              gpu_fraction: float = 1.0, cpus_per_group: float = 1.0, allow_thread_change: bool = False) -> SweepOutcome:
     """Expand ``sweep`` (a :class:`Sweep` or a file path), skip finished runs, train the rest.
+    ``allow_thread_change``: a killed group may resume under another CPU thread count.
 
     Every point is validated (:func:`expand`) before anything is written. ``backend="local"`` trains
     the groups one after another in this process; ``"ray"`` submits one Ray task per group to the
@@ -418,14 +419,14 @@ def run_sweep(sweep, out, *, backend: str = "local", address: str | None = None,
     try:
         if backend == "local":
             for g in groups:
-                on_done(execute_group(g, out))
+                on_done(execute_group(g, out, allow_thread_change=allow_thread_change))
             for g in [g for g in groups if busy_in.get(g.id)]:  # a second look at the busy groups
-                on_done(execute_group(g, out))
+                on_done(execute_group(g, out, allow_thread_change=allow_thread_change))
         else:
             from .sweep_ray import run_groups_ray
 
             run_groups_ray(groups, out, address=address, gpu_fraction=gpu_fraction, cpus_per_group=cpus_per_group,
-                           on_done=on_done)
+                           on_done=on_done, allow_thread_change=allow_thread_change)
     finally:
         bar.close()
         store.clean_work(out)

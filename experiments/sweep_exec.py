@@ -91,8 +91,10 @@ class _Status:
     in its work directory (seconds over every session of the program; a killed session counts up
     to its last heartbeat), refreshed by a heartbeat thread until closed."""
 
-    def __init__(self, dirs: list[Path], group, work: Path) -> None:
+    def __init__(self, dirs: list[Path], group, work: Path, *, allow_thread_change: bool = False) -> None:
         self.dirs, self.group, self.work = dirs, group, work
+        # the keywords of every training call of the group: no bars, and whether a resume may change threads
+        self.train_kw = {"progress": False, "allow_thread_change": allow_thread_change}
         clock = _read_json(work / _CLOCK)
         self.prior = float(clock.get("seconds", 0.0)) if clock else 0.0
         self.sessions = (int(clock.get("sessions", 0)) if clock else 0) + 1
@@ -205,7 +207,7 @@ def _split_checkpoints(work: RunDir, targets: list[tuple[Path, int, dict]]) -> N
 def _teacher(group, out: Path, work: Path, pending, status: _Status) -> None:
     from simulate.teacher import train_teacher
 
-    rd = train_teacher(group.config, work, progress=False)
+    rd = train_teacher(group.config, work, **status.train_kw)
     df, summary = rd.metrics(), rd.read_json(store.SUMMARY)
     index = {s.hash: i for i, s in enumerate(group.runs)}  # run i of the program is group.runs[i]
     _split_checkpoints(rd, [(out / s.hash, index[s.hash], config_to_dict(s.config)) for s in pending])
@@ -218,7 +220,7 @@ def _teacher(group, out: Path, work: Path, pending, status: _Status) -> None:
 def _student(group, out: Path, work: Path, pending, status: _Status) -> None:
     from simulate.student import train_student
 
-    rd = train_student(group.config, work, progress=False)
+    rd = train_student(group.config, work, **status.train_kw)
     df, summary = rd.metrics(), rd.read_json(store.SUMMARY)
     index = {s.hash: i for i, s in enumerate(group.runs)}
     keep = {k: v for k, v in summary.items() if k != "runs"}
@@ -233,7 +235,7 @@ def _compare(group, out: Path, work: Path, pending, status: _Status) -> None:
     from simulate.teacher import train_teacher
 
     cfg = group.config
-    trd = train_teacher(cfg.teacher, work / "teacher", progress=False)
+    trd = train_teacher(cfg.teacher, work / "teacher", **status.train_kw)
     tdf, tsum = trd.metrics(), trd.read_json(store.SUMMARY)
     tindex = {t: i for i, t in enumerate(cfg.teacher.seeds)}
     students: dict[tuple[int, str], tuple[RunDir, tuple[int, ...]]] = {}
@@ -242,7 +244,7 @@ def _compare(group, out: Path, work: Path, pending, status: _Status) -> None:
         for strategy in cfg.strategies:
             scfg = dataclasses.replace(cfg.student, teacher=str(trd.path), teacher_run=tindex[t], strategy=strategy,
                                        seeds=sseeds)
-            students[t, strategy] = train_student(scfg, work / f"t{t}-{strategy}", progress=False), sseeds
+            students[t, strategy] = train_student(scfg, work / f"t{t}-{strategy}", **status.train_kw), sseeds
     for spec in pending:
         t, s = spec.config.teacher.seeds[0], spec.config.student.seeds[0]
         r = tindex[t]
@@ -269,10 +271,10 @@ def _in_place(group, out: Path, work: Path, pending, status: _Status) -> None:
     spec, d = pending[0], out / pending[0].hash
     kind = KINDS[spec.kind]
     if kind.role != "compare":
-        kind.train()(spec.config, d, progress=False)  # writes summary.json itself
+        kind.train()(spec.config, d, **status.train_kw)  # writes summary.json itself
         _write_json(d / store.TIMING, status.timing())
     else:
-        rows = kind.train()(spec.config, d / "parts", progress=False)
+        rows = kind.train()(spec.config, d / "parts", **status.train_kw)
         index = json.loads((d / "parts" / "compare.json").read_text())["index"]
         tdir = RunDir(d / "parts" / index["teacher"])
         parts = [tdir.metrics().assign(role="teacher")]
@@ -299,9 +301,10 @@ def _mkdir(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
 
 
-def execute_group(group, out) -> dict:
+def execute_group(group, out, *, allow_thread_change: bool = False) -> dict:
     """Claim ``group``, train it batched and split it into ``out/<run hash>/``; never raises for a
-    failed run (see the module doc for the claim protocol).
+    failed run (see the module doc for the claim protocol). ``allow_thread_change``: a killed group
+    may resume under another CPU thread count (ARCHITECTURE.md, Determinism).
 
     Returns ``{"group", "done": [hashes trained now], "failed": [...], "busy": [hashes claimed by a
     live worker, left alone], "skipped": [hashes found finished], "error": str | None}``. Runs
@@ -318,10 +321,10 @@ def execute_group(group, out) -> dict:
         result["busy"] = [spec.hash for spec in pending]
         return result
     with claim:
-        return _train_claimed(group, out, pending, result)
+        return _train_claimed(group, out, pending, result, allow_thread_change)
 
 
-def _train_claimed(group, out: Path, pending, result: dict) -> dict:
+def _train_claimed(group, out: Path, pending, result: dict, allow_thread_change: bool) -> dict:
     work = out / store.WORK / group.id
     finished = [spec.hash for spec in pending if (out / spec.hash / store.SUMMARY).exists()]
     result["skipped"] += finished  # finished by another worker between the first look and the claim
@@ -336,7 +339,7 @@ def _train_claimed(group, out: Path, pending, result: dict) -> dict:
         _prepare(out / spec.hash)
     _mkdir(work)
     _write_json(work / "group.json", {"runs": [s.hash for s in group.runs], "kind": group.kind})
-    status = _Status([out / s.hash for s in pending], group, work)
+    status = _Status([out / s.hash for s in pending], group, work, allow_thread_change=allow_thread_change)
     try:
         kind = KINDS[group.kind]
         (_SPLIT[kind.role] if kind.split_seeds else _in_place)(group, out, work, pending, status)

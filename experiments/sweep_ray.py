@@ -46,8 +46,10 @@ def group_gpus(group, *, gpu_fraction: float, cluster_gpus: float) -> float:
 
 
 def run_groups_ray(groups, out, *, address: str | None = None, gpu_fraction: float = 1.0,
-                   cpus_per_group: float = 1.0, on_done: Callable[[dict], None] | None = None) -> list[dict]:
-    """Run every group as a Ray task on the cluster at ``address``; ``on_done`` sees each result.
+                   cpus_per_group: float = 1.0, on_done: Callable[[dict], None] | None = None,
+                   allow_thread_change: bool = False) -> list[dict]:
+    """Run every group as a Ray task on the cluster at ``address``; ``on_done`` sees each result
+    (``allow_thread_change``: as :func:`experiments.sweep_exec.execute_group`).
 
     An already initialized Ray (``ray.init`` called by the caller) is used as it is; otherwise
     ``ray.init(address=address)`` connects (``"auto"``, ``"ray://host:port"``, or ``"local"`` to
@@ -71,7 +73,8 @@ def run_groups_ray(groups, out, *, address: str | None = None, gpu_fraction: flo
         out = str(Path(out).resolve())
         pending = {task.options(num_cpus=cpus_per_group,
                                 num_gpus=group_gpus(g, gpu_fraction=gpu_fraction, cluster_gpus=cluster_gpus),
-                                name=f"sweep-group-{g.id}").remote(g, out): g for g in groups}
+                                name=f"sweep-group-{g.id}").remote(g, out, allow_thread_change=allow_thread_change): g
+                   for g in groups}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:

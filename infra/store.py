@@ -26,7 +26,6 @@ import os
 import re
 import shutil
 import socket
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ import pandas as pd
 
 from infra import claims
 from infra.config import renamed_config_keys
+from infra.rundir import atomic_write
 from theory._checks import ParameterError
 
 __all__ = ["kind_of", "SUMMARY", "LOCK", "ERROR", "MANIFEST", "WORK", "TIMING", "STATES", "SUMMARY_ALIASES", "finished_runs",
@@ -245,19 +245,8 @@ def load_metrics(root, *, kind: str | None = None, runs=None) -> pd.DataFrame:
 
 
 def write_parquet(path, df: pd.DataFrame) -> None:
-    """Write ``df`` to ``path`` atomically (temporary file in the same directory, then ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        df.to_parquet(tmp, index=False)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``df`` to ``path`` atomically, with the umask's mode (:func:`infra.rundir.atomic_write`)."""
+    atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
 
 
 # ---------------------------------------------------------------- run states
@@ -310,9 +299,21 @@ def _seconds(path: Path):
     return round(float(seconds), 2) if isinstance(seconds, (int, float)) else None
 
 
+def _diverged(path: Path) -> str:
+    """``"diverged at step N"`` when a finished run's loss or weights became non-finite (its summary's
+    ``diverged_at``, per run or in a compare's teacher and students), else ``""``."""
+    summary = _read_json(path / SUMMARY) or {}
+    entries = [*summary.get("runs", []), summary.get("teacher") or {}, *(summary.get("students") or {}).values()]
+    steps = sorted({e["diverged_at"] for e in entries if isinstance(e, dict) and e.get("diverged_at") is not None})
+    if steps or summary.get("diverged"):
+        return "diverged" + (f" at step {', '.join(map(str, steps))}" if steps else "")
+    return ""
+
+
 def sweep_status(root) -> tuple[list[dict], dict[str, int]]:
     """Rows ``run_hash, state, kind, point, seconds, detail`` for every planned or present run, and
-    counts; ``seconds`` is a finished run's share of its group's wall time (None when unknown)."""
+    counts; ``seconds`` is a finished run's share of its group's wall time (None when unknown);
+    ``detail`` names a running run's process, a failed run's error, a diverged run's step."""
     root = _check_dir(root)
     manifest = (_read_json(root / MANIFEST) or {}).get("runs", {})
     names = dict.fromkeys(manifest)
@@ -332,6 +333,8 @@ def sweep_status(root) -> tuple[list[dict], dict[str, int]]:
         elif state == "failed":
             err = _read_json(path / ERROR) or {}
             detail = f"{err.get('error', 'error')}: {err.get('message', '')}"[:200]
+        elif state == "done":
+            detail = _diverged(path)
         point = " ".join(f"{k}={v}" for k, v in (info.get("point") or {}).items())
         rows.append({"run_hash": name, "state": state, "kind": info.get("kind"), "point": point,
                      "seconds": _seconds(path) if state == "done" else None, "detail": detail})

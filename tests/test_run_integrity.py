@@ -323,3 +323,21 @@ def test_a_resume_under_another_thread_count_is_refused_unless_allowed(finished,
     assert env["cpu_threads"] == 1 and [(e["step"], e["cpu_threads"]) for e in env["resumes"]] == [(600, 2)]
     assert {"host", "argv", "started", "ended"} <= set(env)
     assert RunDir(out).finished
+
+
+def test_sweep_status_says_which_runs_diverged(tmp_path):
+    import yaml
+
+    from infra.store import sweep_status
+
+    sweep = tmp_path / "s.yaml"
+    base = dict(token.split("=") for token in WORDS)
+    sweep.write_text(yaml.safe_dump({"kind": "teacher", "base": {**base, "device": "cpu"},
+                                     "grid": {"lr": [0.05, 1e308]}}))
+    r = run_icurr("sweep", "run", sweep, "--out", tmp_path / "out", "--no-progress", "--allow-thread-change")
+    assert r.returncode == 0, r.stderr
+    rows, counts = sweep_status(tmp_path / "out")
+    assert counts["done"] == 2
+    assert sorted(row["detail"] for row in rows) == ["", "diverged at step 100"]
+    table = run_icurr("sweep", "status", tmp_path / "out").stdout
+    assert "diverged at step 100" in table

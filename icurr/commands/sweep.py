@@ -27,6 +27,8 @@ def register(subparsers) -> None:
     r.add_argument("--gpu-fraction", type=float, default=1.0,
                    help="GPU share each CUDA group asks Ray for (ray backend; CPU groups ask for 0)")
     r.add_argument("--cpus-per-group", type=float, default=1.0, help="CPUs each group asks Ray for")
+    r.add_argument("--allow-thread-change", action="store_true",
+                   help="let a killed group resume under another CPU thread count (see ARCHITECTURE.md, Determinism)")
     r.add_argument("--dry-run", action="store_true", help="list the runs and groups, train nothing")
     r.add_argument("--format", choices=FORMATS, default="table")
     r.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -60,7 +62,8 @@ def _run(args) -> None:
              if args.format == "table" else None)
         return
     outcome = run_sweep(sweep, args.out, backend=args.backend, address=args.address, progress=not args.no_progress,
-                        gpu_fraction=args.gpu_fraction, cpus_per_group=args.cpus_per_group)
+                        gpu_fraction=args.gpu_fraction, cpus_per_group=args.cpus_per_group,
+                        allow_thread_change=args.allow_thread_change)
     emit(outcome.rows(), args.format, single=True)
     if outcome.failed:
         for h in outcome.failed:
