@@ -231,7 +231,7 @@ def _student(group, out: Path, work: Path, pending, status: _Status) -> None:
 
 
 def _compare(group, out: Path, work: Path, pending, status: _Status) -> None:
-    from simulate.student import train_student
+    from simulate.student import train_strategies
     from simulate.teacher import train_teacher
 
     cfg = group.config
@@ -241,10 +241,11 @@ def _compare(group, out: Path, work: Path, pending, status: _Status) -> None:
     students: dict[tuple[int, str], tuple[RunDir, tuple[int, ...]]] = {}
     for t in cfg.teacher.seeds:
         sseeds = tuple(dict.fromkeys(s.config.student.seeds[0] for s in group.runs if s.config.teacher.seeds[0] == t))
-        for strategy in cfg.strategies:
-            scfg = dataclasses.replace(cfg.student, teacher=str(trd.path), teacher_run=tindex[t], strategy=strategy,
-                                       seeds=sseeds)
-            students[t, strategy] = train_student(scfg, work / f"t{t}-{strategy}", **status.train_kw), sseeds
+        # every strategy's students of teacher seed t as one batched program (extraction: a second one)
+        base = dataclasses.replace(cfg.student, teacher=str(trd.path), teacher_run=tindex[t], seeds=sseeds)
+        rds = train_strategies(base, list(cfg.strategies), [work / f"t{t}-{s}" for s in cfg.strategies],
+                               **status.train_kw)
+        students.update({(t, strategy): (rd, sseeds) for strategy, rd in zip(cfg.strategies, rds)})
     for spec in pending:
         t, s = spec.config.teacher.seeds[0], spec.config.student.seeds[0]
         r = tindex[t]

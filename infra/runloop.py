@@ -46,6 +46,7 @@ from tqdm.auto import tqdm
 
 from theory._checks import ParameterError, check_int
 
+from .allocator import tune_allocator
 from .checkpoints import CheckpointFiles
 from .rundir import RunDir
 
@@ -102,6 +103,7 @@ class RunLoop:
         save: Callable[[int], Any] | None = None, checkpoint_every: int = 0, keep_checkpoints: bool = True,
         progress: bool = True, desc: str = "train", params_finite: Callable[[], Sequence[bool]] | None = None,
     ) -> None:
+        tune_allocator()  # chunk-sized tensors reuse the heap instead of fresh pages (infra.allocator)
         self.rds = [rd] if isinstance(rd, RunDir) else list(rd)
         self.configs = [dict(config)] * len(self.rds) if isinstance(config, Mapping) else [dict(c) for c in config]
         if not self.rds or len(self.configs) != len(self.rds):

@@ -34,6 +34,7 @@ from typing import Callable
 
 import torch
 
+from infra.allocator import tune_allocator
 from theory._checks import ParameterError, check_choice, check_int, check_real
 
 from . import _ckernel
@@ -224,6 +225,7 @@ def train_online(
     multiplier of the output layer ``a`` (see :mod:`simulate.sgd`). Updates ``params`` in place
     and returns it.
     """
+    tune_allocator()  # chunk-sized tensors reuse the heap instead of fresh pages (infra.allocator)
     setup = setup_training(params, steps, lr, loss, teacher, alpha, tau, start_step, train, weight_decay_W,
                    weight_decay_a, every, chunk, batch_size=1, lr_a_mult=lr_a_mult)
     decay_check(setup)

@@ -60,13 +60,16 @@ def projected_targets(teacher: MLPParams, proj: torch.Tensor, x: torch.Tensor) -
 
 
 def hidden_mse(student: MLPParams, teacher: MLPParams, proj: torch.Tensor, x: torch.Tensor,
-               chunk: int = 8192) -> torch.Tensor:
+               chunk: int = 8192, targets: torch.Tensor | None = None) -> torch.Tensor:
     """Per-run mean over inputs and hidden units of ``(relu(W x + b) - A relu(W_T x + b_T))^2``;
-    ``x`` ``(N, d)`` shared by the runs. Returns ``(R,)``."""
+    ``x`` ``(N, d)`` shared by the runs. ``targets``: ``A relu(W_T x + b_T)`` ``(R, N, m_s)`` computed
+    once for a fixed ``x`` (:func:`projected_targets`; the teacher's forward is most of the cost).
+    Returns ``(R,)``."""
     total = torch.zeros(student.runs, dtype=torch.float64, device=x.device)
     for i in range(0, len(x), chunk):
         xs = x[i:i + chunk].expand(student.runs, -1, -1)
-        diff = torch.relu(hidden(student, xs)) - projected_targets(teacher, proj, xs)
+        target = projected_targets(teacher, proj, xs) if targets is None else targets[:, i:i + chunk]
+        diff = torch.relu(hidden(student, xs)) - target
         total += diff.double().pow(2).sum((1, 2))
     return total / (len(x) * student.width)
 

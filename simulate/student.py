@@ -29,7 +29,9 @@ from theory._checks import ParameterError
 from .checkpoints import CheckpointDir
 from .config import StudentConfig, TeacherConfig, check_mlp_memory
 from .data import sample_cube
-from .extraction import correlation_summary, hidden_mse, match_hidden, projection, projection_correlations
+from .extraction import (
+    correlation_summary, hidden_mse, match_hidden, projected_targets, projection, projection_correlations,
+)
 from .model import MLPParams
 from .runner import Evaluator, TaskStream, init_params, sgd_settings, train
 from .teacher import finite_runs, teacher_task
@@ -238,9 +240,11 @@ class _Extraction:
         self.x = sample_cube(min(cfg.eval_size, 4096), tcfg.d, generator=gen).to(device)
         self.support, self.d, self.probe_samples = task.probe_support, tcfg.d, cfg.probe_samples
         self.seed = cfg.projection_seed
+        # A relu(W_T x + b_T) on the fixed held-out inputs: the same at every evaluation, so computed once
+        self.targets = projected_targets(self.teacher, self.proj, self.x.expand(runs, -1, -1))
 
     def mse(self, params: MLPParams) -> list[float]:
-        return hidden_mse(params, self.teacher, self.proj, self.x).tolist()
+        return hidden_mse(params, self.teacher, self.proj, self.x, targets=self.targets).tolist()
 
     def summary(self) -> dict:
         if self.support is None:

@@ -1,0 +1,101 @@
+"""End to end against the kernel: a whole ``icurr parity compare`` (or ``icurr demo``) command, its wall,
+user and system time, page faults and peak memory, beside the rate of the training kernel alone on the
+same student program.
+
+The command runs in a child process twice, alternating: as shipped, and with ``ICURR_NO_MALLOPT=1``
+(glibc's default allocator thresholds, :mod:`infra.allocator`), so the ratio of the two is measured in
+one run. The kernel rate is :func:`simulate.blocked.train_online` on the students' program alone
+(``R = strategies x seeds`` width-64 runs on the default (24, 5)-parity, cross-entropy, one chunk of
+steps, no evaluations): student samples per second. The command's rate counts every student sample
+of the command (``strategies x seeds x steps``) over its whole wall time, the teacher, evaluations,
+probes and file writes included.
+
+    python benchmarks/end_to_end.py                    # the default compare, twice each (~2-3 minutes)
+    python benchmarks/end_to_end.py --demo --reps 1    # icurr demo instead
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+
+
+def run_command(args: list[str], env: dict) -> dict:
+    """Wall, user, system seconds, minor faults and peak RSS (GB) of one child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "icurr", *args], check=True, env=env, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"wall": wall, "user": after.ru_utime - before.ru_utime, "sys": after.ru_stime - before.ru_stime,
+            "minflt": after.ru_minflt - before.ru_minflt, "maxrss_gb": after.ru_maxrss / 2**20}
+
+
+def kernel_rate(runs: int, steps: int) -> float:
+    """Student samples/s of the blocked batch-1 path alone: ``runs`` width-64 students, (24, 5)-parity."""
+    from infra.allocator import tune_allocator
+    from simulate.blocked import train_online
+    from simulate.data import first_support, parity_labels, sample_cube
+    from simulate.model import init_default
+
+    tune_allocator()
+    g = torch.Generator().manual_seed(0)
+    params = init_default(runs, 64, 24, 2, generator=g)
+    support = first_support(5)
+
+    def sampler(n):
+        x = torch.stack([sample_cube(n, 24, generator=g) for _ in range(runs)])
+        return x, parity_labels(x, support)[1]
+
+    train_online(params, sampler, 2000, 0.05, loss="ce", chunk=4096)  # warm-up (kernel build, thread tuner)
+    start = time.perf_counter()
+    train_online(params, sampler, steps, 0.05, loss="ce", chunk=4096)
+    return runs * steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--demo", action="store_true", help="time icurr demo instead of icurr parity compare")
+    ap.add_argument("--reps", type=int, default=2, help="repetitions of each variant (alternating)")
+    args = ap.parse_args()
+    from simulate.config import CompareConfig
+
+    cfg = CompareConfig()
+    runs = len(cfg.strategies) * len(cfg.student.seeds)
+    samples = runs * cfg.student.steps  # batch 1
+    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "
+          f"command: icurr {'demo' if args.demo else 'parity compare'} (defaults: {len(cfg.strategies)} strategies x "
+          f"{len(cfg.student.seeds)} seeds x {cfg.student.steps} steps = {samples / 1e6:.1f}M student samples)")
+    results: dict[str, list[dict]] = {"shipped": [], "glibc defaults": []}
+    for _ in range(args.reps):
+        for name, extra in (("shipped", {}), ("glibc defaults", {"ICURR_NO_MALLOPT": "1"})):
+            out = tempfile.mkdtemp(prefix="icurr_e2e_")
+            cmd = ["demo", "--out", out, "--no-progress"] if args.demo else \
+                ["parity", "compare", "--out", out, "--no-progress"]
+            try:
+                results[name].append(run_command(cmd, {**os.environ, **extra}))
+            finally:
+                shutil.rmtree(out, ignore_errors=True)
+    print(f"{'variant':>15} {'wall s':>8} {'user s':>8} {'sys s':>8} {'sys/user':>9} {'minflt':>10} {'peak GB':>8} "
+          f"{'student samples/s':>18}")
+    best = {}
+    for name, rows in results.items():
+        r = min(rows, key=lambda row: row["wall"])
+        best[name] = r
+        print(f"{name:>15} {r['wall']:8.1f} {r['user']:8.1f} {r['sys']:8.1f} {r['sys'] / r['user']:9.2f} "
+              f"{r['minflt']:10d} {r['maxrss_gb']:8.2f} {samples / r['wall']:18,.0f}")
+    k = kernel_rate(runs - len(cfg.student.seeds), 20000)  # the checkpoint strategies' program (extraction apart)
+    print(f"kernel alone (train_online, R = {runs - len(cfg.student.seeds)}, width 64): {k:,.0f} student samples/s")
+    print(f"whole command / kernel: {samples / best['shipped']['wall'] / k:.2f}; "
+          f"shipped vs glibc defaults: {best['glibc defaults']['wall'] / best['shipped']['wall']:.2f}x faster")
+
+
+if __name__ == "__main__":
+    main()
