@@ -2,7 +2,7 @@
 progressive distillation's speed-up; the command line then builds its report (:mod:`reports`).
 
 The sweep is ``kind: compare`` on the defaults of :mod:`simulate.config` ((24, 5)-parity, a width-2000
-teacher, width-64 students, every strategy, 5 student seeds; 23 s on 2 cores); ``overrides`` change its ``base``
+teacher, width-64 students, every strategy, 5 student seeds; 20 s on 2 cores); ``overrides`` change its ``base``
 (``teacher.d=10`` ...), e.g. for a tiny run.
 """
 from __future__ import annotations

@@ -65,7 +65,7 @@ class TaskStream:
     """Fresh samples for each run, from that run's own generator: ``(x (R, n, d), label (R, n))``."""
 
     def __init__(self, task: Task, seeds, device: torch.device) -> None:
-        self.task = task
+        self.task, self.seeds = task, tuple(seeds)  # runs with equal seeds draw equal samples
         self.gens = [generator(s, Stream.DATA, device) for s in seeds]
 
     def __call__(self, n: int):

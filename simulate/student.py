@@ -32,11 +32,11 @@ from .data import sample_cube
 from .extraction import (
     correlation_summary, hidden_mse, match_hidden, projected_targets, projection, projection_correlations,
 )
-from .model import MLPParams
+from .model import MLPParams, forward
 from .runner import Evaluator, TaskStream, init_params, sgd_settings, train
 from .teacher import finite_runs, teacher_task
 
-__all__ = ["student_schedule", "train_student", "train_strategies"]
+__all__ = ["student_schedule", "train_student", "train_strategies", "SharedTeacher"]
 
 def student_schedule(cfg: StudentConfig, teacher: RunDir, tcfg: TeacherConfig, available) -> tuple[S.Schedule, dict]:
     """The student's schedule and a note on how its checkpoints were chosen (:func:`infra.schedule.build_schedule`
@@ -209,9 +209,9 @@ def train_strategies(cfg: StudentConfig, strategies, outs, *, progress: bool = T
             if all(src == "labels" for src in sources):
                 teacher_params, loss, alpha = None, "ce", cfg.alpha
             else:
-                some = next(src for src in sources if src != "labels")
-                stacked = [teacher_of(some if src == "labels" else src) for src in sources for _ in range(n)]
-                teacher_params = MLPParams(*(torch.cat([getattr(t, k) for t in stacked]) for k in ("W", "b", "a")))
+                run_sources = [src for src in sources for _ in range(n)]
+                teacher_params = SharedTeacher([None if src == "labels" else teacher_of(src) for src in run_sources],
+                                               [str(src) for src in run_sources], stream.seeds)
                 if "labels" in sources:  # labels-supervised runs: alpha = 1 in the mixed loss
                     loss = "mix"
                     alpha = torch.tensor([1.0 if src == "labels" else cfg.alpha for src in sources for _ in range(n)])
@@ -225,6 +225,43 @@ def train_strategies(cfg: StudentConfig, strategies, outs, *, progress: bool = T
     for k, j in enumerate(todo):
         _finish(rds[j], cfgs[k], *scheds[k], extra)
     return rds
+
+
+class SharedTeacher:
+    """The teacher logits of a multi-run student program, computed once per distinct (sample stream,
+    teacher checkpoint) instead of once per run.
+
+    Runs with the same seed draw the same samples (:class:`~simulate.runner.TaskStream`), so the runs of
+    several strategies supervised by one checkpoint at once need its outputs only once; runs supervised
+    by the labels (``teachers[r]`` None) need none: they get zeros, which their ``alpha = 1`` ignores.
+    ``teachers``: one 1-run :class:`MLPParams` or None per run; ``keys``: the teachers' names (equal
+    names, equal teachers); ``seeds``: each run's sample stream. Rows are chunked as for the stacked
+    teacher of all ``R`` runs (:meth:`simulate.train_setup.TrainSetup.teacher_out`), so every output is
+    bit-identical to that one's (a batched product computes each run's matrix on its own).
+    """
+
+    def __init__(self, teachers: list[MLPParams | None], keys: list[str], seeds) -> None:
+        index: dict[tuple, int] = {}  # (seed, teacher) -> its row among the distinct pairs
+        rep, assign = [], []  # the first run of each distinct pair; each run's row (-1: labels)
+        for r, (t, key, seed) in enumerate(zip(teachers, keys, seeds)):
+            if t is not None and (seed, key) not in index:
+                index[seed, key] = len(rep)
+                rep.append(r)
+            assign.append(-1 if t is None else index[seed, key])
+        self.runs, self.rep, self.assign = len(teachers), torch.tensor(rep), torch.tensor(assign)
+        unique = [teachers[r] for r in rep]
+        self.teacher = MLPParams(*(torch.cat([getattr(t, k) for t in unique]) for k in ("W", "b", "a")))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(R, N, C)`` for the runs' samples ``x`` ``(R, N, d)``."""
+        t = self.teacher
+        rows = max(1, 2**24 // max(1, t.width * self.runs))  # the stacked teacher's chunks: the same shapes
+        xs = x[self.rep.to(x.device)].to(t.W.dtype)
+        out = torch.cat([forward(t, xs[:, i:i + rows]) for i in range(0, x.shape[1], rows)], 1)
+        full = out.new_zeros(self.runs, *out.shape[1:])
+        mine = self.assign >= 0
+        full[mine.to(out.device)] = out[self.assign[mine].to(out.device)]
+        return full
 
 
 class _Extraction:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "demo", help="run the CPU-sized demo sweep (about 25 s on 2 quiet cores) and write its report",
+        "demo", help="run the CPU-sized demo sweep (about 20 s on 2 quiet cores) and write its report",
         description="Trains one teacher and students of every strategy on (24, 5)-sparse parity (the defaults "
                     "of icurr parity compare, 5 student seeds), then writes report.md / report.html. "
                     "Rerunning skips finished runs.",
