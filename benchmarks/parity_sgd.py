@@ -16,8 +16,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -90,6 +92,25 @@ def engine(width: int, runs: int, steps: int, backend: str, seed: int = 0,
     return steps / dt, name, T
 
 
+LIMIT_LOOP = Path(__file__).resolve().parents[2] / "shared" / "bench" / "limit_loop.py"
+
+
+def limit_rate(width: int, steps: int) -> float | None:
+    """Steps/s of the hand-tuned limit loop (``../shared/bench/limit_loop.py``, one thread), or None
+    when it is absent or fails; it builds its C++ extension once into ``~/.cache/implicit_curriculum``."""
+    if not LIMIT_LOOP.is_file():
+        return None
+    cwd = Path.home() / ".cache" / "implicit_curriculum" / "limit_loop"
+    cwd.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run([sys.executable, str(LIMIT_LOOP), "--width", str(width), "--steps", str(steps),
+                           "--threads", "1"], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    for line in proc.stdout.splitlines():
+        if line.startswith("steps_per_s="):
+            return float(line.split("=", 1)[1])
+    return None
+
+
 def _load() -> str:
     try:
         return " ".join(f"{v:.2f}" for v in os.getloadavg())
@@ -137,6 +158,23 @@ def main(argv=None) -> None:
     for label, p, e, name, T in rows:
         print(f"{label:<40} {p:>14,.0f} {e:>14,.0f} {e / p:>7.1f}x  {name}, T={T}")
     print("targets: single run >= 25x at widths 100 and 1000; R = 32: >= 100x (width 100), >= 50x (width 1000)")
+    if LIMIT_LOOP.is_file() and device.type == "cpu":
+        limit_steps = {100: n(5_000_000), 1000: n(2_000_000)}
+        print(f"against the limit loop ({LIMIT_LOOP.name}; one thread each, alternating, best of {reps}):")
+        print(f"{'setting':<40} {'limit steps/s':>14} {'engine':>14} {'engine/limit':>13}")
+        threads = torch.get_num_threads()
+        for m in [w for w in (100, 1000) if w in args.widths]:
+            best_limit, best_engine = 0.0, 0.0
+            for _ in range(reps):
+                best_limit = max(best_limit, limit_rate(m, limit_steps[m]) or 0.0)
+                torch.set_num_threads(1)
+                try:
+                    best_engine = max(best_engine, engine(m, 1, engine_steps[m], args.backend, device=device)[0])
+                finally:
+                    torch.set_num_threads(threads)
+            ratio = f"{best_engine / best_limit:13.2f}" if best_limit else f"{'n/a':>13}"
+            print(f"{f'single run, width {m}':<40} {best_limit:>14,.0f} {best_engine:>14,.0f} {ratio}")
+        print("target: engine/limit >= 0.5 at widths 100 and 1000")
     print(f"load average at end: {_load()}")
 
 
