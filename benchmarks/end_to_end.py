@@ -12,6 +12,7 @@ probes and file writes included.
 
     python benchmarks/end_to_end.py                    # the default compare, twice each (~2-3 minutes)
     python benchmarks/end_to_end.py --demo --reps 1    # icurr demo instead
+    python benchmarks/end_to_end.py --wide-teacher     # also the peak memory of a width-50000 teacher
 """
 from __future__ import annotations
 
@@ -64,6 +65,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--demo", action="store_true", help="time icurr demo instead of icurr parity compare")
     ap.add_argument("--reps", type=int, default=2, help="repetitions of each variant (alternating)")
+    ap.add_argument("--wide-teacher", action="store_true",
+                    help="also time a width-50000 teacher (5000 steps, an evaluation every 1000) and its peak memory")
     args = ap.parse_args()
     from simulate.config import CompareConfig
 
@@ -95,6 +98,17 @@ def main() -> None:
     print(f"kernel alone (train_online, R = {runs - len(cfg.student.seeds)}, width 64): {k:,.0f} student samples/s")
     print(f"whole command / kernel: {samples / best['shipped']['wall'] / k:.2f}; "
           f"shipped vs glibc defaults: {best['glibc defaults']['wall'] / best['shipped']['wall']:.2f}x faster")
+    if args.wide_teacher:
+        words = ["width=50000", "steps=5000", "eval_every=1000", "checkpoint_every=5000", "probe_every=0",
+                 "lr=0.005", "lr_a_mult=0.002"]
+        out = tempfile.mkdtemp(prefix="icurr_e2e_")
+        try:
+            r = run_command(["parity", "teacher", "--out", out, "--no-progress", *words], dict(os.environ))
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        print(f"width-50000 teacher ({' '.join(words)}): {r['wall']:.1f} s wall, {r['user']:.1f} s user, "
+              f"{r['sys']:.1f} s sys, {r['minflt']} minor faults, peak {r['maxrss_gb']:.2f} GB "
+              f"(parameters 2 x 50000 x 24 floats: {2 * 50000 * 24 * 4 / 2**20:.1f} MiB)")
 
 
 if __name__ == "__main__":

@@ -27,25 +27,35 @@ MAX_PROBE_SAMPLES = 1 << 24
 _EXACT_EVAL_D = 20  # d <= 20: the evaluation set is all of {+-1}^d (simulate.data.MAX_CUBE_DIM)
 
 
+#: Hidden activations of one evaluation chunk are at most this many floats (64 MiB).
+EVAL_CHUNK_FLOATS = 1 << 24
+
+
+def eval_chunk_rows(runs: int, width: int) -> int:
+    """Inputs per evaluation chunk: 8192, fewer for wide or many runs, so that one chunk's hidden
+    activations ``runs x rows x width`` stay within :data:`EVAL_CHUNK_FLOATS`."""
+    return max(1, min(8192, EVAL_CHUNK_FLOATS // max(1, runs * width)))
+
+
 def memory_terms(cfg, d: int | None, classes: int = 2, runs: int | None = None, prefix: str = "") -> list:
     """The largest tensors an MLP run of ``cfg`` holds at once (float32), as ``(formula, count, unit,
     bytes)`` for :func:`infra.config.check_memory`: the parameters with their gradients
     (``R (m (d + 1) + C m)``), one step's samples and hidden activations (``R batch (d + 2 m)``), the
     evaluation set (``2^d`` points when d <= 20, else ``eval_size``) with the hidden activations of one
-    8192-point evaluation chunk. ``d`` None (a student before its teacher is read): d = 2, the smallest.
+    evaluation chunk (:func:`eval_chunk_rows`). ``d`` None (a student before its teacher is read): d = 2, the smallest.
     ``runs``: the runs of the batched program (default ``len(cfg.seeds)``)."""
     R = len(cfg.seeds) if runs is None else runs
     m, B = cfg.width, cfg.batch
     dd = 2 if d is None else d
     n_eval = 2**dd if dd <= _EXACT_EVAL_D else cfg.eval_size
-    chunk = min(n_eval, 8192)
+    chunk = min(n_eval, eval_chunk_rows(R, m))
     p, c1 = prefix, classes + 1
     params = f"{p}width * (d + {c1}) * runs" + (" (d >= 2: the teacher's)" if d is None else "")
     return [
         (params, R * m * (dd + c1), "parameters", 2 * 4 * R * m * (dd + c1)),
         (f"{p}batch * {p}width * runs", R * B * m, "hidden activations", 4 * R * B * (dd + 2 * m)),
         (f"{p}eval_size * d" if dd > _EXACT_EVAL_D else "2^d * d", n_eval * dd, "evaluation inputs", 4 * n_eval * dd),
-        (f"{p}width * runs * min({p}eval_size, 8192)" if dd > _EXACT_EVAL_D else f"{p}width * runs * min(2^d, 8192)",
+        (f"{p}width * runs * min({p}eval_size, chunk)" if dd > _EXACT_EVAL_D else f"{p}width * runs * min(2^d, chunk)",
          R * chunk * m, "evaluation activations", 4 * R * chunk * m),
     ]
 

@@ -13,6 +13,7 @@ from infra.seeding import Stream, generator
 from . import data as D
 from . import losses as L
 from .blocked import train_online
+from .config import eval_chunk_rows
 from .model import MLPParams, forward, init_default, init_symmetric
 from .probes import model_fn, probe, probe_summary, summary_rows
 from .sgd import train_sgd
@@ -141,7 +142,8 @@ class Evaluator:
     @torch.no_grad()
     def __call__(self, params: MLPParams) -> list[dict]:
         """Per run: ``test_loss`` (hinge for a scalar output, else cross-entropy) and ``test_accuracy``."""
-        out = torch.cat([forward(params, self.x[i:i + 8192]) for i in range(0, len(self.x), 8192)], 1)
+        rows = eval_chunk_rows(params.runs, params.width)  # 8192 unless wide: bounded activations
+        out = torch.cat([forward(params, self.x[i:i + rows]) for i in range(0, len(self.x), rows)], 1)
         if params.classes == 1:
             y = L.labels_to_pm1(self.label, out.dtype)
             acc = ((out[..., 0] > 0) == (y > 0)).float().mean(1)
