@@ -34,6 +34,7 @@ same sweep into one directory at once: each group is claimed by one of them with
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import json
 from dataclasses import dataclass
@@ -84,16 +85,30 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class Group:
-    """Runs that differ only in their seeds, trained as one batched program ``config``."""
+    """Runs that differ only in their seeds (and per-run settings), trained as one batched program
+    ``config``; MLP students of several strategies train as one program of every strategy's runs
+    (:func:`simulate.student.train_strategies`: ``runs`` strategy by strategy, the same per-run
+    settings in each)."""
 
     kind: str
-    config: Any  # the batched config (all seeds of the group's runs)
+    config: Any  # the batched config (all seeds of the group's runs; students: the first strategy's)
     runs: tuple[RunSpec, ...]
 
     @property
+    def strategies(self) -> tuple[str, ...]:
+        """The students' strategies, in run order (empty for other kinds)."""
+        if self.kind != "student":
+            return ()
+        return tuple(dict.fromkeys(s.config.strategy for s in self.runs))
+
+    @property
     def id(self) -> str:
-        """Hash of the batched config: the name of its work directory."""
-        return config_hash(self.config)
+        """Hash of the batched config (and of the strategies of a multi-strategy group): the name of
+        its work directory."""
+        h = config_hash(self.config)
+        if len(self.strategies) > 1:
+            h = hashlib.sha256(json.dumps([h, *self.strategies]).encode()).hexdigest()[:len(h)]
+        return h
 
 
 # ---------------------------------------------------------------- file format
@@ -310,7 +325,7 @@ def _seedless(spec: RunSpec) -> str:
     else:
         d["seeds"] = d["lr"] = None  # runs differing in seed and learning rate share one program
         if spec.kind == "student":
-            d["temperature"] = None  # ... and, for students, in teacher temperature
+            d["temperature"] = d["strategy"] = None  # ... and, for students, in temperature and strategy
     return json.dumps(d, sort_keys=True)
 
 
@@ -328,7 +343,7 @@ def _batched(specs) -> Any:
 
 def group_runs(runs) -> list[Group]:
     """Runs that differ only in their seeds (teacher and student kinds: also in ``lr``, students also
-    in ``temperature``), as batched groups in order of first appearance; run ``i`` of a group's
+    in ``temperature`` and ``strategy``), as batched groups in order of first appearance; run ``i`` of a group's
     program is ``group.runs[i]`` (compare groups: by teacher seed and student seed)."""
     buckets: dict[str, list[RunSpec]] = {}
     for spec in runs:
@@ -344,10 +359,31 @@ def group_runs(runs) -> list[Group]:
             sseeds = tuple(dict.fromkeys(s.config.student.seeds[0] for s in specs))
             batched = dataclasses.replace(first, teacher=dataclasses.replace(first.teacher, seeds=tseeds),
                                           student=dataclasses.replace(first.student, seeds=sseeds))
+        elif specs[0].kind == "student":
+            groups.extend(_student_groups(specs))
+            continue
         else:
             batched = _batched(specs)
         groups.append(Group(specs[0].kind, batched, tuple(specs)))
     return groups
+
+
+def _student_groups(specs) -> list[Group]:
+    """Student runs that differ in seed, lr, temperature and strategy: one program of every strategy
+    when each strategy has the same runs (seed, lr, temperature) in the same order, as
+    :func:`simulate.student.train_strategies` lays them out; else one program per strategy."""
+    by: dict[str, list[RunSpec]] = {}
+    for spec in specs:
+        by.setdefault(spec.config.strategy, []).append(spec)
+
+    def settings(group):
+        return [(s.config.seeds[0], s.config.lr, s.config.temperature) for s in group]
+
+    lists = list(by.values())
+    if len(lists) > 1 and all(settings(g) == settings(lists[0]) for g in lists):
+        ordered = tuple(s for g in lists for s in g)  # run j * n + r: strategy j, run r
+        return [Group("student", _batched(lists[0]), ordered)]
+    return [Group("student", _batched(g), tuple(g)) for g in lists]
 
 
 # ---------------------------------------------------------------- running

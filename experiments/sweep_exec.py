@@ -218,16 +218,41 @@ def _teacher(group, out: Path, work: Path, pending, status: _Status) -> None:
 
 
 def _student(group, out: Path, work: Path, pending, status: _Status) -> None:
-    from simulate.student import train_student
+    """One program of every strategy of the group (``group.runs`` strategy by strategy, the same
+    per-run settings in each; one directory per strategy below ``work``), split into the runs. When
+    that program fails, each strategy trains as a program of its own, so that one strategy's error
+    (a schedule that does not fit, say) fails its runs only; the first error is raised at the end."""
+    from simulate.student import train_strategies
 
-    rd = train_student(group.config, work, **status.train_kw)
-    df, summary = rd.metrics(), rd.read_json(store.SUMMARY)
+    strategies = group.strategies
+    dirs = [work] if len(strategies) == 1 else [work / s for s in strategies]
+    errors: list[Exception] = []
+    try:
+        rds = train_strategies(group.config, list(strategies), dirs, **status.train_kw)
+    except Exception:  # noqa: BLE001 - retried strategy by strategy below
+        if len(strategies) == 1:
+            raise
+        rds = []
+        for strategy, d in zip(strategies, dirs):
+            try:
+                rds.append(train_strategies(dataclasses.replace(group.config, strategy=strategy), [strategy], [d],
+                                            **status.train_kw)[0])
+            except Exception as exc:  # noqa: BLE001 - this strategy's runs fail; the others finish
+                rds.append(None)
+                errors.append(exc)
+    n = len(group.runs) // len(strategies)
     index = {s.hash: i for i, s in enumerate(group.runs)}
-    keep = {k: v for k, v in summary.items() if k != "runs"}
     for spec in pending:
-        r = index[spec.hash]
-        _finish_run(out / spec.hash, spec.config, _env(rd, group, r), _rows(df, df["run"] == r),
+        j, r = divmod(index[spec.hash], n)
+        rd = rds[j]
+        if rd is None:
+            continue
+        df, summary = rd.metrics(), rd.read_json(store.SUMMARY)
+        keep = {k: v for k, v in summary.items() if k != "runs"}
+        _finish_run(out / spec.hash, spec.config, _env(rd, group, index[spec.hash]), _rows(df, df["run"] == r),
                     dict(keep, runs=[_entry(summary, r)]), status.timing())
+    if errors:
+        raise errors[0]
 
 
 def _compare(group, out: Path, work: Path, pending, status: _Status) -> None:

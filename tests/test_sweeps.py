@@ -224,7 +224,8 @@ def test_student_sweep_names_a_teacher_run_directory(teacher_sweep, tmp_path, mo
     runs = expand(sweep)
     assert {r.config.teacher for r in runs} == {str(teacher_sweep / teacher.hash)}  # resolved, absolute
     outcome = run_sweep(sweep, tmp_path / "students", progress=False)
-    assert len(outcome.done) == 4 and len(group_runs(runs)) == 2
+    # both strategies' students share one program (train_strategies); it was one program per strategy
+    assert len(outcome.done) == 4 and len(group_runs(runs)) == 1 and group_runs(runs)[0].strategies == ("ce", "progressive")
     df = store.load_results(tmp_path / "students")
     assert sorted(zip(df["strategy"], df["seed"])) == [("ce", 0), ("ce", 1), ("progressive", 0), ("progressive", 1)]
     assert (df["final_accuracy"] > 0.5).all()
@@ -435,3 +436,28 @@ def test_ray_backend_on_a_local_ray_gives_the_same_directories(teacher_sweep, tm
         a, b = RunDir(other).read_json("summary.json")["runs"][0], RunDir(d).read_json("summary.json")["runs"][0]
         assert a["seed"] == b["seed"] and a["final_accuracy"] == pytest.approx(b["final_accuracy"], abs=1e-3)
         assert CheckpointDir(other / "ckpt").steps() == CheckpointDir(d / "ckpt").steps()
+
+
+def test_student_strategies_share_one_program_only_when_their_runs_match(teacher_sweep, tmp_path, monkeypatch):
+    from simulate.student import train_strategies
+
+    teacher = str(store.finished_runs(teacher_sweep)[0])
+    base = {"teacher": teacher, "width": 16, "steps": 1000, "eval_every": 250, "stage_steps": 250, "device": "cpu"}
+    full = parse_sweep({"kind": "student", "base": base,
+                        "grid": {"strategy": ["ce", "oneshot", "two-shot"], "seeds": [0, 1]}})
+    (group,) = group_runs(expand(full))
+    assert group.strategies == ("ce", "oneshot", "two-shot") and group.config.seeds == (0, 1)
+    assert [(s.config.strategy, s.config.seeds[0]) for s in group.runs] == \
+        [(st, s) for st in ("ce", "oneshot", "two-shot") for s in (0, 1)]  # run j * n + r, as train_strategies
+    run_sweep(full, tmp_path / "sweep", progress=False)
+    direct = train_strategies(group.config, ["ce", "oneshot", "two-shot"],
+                              [tmp_path / "direct" / s for s in ("ce", "oneshot", "two-shot")], progress=False)
+    for spec in group.runs:
+        j = ("ce", "oneshot", "two-shot").index(spec.config.strategy)
+        want = direct[j].metrics()
+        want = want[want["run"] == spec.config.seeds[0]].drop(columns="run").reset_index(drop=True)
+        got = pd.read_parquet(tmp_path / "sweep" / spec.hash / "metrics.parquet").drop(columns="run")
+        pd.testing.assert_frame_equal(got[want.columns], want)  # the split runs are the program's, bit for bit
+    ragged = parse_sweep({"kind": "student", "base": base,
+                          "zip": {"strategy": ["ce", "ce", "oneshot"], "seeds": [0, 1, 0]}})
+    assert sorted(g.strategies for g in group_runs(expand(ragged))) == [("ce",), ("oneshot",)]
