@@ -165,9 +165,14 @@ def _load(where: Path, settings: dict) -> PreparedText | None:
         return None
     if meta.get("settings") != settings:
         return None
+    return _read(where, meta)
+
+
+def _read(where: Path, meta: dict) -> PreparedText:
+    """The tokenizer and the token streams saved in ``where`` (by :func:`_save`), with ``meta``."""
     tokenizer = TextTokenizer.load(where / "tokenizer.json")
-    streams = {s: np.load(where / f"{s}.npy") for s in _SPLITS}
-    docs = {s: np.load(where / f"{s}_docs.npy") for s in _SPLITS}
+    streams = {s: np.load(where / f"{s}.npy", allow_pickle=False) for s in _SPLITS}
+    docs = {s: np.load(where / f"{s}_docs.npy", allow_pickle=False) for s in _SPLITS}
     return PreparedText(tokenizer, streams, docs, meta)
 
 
@@ -197,16 +202,14 @@ def load_prepared(where, *, expect: dict | None = None, who: str = "teacher") ->
         meta = json.loads((where / "meta.json").read_text(encoding="utf-8"))
         if not isinstance(meta, dict):
             raise ValueError("not a JSON object")
-        tokenizer = TextTokenizer.load(where / "tokenizer.json")
-        streams = {s: np.load(where / f"{s}.npy", allow_pickle=False) for s in _SPLITS}
-        docs = {s: np.load(where / f"{s}_docs.npy", allow_pickle=False) for s in _SPLITS}
+        data = _read(where, meta)
     except ParameterError:
         raise
     except Exception as exc:  # noqa: BLE001 (json, numpy and tokenizers raise their own classes on corrupt files)
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise ParameterError(f"{who}'s prepared corpus {str(where)!r} is corrupt ({first}): train that teacher "
                              "again") from None
-    got = {"tokenizer_sha256": tokenizer.sha256, "streams_sha256": stream_sha256(streams, docs)}
+    got = {"tokenizer_sha256": data.tokenizer.sha256, "streams_sha256": stream_sha256(data.streams, data.docs)}
     for key, value in got.items():
         what = {"tokenizer_sha256": "tokenizer", "streams_sha256": "token streams"}[key]
         for source, want in (("its meta.json", meta.get(key)), ("the teacher's summary.json", (expect or {}).get(key))):
@@ -214,7 +217,7 @@ def load_prepared(where, *, expect: dict | None = None, who: str = "teacher") ->
                 raise ParameterError(f"{who}'s prepared corpus {str(where)!r}: the {what} hash {value[:12]} differs from "
                                      f"the {str(want)[:12]} recorded in {source} (changed since the teacher trained?): "
                                      "train that teacher again")
-    return PreparedText(tokenizer, streams, docs, meta)
+    return data
 
 
 def prepare_text(cfg, where=None) -> PreparedText:

@@ -95,7 +95,7 @@ class _Status:
         self.dirs, self.group, self.work = dirs, group, work
         # the keywords of every training call of the group: no bars, and whether a resume may change threads
         self.train_kw = {"progress": False, "allow_thread_change": allow_thread_change}
-        clock = _read_json(work / _CLOCK)
+        clock = store.read_json(work / _CLOCK)
         self.prior = float(clock.get("seconds", 0.0)) if clock else 0.0
         self.sessions = (int(clock.get("sessions", 0)) if clock else 0) + 1
         self.started = time.time()
@@ -137,13 +137,6 @@ class _Status:
         self._thread.join()
         for d in self.dirs:
             (d / store.LOCK).unlink(missing_ok=True)
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
 
 
 def _prepare(d: Path) -> None:
@@ -358,7 +351,7 @@ def _train_claimed(group, out: Path, pending, result: dict, allow_thread_change:
     if not pending:
         shutil.rmtree(work, ignore_errors=True)
         return result
-    if any(store.foreign_lock_alive(_read_json(out / spec.hash / store.LOCK)) for spec in pending):
+    if any(store.foreign_lock_alive(store.read_json(out / spec.hash / store.LOCK)) for spec in pending):
         result["busy"] = [spec.hash for spec in pending]  # trained on another host (locks may not reach it)
         return result
     for spec in pending:

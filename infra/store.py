@@ -37,9 +37,10 @@ from infra.config import renamed_config_keys
 from infra.rundir import atomic_write
 from theory._checks import ParameterError
 
-__all__ = ["kind_of", "SUMMARY", "LOCK", "ERROR", "MANIFEST", "WORK", "TIMING", "STATES", "SUMMARY_ALIASES", "finished_runs",
-           "flatten_config", "load_results", "load_metrics", "run_state", "lock_alive", "foreign_lock_alive",
-           "sweep_status", "group_key", "clean_work", "summary_role", "upgrade_summary_entry", "write_parquet"]
+__all__ = ["kind_of", "read_json", "SUMMARY", "LOCK", "ERROR", "MANIFEST", "WORK", "TIMING", "STATES",
+           "SUMMARY_ALIASES", "finished_runs", "flatten_config", "load_results", "load_metrics", "run_state",
+           "lock_alive", "foreign_lock_alive", "sweep_status", "group_key", "clean_work", "summary_role",
+           "upgrade_summary_entry", "write_parquet"]
 
 SUMMARY, LOCK, ERROR, MANIFEST, WORK = "summary.json", "running.json", "error.json", "sweep.json", ".work"
 TIMING = "timing.json"  # a finished run's share of its group's wall time (seconds)
@@ -58,7 +59,9 @@ def kind_of(config_class_name: str | None) -> str | None:
     return "-".join(w.lower() for w in words) or config_class_name
 
 
-def _read_json(path: Path) -> dict | None:
+def read_json(path: Path) -> dict | None:
+    """The JSON in ``path``, or None when it is missing or not (yet, or no longer) whole JSON: the
+    tolerant read of a directory that other processes may be writing."""
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
@@ -67,7 +70,7 @@ def _read_json(path: Path) -> dict | None:
 
 def _read_config(path: Path) -> dict | None:
     """A run's ``config.json`` with renamed fields under their new names (:data:`infra.config.CONFIG_ALIASES`)."""
-    config = _read_json(path / "config.json")
+    config = read_json(path / "config.json")
     return renamed_config_keys(config) if isinstance(config, dict) else config
 
 
@@ -139,7 +142,7 @@ def _choice(summary: dict) -> dict[str, Any]:
 def _result_rows(path: Path, skipped: list | None = None) -> list[dict]:
     """The result rows of one finished run; none when its ``config.json`` or ``summary.json`` cannot be
     read (the reason appended to ``skipped``)."""
-    config, summary = _read_config(path), _read_json(path / SUMMARY)
+    config, summary = _read_config(path), read_json(path / SUMMARY)
     why = ("config.json is missing or not valid JSON" if not isinstance(config, dict) else
            "summary.json is not valid JSON (truncated?)" if not isinstance(summary, dict) else
            "config.json names no kind" if not isinstance(config.get("kind"), str) else None)
@@ -286,7 +289,7 @@ def run_state(path) -> str:
     path = Path(path)
     if (path / SUMMARY).is_file():
         return "done"
-    if claims.is_claimed(path.parent, path.name) or foreign_lock_alive(_read_json(path / LOCK)):
+    if claims.is_claimed(path.parent, path.name) or foreign_lock_alive(read_json(path / LOCK)):
         return "running"
     if (path / ERROR).is_file():
         return "failed"
@@ -294,7 +297,7 @@ def run_state(path) -> str:
 
 
 def _seconds(path: Path):
-    timing = _read_json(path / TIMING) or {}
+    timing = read_json(path / TIMING) or {}
     seconds = timing.get("seconds")
     return round(float(seconds), 2) if isinstance(seconds, (int, float)) else None
 
@@ -302,7 +305,7 @@ def _seconds(path: Path):
 def _diverged(path: Path) -> str:
     """``"diverged at step N"`` when a finished run's loss or weights became non-finite (its summary's
     ``diverged_at``, per run or in a compare's teacher and students), else ``""``."""
-    summary = _read_json(path / SUMMARY) or {}
+    summary = read_json(path / SUMMARY) or {}
     entries = [*summary.get("runs", []), summary.get("teacher") or {}, *(summary.get("students") or {}).values()]
     steps = sorted({e["diverged_at"] for e in entries if isinstance(e, dict) and e.get("diverged_at") is not None})
     if steps or summary.get("diverged"):
@@ -315,7 +318,7 @@ def sweep_status(root) -> tuple[list[dict], dict[str, int]]:
     counts; ``seconds`` is a finished run's share of its group's wall time (None when unknown);
     ``detail`` names a running run's process, a failed run's error, a diverged run's step."""
     root = _check_dir(root)
-    manifest = (_read_json(root / MANIFEST) or {}).get("runs", {})
+    manifest = (read_json(root / MANIFEST) or {}).get("runs", {})
     names = dict.fromkeys(manifest)
     for p in sorted(root.iterdir()):
         if p.is_dir() and not p.name.startswith(".") and any((p / f).exists() for f in ("config.json", LOCK, ERROR)):
@@ -328,10 +331,10 @@ def sweep_status(root) -> tuple[list[dict], dict[str, int]]:
         info = manifest.get(name, {})
         detail = ""
         if state == "running":
-            lock = _read_json(path / LOCK) or {}
+            lock = read_json(path / LOCK) or {}
             detail = f"pid {lock.get('pid')} on {lock.get('host')}"
         elif state == "failed":
-            err = _read_json(path / ERROR) or {}
+            err = read_json(path / ERROR) or {}
             detail = f"{err.get('error', 'error')}: {err.get('message', '')}"[:200]
         elif state == "done":
             detail = _diverged(path)
@@ -379,5 +382,5 @@ def _finished_or_broken(root, gdir: Path) -> bool:
     """Whether a work directory can go: its runs are all done, or it has no ``group.json`` (a worker
     writes that first, under its claim, so a directory without one holds no training: it was left
     by a kill during its creation or its removal)."""
-    info = _read_json(gdir / "group.json")
+    info = read_json(gdir / "group.json")
     return info is None or all((Path(root) / h / SUMMARY).is_file() for h in info.get("runs", []))

@@ -16,7 +16,6 @@ for students); ``samples`` = steps x batch (sentences or parity inputs); accurac
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from infra.compare import median_reached
-from infra.store import load_metrics
+from infra.store import load_metrics, read_json
 from experiments.registry import KINDS
 
 __all__ = ["TransformerFrames", "FAMILIES", "family_of", "has_transformer_runs", "has_mlp_runs",
@@ -91,13 +90,6 @@ def measure_columns(df: pd.DataFrame, prefix: str) -> list[str]:
     """Columns ``<prefix><int>`` of ``df`` holding any value, by increasing integer suffix."""
     cols = [c for c in df.columns if c.startswith(prefix) and c[len(prefix):].isdigit() and df[c].notna().any()]
     return sorted(cols, key=lambda c: int(c[len(prefix):]))
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
 
 
 def _keep(df: pd.DataFrame, extra=()) -> pd.DataFrame:
@@ -181,7 +173,7 @@ def transformer_frames(root, metrics: pd.DataFrame | None = None) -> Transformer
                 exps.setdefault(exp, {"family": family, "label": exp}).setdefault("teacher_run", teacher_run)
                 if "bayes" not in exps[exp] and isinstance(cfg.get("teacher"), str) and cfg["teacher"]:
                     exps[exp]["bayes"] = _bayes(Path(cfg["teacher"]) / "summary.json")  # a teacher outside root
-                marks += _schedule_marks(_read_json(root / run_hash / "summary.json") or {}, family, exp, strategy)
+                marks += _schedule_marks(read_json(root / run_hash / "summary.json") or {}, family, exp, strategy)
             else:
                 teacher_run = int(cfg["student.teacher_run"]) if "student.teacher_run" in cfg.index else 0
                 exps[run_hash] = {"family": family, "label": _label(family, cfg, "teacher.", run_hash),
@@ -191,11 +183,11 @@ def transformer_frames(root, metrics: pd.DataFrame | None = None) -> Transformer
                 students.append(_keep(m[~is_t], ["source"]).assign(
                     family=family, experiment=run_hash, strategy=m.loc[~is_t, "role"], teacher_run=teacher_run))
                 parts = root / run_hash / "parts"
-                index = (_read_json(parts / "compare.json") or {}).get("index", {})
+                index = (read_json(parts / "compare.json") or {}).get("index", {})
                 if index.get("teacher"):
                     exps[run_hash]["bayes"] = _bayes(parts / index["teacher"] / "summary.json")
                 for strategy, name in (index.get("students") or {}).items():
-                    marks += _schedule_marks(_read_json(parts / name / "summary.json") or {}, family, run_hash,
+                    marks += _schedule_marks(read_json(parts / name / "summary.json") or {}, family, run_hash,
                                              strategy)
     teacher = _sorted(teachers, ["family", "experiment", "run", "step"])
     student = _sorted(students, ["family", "experiment", "strategy", "run", "step"])
@@ -222,7 +214,7 @@ _BAYES = ("bayes_accuracy", "bayes_accuracy_se", "bayes_loss", "bayes_loss_se")
 def _bayes(summary_path: Path) -> dict:
     """``bayes_*`` numbers of a teacher's ``summary.json`` (written by :func:`distill.runs.bayes_ceiling`);
     empty for older runs, next-token teachers and unreadable files."""
-    b = (_read_json(summary_path) or {}).get("bayes_optimal")
+    b = (read_json(summary_path) or {}).get("bayes_optimal")
     if not isinstance(b, dict):
         return {}
     return {f"bayes_{k}": float(b[k]) for k in ("accuracy", "accuracy_se", "loss", "loss_se")

@@ -35,6 +35,7 @@ from .extraction import (
 from .model import MLPParams, forward
 from .runner import Evaluator, TaskStream, init_params, sgd_settings, train
 from .teacher import finite_runs, teacher_task
+from .train_setup import teacher_rows
 
 __all__ = ["student_schedule", "train_student", "train_strategies", "SharedTeacher"]
 
@@ -255,7 +256,7 @@ class SharedTeacher:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(R, N, C)`` for the runs' samples ``x`` ``(R, N, d)``."""
         t = self.teacher
-        rows = max(1, 2**24 // max(1, t.width * self.runs))  # the stacked teacher's chunks: the same shapes
+        rows = teacher_rows(t.width, self.runs)  # the stacked teacher's chunks: the same shapes
         xs = x[self.rep.to(x.device)].to(t.W.dtype)
         out = torch.cat([forward(t, xs[:, i:i + rows]) for i in range(0, x.shape[1], rows)], 1)
         full = out.new_zeros(self.runs, *out.shape[1:])

@@ -14,7 +14,7 @@ from theory._checks import ParameterError, check_choice, check_int, check_real
 from .losses import LOSSES, labels_to_pm1, soft_targets
 from .model import MLPParams, forward
 
-__all__ = ["check_train", "loss_kind", "make_targets", "per_run", "check_mult", "TrainSetup", "setup_training",
+__all__ = ["teacher_rows", "check_train", "loss_kind", "make_targets", "per_run", "check_mult", "TrainSetup", "setup_training",
            "blocked_decay_ok", "decay_check", "segments", "lr_steps"]
 
 
@@ -68,6 +68,13 @@ def check_mult(lr_a_mult) -> float:
     return float(check_real("lr_a_mult", lr_a_mult, 0, lo_open=True))
 
 
+def teacher_rows(width: int, runs: int) -> int:
+    """Samples per chunk of a teacher's forward pass over ``runs`` runs of width ``width`` (at most 2^24
+    hidden activations). Every teacher of a student program chunks alike, so its outputs are the same
+    bits however its runs are grouped (:class:`simulate.student.SharedTeacher`)."""
+    return max(1, 2**24 // max(1, width * runs))
+
+
 class TrainSetup:
     """Validated arguments of a training call (shared by ``simulate.sgd`` and ``simulate.blocked``)."""
 
@@ -82,7 +89,7 @@ class TrainSetup:
         if not isinstance(t, MLPParams):
             return t(x)
         flat = x.reshape(-1, x.shape[-1]).to(t.W.dtype)
-        rows = max(1, 2**24 // max(1, t.width * t.runs))
+        rows = teacher_rows(t.width, t.runs)
         if t.runs == 1 or x.dim() == 2:
             out = torch.cat([forward(t, flat[i:i + rows]) for i in range(0, flat.shape[0], rows)], 1)
             out = out.reshape(t.runs, *x.shape[:-1], t.classes)
