@@ -41,11 +41,15 @@ def strategy_row(strategy: str, run_dir, *, speed_keys=("samples_to_95", "sample
     ``samples_to_95pct_of_teacher``: to 95% of the teacher's final accuracy): the median over seeds
     with a run that never got there counted as +infinity (None when the median did not get there,
     :func:`median_reached`), ``<key>_min`` (the fastest run; None if none got there) and ``<key>_max``
-    (the slowest; None unless every run got there). Then ``seeds``, the median ``final_accuracy``,
-    the medians of the runs' ``final_m_robust_<n>`` / ``final_m_close_<n>`` / ``final_probe_level_<l>``
+    (the slowest; None unless every run got there). Then ``samples_to_loss_eps`` (samples to test
+    loss <= eps, the median as above; unless in ``speed_keys``), ``seeds``, the median
+    ``final_accuracy``, the median ``final_loss`` (the last logged test loss), the medians of the
+    runs' ``final_m_robust_<n>`` / ``final_m_close_<n>`` / ``final_probe_level_<l>``
     when present (as ``m_robust_<n>`` ...), and ``checkpoint`` (``"<step> (<rule>)"``) when the schedule
     used a first checkpoint, and ``diverged`` (how many seeds' runs diverged) when any did. Old summaries
-    load with their keys renamed (:mod:`infra.store`).
+    load with their keys renamed (:mod:`infra.store`). The loss columns appear only when every run's
+    summary holds its key (:func:`infra.logs.summary_from_log`; summaries written before did not),
+    so the row of an old run directory has the columns it always had.
     """
     summary = RunDir(run_dir).read_json("summary.json")
     role = summary_role(summary)
@@ -57,8 +61,13 @@ def strategy_row(strategy: str, run_dir, *, speed_keys=("samples_to_95", "sample
         reached = [v for v in vals if v is not None and v == v]
         row[f"{key}_min"] = min(reached) if reached else None
         row[f"{key}_max"] = max(reached) if len(reached) == len(vals) else None
+    if runs and all("samples_to_loss_eps" in r for r in runs) and "samples_to_loss_eps" not in speed_keys:
+        row["samples_to_loss_eps"] = median_reached([r["samples_to_loss_eps"] for r in runs])
     row["seeds"] = len(runs)
     row["final_accuracy"] = float(np.median([r["final_accuracy"] for r in runs]))
+    losses = [r.get("final_loss") for r in runs]
+    if runs and all(isinstance(v, (int, float)) for v in losses):  # NaN (a diverged run) makes the median NaN
+        row["final_loss"] = float(np.median(losses))
     for key in sorted(runs[0]) if runs else ():
         if key.startswith(MEASURE_PREFIXES):
             vals = [r[key] for r in runs if r.get(key) is not None and not math.isnan(r[key])]
@@ -73,13 +82,15 @@ def strategy_row(strategy: str, run_dir, *, speed_keys=("samples_to_95", "sample
 
 
 def run_compare(cfg, out, *, train_teacher: Callable, train_students: Callable, row: Callable,
-                progress: bool = True, overwrite: bool = False, allow_thread_change: bool = False) -> list[dict]:
+                choice: str = "strategy", progress: bool = True, overwrite: bool = False,
+                allow_thread_change: bool = False) -> list[dict]:
     """Train (or reuse) ``cfg.teacher`` and the students of every strategy in ``cfg.strategies``.
 
     ``train_teacher(teacher_cfg, dir, progress=, overwrite=, allow_thread_change=)``;
     ``train_students(student_cfg, strategies, dirs, progress=, overwrite=, allow_thread_change=)`` with
     ``student_cfg.teacher`` set to the teacher's directory; ``row(strategy, dir)`` gives the strategy's
-    row of the returned table.
+    row of the returned table, to which the supervising teacher run's (``student.teacher_run``)
+    ``teacher_final_loss`` and ``teacher_samples_to_loss_eps`` are added (when its summary has them).
 
     Every directory is checked before anything is trained or changed
     (:meth:`infra.rundir.RunDir.plan_for`): ``out`` itself must not be a run directory, its
@@ -91,25 +102,36 @@ def run_compare(cfg, out, *, train_teacher: Callable, train_students: Callable, 
     out = Path(out)
     claim = dict(overwrite=overwrite, allow_thread_change=allow_thread_change)
     tdir = out / config_hash(cfg.teacher)
-    configs = [dataclasses.replace(cfg.student, teacher=tdir.name, strategy=s) for s in cfg.strategies]
+    choices = list(getattr(cfg, {"strategy": "strategies"}.get(choice, f"{choice}s")))
+    configs = [dataclasses.replace(cfg.student, teacher=tdir.name, **{choice: s}) for s in choices]
     dirs = [out / config_hash(c) for c in configs]
     student = dataclasses.replace(cfg.student, teacher=str(tdir))
     _check_compare_dir(out, cfg, overwrite)
     RunDir(tdir).plan_for(cfg.teacher, **claim)
-    for s, d in zip(cfg.strategies, dirs):
-        RunDir(d).plan_for(dataclasses.replace(student, strategy=s), **claim)
+    for s, d in zip(choices, dirs):
+        RunDir(d).plan_for(dataclasses.replace(student, **{choice: s}), **claim)
     if overwrite and (out / "config.json").is_file():
         RunDir(out).clear()
     train_teacher(cfg.teacher, tdir, progress=progress, **claim)
     index = {"teacher": tdir.name, "students": {}}
-    train_students(student, list(cfg.strategies), dirs, progress=progress, **claim)
+    train_students(student, choices, dirs, progress=progress, **claim)
+    teacher = _teacher_columns(tdir, getattr(cfg.student, "teacher_run", 0))
     rows = []
-    for strategy, d in zip(cfg.strategies, dirs):
+    for strategy, d in zip(choices, dirs):
         index["students"][strategy] = d.name
-        rows.append(row(strategy, d))
+        rows.append({**row(strategy, d), **teacher})
     text = json.dumps({"config": config_to_dict(cfg), "index": index, "rows": rows}, indent=2) + "\n"
     atomic_write_text(out / "compare.json", text)
     return rows
+
+
+def _teacher_columns(tdir: Path, run: int) -> dict:
+    """The supervising teacher run's ``teacher_final_loss`` and ``teacher_samples_to_loss_eps`` (its
+    ``summary.json``, as :func:`infra.logs.summary_from_log` wrote them), for every strategy's row;
+    empty when the teacher's summary has neither (written before they were measured)."""
+    runs = (RunDir(tdir).read_json("summary.json") or {}).get("runs") or []
+    entry = runs[run] if 0 <= run < len(runs) and isinstance(runs[run], dict) else {}
+    return {f"teacher_{k}": entry[k] for k in ("final_loss", "samples_to_loss_eps") if k in entry}
 
 
 def _check_compare_dir(out: Path, cfg, overwrite: bool) -> None:

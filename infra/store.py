@@ -8,7 +8,10 @@ plan is ``DIR/sweep.json``; batched programs train under ``DIR/.work/`` (never r
 
 * :func:`load_results`: one row per finished run (per seed of a multi-seed run; per strategy of a
   compare run): ``run_hash``, ``kind``, the config flattened into columns (``teacher.width`` for
-  compare sections, ``seed`` for a single seed), and the summary's fields.
+  compare sections, ``seed`` for a single seed), and the summary's fields (those of
+  :func:`infra.logs.summary_from_log`: ``samples_to_95``, ``samples_to_loss_eps``, ``final_loss``, ...;
+  a compare row has its student's and, prefixed ``teacher_``, its teacher's: ``teacher_final_loss``,
+  ``teacher_samples_to_loss_eps``; runs written before a key existed have NaN there).
 * :func:`load_metrics`: every finished run's ``metrics.parquet`` with ``run_hash``, ``kind`` and the
   config columns added.
 * :func:`run_state` / :func:`sweep_status`: done, running, failed or pending, per run.
