@@ -8,6 +8,7 @@ A kind is ``<family>-<role>`` (the MLP engine's family ``parity`` is spelled wit
 family                        engine      what it trains
 ============================  ==========  =======================================================
 ``parity``                    simulate    2-layer MLPs on (d, k)-sparse or hierarchical parity
+``parity-two-stage``          simulate    Algorithm 1 (Appendix B): two-stage MLPs, hinge losses
 ``pcfg``                      distill     BERT masked LM / GPT next-token Transformers on PCFGs
 ``parity-transformer``        distill     Transformers on sparse parity as a token sequence
 ``text``                      distill     BERT masked LM on natural text
@@ -47,6 +48,7 @@ class Kind:
     train_path: str  # "module:function": teacher/student (cfg, out, progress=) -> RunDir; compare -> rows
     split_seeds: bool  # sweeps split a point into single-seed runs (MLP) or keep its seeds in one run directory
     options: tuple[tuple[str, str, str], ...] = ()  # extra command-line options: (flag, field, help)
+    choice: str = "strategy"  # the student field a compare varies (its config lists the values as <choice>s)
 
     def config_class(self) -> type:
         return _load(self.config_path)
@@ -70,6 +72,8 @@ def _load(path: str):
 
 _FAMILY_HELP = {
     "parity": "sparse parity with MLPs (Sections 3, App. B-C.1): teacher, student, compare",
+    "parity-two-stage": ("Algorithm 1's two-stage training on sparse parity (App. B, Theorem B.1): teacher, "
+                         "student (supervision labels | oneshot | progressive), compare"),
     "pcfg": "Transformers on PCFGs (BERT masked LM / GPT next-token; Section 4.1, App. D-E)",
     "parity-transformer": "Transformers on sparse parity (App. C.2): teacher, student, compare",
     "text": "BERT masked LM on natural text (Section 4.2, App. F)",
@@ -81,25 +85,28 @@ _CORPUS = ("a text file, a directory of text files (recursive; corpus_glob=, doc
 
 
 def _family(family: str, engine: str, prefix: str, config_module: str, train_module: str, *,
-            split_seeds: bool, options: dict[str, tuple[str, str]] | None = None) -> list[Kind]:
+            split_seeds: bool, options: dict[str, tuple[str, str]] | None = None,
+            choice: str = "strategy") -> list[Kind]:
     out = []
     for role in ROLES:
         name = role if family == "parity" else f"{family}-{role}"
         train = {"teacher": "train_teacher", "student": "train_student", "compare": "run_compare"}[role]
-        module = {"simulate": {"teacher": "simulate.teacher", "student": "simulate.student",
-                               "compare": "simulate.compare"}[role], "distill": train_module}[engine]
+        module = train_module or {"teacher": "simulate.teacher", "student": "simulate.student",
+                                  "compare": "simulate.compare"}[role]
         opts = ()
         if options and role != "student":
             opts = tuple((flag, field if role == "teacher" else f"teacher.{field}", help_)
                          for flag, (field, help_) in options.items())
         out.append(Kind(name, family, role, engine, f"{config_module}:{prefix}{role.capitalize()}Config",
-                        f"{module}:{train}", split_seeds, opts))
+                        f"{module}:{train}", split_seeds, opts, choice))
     return out
 
 
 #: Every kind, by name.
 KINDS: dict[str, Kind] = {k.name: k for k in [
     *_family("parity", "simulate", "", "simulate.config", "", split_seeds=True),
+    *_family("parity-two-stage", "simulate", "ParityTwoStage", "simulate.two_stage_config", "simulate.two_stage_runs",
+             split_seeds=False, choice="supervision"),
     *_family("pcfg", "distill", "Pcfg", "distill.config", "distill.runs", split_seeds=False,
              options={"--grammar": ("grammar", _GRAMMAR)}),
     *_family("parity-transformer", "distill", "ParityTransformer", "distill.config", "distill.runs",

@@ -299,7 +299,7 @@ def _in_place(group, out: Path, work: Path, pending, status: _Status) -> None:
         parts = [tdir.metrics().assign(role="teacher")]
         parts += [RunDir(d / "parts" / name).metrics().assign(role=strategy) for strategy, name in index["students"].items()]
         tsum = tdir.read_json(store.SUMMARY)
-        summary = {"kind": "compare", "strategies": list(spec.config.strategies),
+        summary = {"kind": "compare", "strategies": list(index["students"]),  # strategies, or supervisions
                    "teacher": {k: v for k, v in tsum["runs"][0].items() if not isinstance(v, (dict, list))},
                    "students": {r["strategy"]: {k: v for k, v in r.items() if k != "strategy"} for r in rows}}
         _finish_run(d, spec.config, tdir.read_json("env.json"), pd.concat(parts, ignore_index=True), summary,

@@ -20,6 +20,7 @@ from theory._checks import ParameterError, check_int, check_real
 
 from . import data as D
 from . import figures as F
+from .scaling import is_scaling_dir, scaling_sections
 from .section import Section, markdown_table
 from .transformer_data import has_mlp_runs, has_transformer_runs
 
@@ -205,7 +206,9 @@ def build_report(results_dir, out_dir, *, target: int = 95, n_boot: int = 1000, 
     MLP sections (strategies, curriculum, theory, scaling, batch/width) appear when the directory
     holds MLP runs or no Transformer runs; Transformer sections (:mod:`reports.transformer`: PCFG
     teacher, students and features; parity Transformers) when it holds Transformer runs: a plain
-    ``icurr pcfg compare`` / ``icurr parity-transformer compare`` directory or a sweep of them.
+    ``icurr pcfg compare`` / ``icurr parity-transformer compare`` directory or a sweep of them. A scaling
+    directory (``scaling.json`` or ``searches/``) gets :func:`reports.scaling.scaling_sections` first,
+    and the sections above read its online sweep ``OUT/online``.
 
     ``target``: accuracy percent of the scaling figure (60, 95 or 99: the summaries' fields);
     ``n_boot``/``seed``: bootstrap resamples and the seed of its ``numpy.random.Generator``;
@@ -223,13 +226,16 @@ def build_report(results_dir, out_dir, *, target: int = 95, n_boot: int = 1000, 
     check_int("seed", seed, 0, 2**53 - 1)
     check_real("frontier_delta", frontier_delta, 0, 1, lo_open=True, hi_open=True)
     check_real("frontier_tau", frontier_tau, 0, 1, lo_open=True, hi_open=True)
-    results, metrics = load_results(results_dir), load_metrics(results_dir)
+    scaling = is_scaling_dir(results_dir)  # a scaling directory: its online sweep is OUT/online
+    source = Path(results_dir) / "online" if scaling else results_dir
+    empty = scaling and not Path(source).is_dir()
+    results, metrics = (pd.DataFrame(), pd.DataFrame()) if empty else (load_results(source), load_metrics(source))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     gap_ds = gap_ds if gap_ds is not None else [d for d in range(5, 402, 8)]
     rng = np.random.default_rng(seed)
     transformer = has_transformer_runs(results)
-    sections = []
+    sections = scaling_sections(out, Path(results_dir), n_boot=n_boot, rng=rng) if scaling else []
     if has_mlp_runs(results) or not transformer:  # MLP sections: MLP runs, or nothing else to show
         sections += [_strategies(out, metrics, results), _curriculum(out, metrics, results),
                      _theory(out, theory_d, gap_ks, gap_ds), _scaling(out, results, target, n_boot, rng),
@@ -237,11 +243,11 @@ def build_report(results_dir, out_dir, *, target: int = 95, n_boot: int = 1000, 
     if transformer:
         from .transformer import transformer_sections
 
-        sections += transformer_sections(out, results_dir, metrics)
+        sections += transformer_sections(out, source, metrics)
     from .extraction import extraction_section
 
-    extraction = extraction_section(out, results_dir, metrics)
-    if extraction.figure is not None:  # only directories with extraction students get this section
+    extraction = extraction_section(out, source, metrics) if not empty else None
+    if extraction is not None and extraction.figure is not None:
         sections.append(extraction)
     title = "Progressive distillation: report"
     atomic_write_text(out / "report.md", _markdown(title, str(results_dir), sections))

@@ -127,9 +127,10 @@ class Evaluator:
     fixed samples), and the curriculum probes (``probe_samples`` samples) every ``probe_every`` steps
     (0: never)."""
 
-    def __init__(self, task: Task, *, eval_size: int, probe_samples: int, probe_every: int, device, seed: int = 0):
+    def __init__(self, task: Task, *, eval_size: int, probe_samples: int, probe_every: int, device, seed: int = 0,
+                 exact_max: int = 1 << 20):
         self.task, self.d, self.device = task, task.d, device
-        if task.d <= D.MAX_CUBE_DIM and 2**task.d <= 1 << 20:
+        if task.d <= D.MAX_CUBE_DIM and 2**task.d <= exact_max:  # all of {+-1}^d when it has <= exact_max points
             self.x = D.full_cube(task.d, device=device)
             self.exact = True
         else:

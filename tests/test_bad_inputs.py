@@ -171,6 +171,15 @@ CONFIG_ROWS = [
     ("compare", [f"student.batch={BIG}"], "student.batch"),
     ("compare", ["teacher.width=0"], "width"),
     ("compare", ["student.steps=1e30"], "steps"),
+    # Algorithm 1 (two-stage MLPs)
+    ("parity-two-stage-teacher", ["d=9", "k=3"], "k must be even when d is odd"),
+    ("parity-two-stage-teacher", ["B1=-1"], "B1"),
+    ("parity-two-stage-teacher", ["width=63"], "width must be even"),
+    ("parity-two-stage-student", ["width=1"], "width"),
+    ("parity-two-stage-student", ["success=maybe"], "success"),
+    ("parity-two-stage-student", ["d=8"], "d and k"),
+    ("parity-two-stage-compare", ["student.T2=1"], "T2"),
+    ("parity-two-stage-compare", ["supervisions=ce"], "supervisions"),
     # PCFG Transformers
     ("pcfg-teacher", ["heads=1024", "head_dim=1024"], "heads"),
     ("pcfg-teacher", [f"batch={BIG}"], "batch"),

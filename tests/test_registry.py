@@ -20,13 +20,16 @@ def test_every_kind_resolves_and_matches_the_store_rule(name):
     assert callable(kind.train())
     assert kind_of(cls.__name__) == name  # the store names results by the same kind
     assert kind.role in ("teacher", "student", "compare") and kind.family in FAMILIES
-    assert kind.split_seeds == (kind.engine == "simulate")
+    # MLP sweeps split a point into single-seed runs, except Algorithm 1's, whose seeds are pairs (student
+    # seed i, teacher run i) kept in one run directory, like the Transformers'
+    assert kind.split_seeds == (kind.engine == "simulate" and kind.family != "parity-two-stage")
 
 
 def test_families_have_the_three_roles_and_the_expected_names():
-    assert FAMILIES == ("parity", "pcfg", "parity-transformer", "text")
+    assert FAMILIES == ("parity", "parity-two-stage", "pcfg", "parity-transformer", "text")
     assert set(KINDS) == {"teacher", "student", "compare", *(f"{f}-{r}" for f in FAMILIES[1:]
                                                                 for r in ("teacher", "student", "compare"))}
+    assert {KINDS[f"parity-two-stage-{r}"].choice for r in ("teacher", "student", "compare")} == {"supervision"}
     for family in FAMILIES:
         assert set(family_kinds(family)) == {"teacher", "student", "compare"}
     assert get_kind("student").family_kind("teacher") is KINDS["teacher"]

@@ -1,5 +1,6 @@
 """``icurr <family> teacher|student|compare`` for every family of :mod:`experiments.registry`
-(``parity``, ``pcfg``, ``parity-transformer``, ``text``): one parser builder and one handler.
+(``parity``, ``parity-two-stage``, ``pcfg``, ``parity-transformer``, ``text``): one parser builder and one
+handler.
 
 A family's own tools (``icurr pcfg stats|probe|optimal``, ``icurr text corpus``) are added by the
 modules named in :data:`FAMILY_TOOLS`.
@@ -21,6 +22,7 @@ import sys
 
 from experiments.registry import FAMILIES, family_kinds, presets
 from infra.schedule import STRATEGIES
+from simulate.two_stage_config import SUPERVISIONS
 
 from ..output import FORMATS, emit
 
@@ -28,6 +30,8 @@ EPILOG = "Fields are changed with key=value words (e.g. width=1000 lr=0.01 seeds
 _HELP = {"teacher": "train a teacher (saves checkpoints and metrics)",
          "student": "train students of a saved teacher",
          "compare": "train one teacher and a student per strategy; one row per strategy"}
+#: The values of each kind's varied student field (Kind.choice): --strategy / --supervision.
+_CHOICES = {"strategy": STRATEGIES, "supervision": SUPERVISIONS}
 #: Family tools: module with ``register(family_subparsers)``.
 FAMILY_TOOLS = {"pcfg": "icurr.commands.pcfg_tools", "text": "icurr.commands.text_tools"}
 
@@ -43,8 +47,9 @@ def register(subparsers) -> None:
             s = sub.add_parser(role, help=_HELP[role], description=f"{_HELP[role]} ({kind.name})", epilog=epilog)
             s.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
             if role == "student":
-                s.add_argument("--teacher", required=True, help="teacher run directory")
-                s.add_argument("--strategy", default=None, choices=STRATEGIES, help="overrides strategy=")
+                s.add_argument("--teacher", default=None, help="teacher run directory (overrides teacher=)")
+                s.add_argument(f"--{kind.choice}", default=None, choices=_CHOICES[kind.choice],
+                               help=f"overrides {kind.choice}=")
             for flag, field, help_ in kind.options:
                 s.add_argument(flag, default=None, help=f"overrides {field}=: {help_}")
             default_out = "runs/compare-<config hash>" if role == "compare" else "runs/<config hash>"
@@ -76,9 +81,10 @@ def resolve_config(kind, args):
         cfg = apply_overrides(cfg, preset_words(kind, args.preset))
     extra = {}
     if kind.role == "student":
-        extra["teacher"] = args.teacher
-        if args.strategy:
-            extra["strategy"] = args.strategy
+        if args.teacher is not None:
+            extra["teacher"] = args.teacher
+        if getattr(args, kind.choice):
+            extra[kind.choice] = getattr(args, kind.choice)
     for flag, field, _ in kind.options:
         value = getattr(args, flag.lstrip("-").replace("-", "_"))
         if value is not None:
@@ -119,7 +125,7 @@ def _run(args) -> None:
     if kind.role == "compare":
         emit(result, args.format)
         return
-    what = "teacher" if kind.role == "teacher" else f"students ({cfg.strategy})"
+    what = "teacher" if kind.role == "teacher" else f"students ({getattr(cfg, kind.choice)})"
     emit(_rows(result), args.format, title=f"# {kind.family} {what}: {result.path}" if args.format == "table" else None)
 
 

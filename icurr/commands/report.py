@@ -2,7 +2,8 @@
 
 DIR may hold MLP runs (``icurr sweep run`` of teacher/student/compare kinds) and/or Transformer runs:
 a plain ``icurr pcfg compare`` / ``icurr parity-transformer compare`` directory, or a sweep of
-``pcfg-compare`` / ``parity-transformer-compare`` (or Transformer teacher/student) runs.
+``pcfg-compare`` / ``parity-transformer-compare`` (or Transformer teacher/student) runs, or a scaling
+directory of ``icurr scaling run`` (Algorithm 1's B1* searches and the online-SGD d-sweep in ``DIR/online``).
 """
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ def register(subparsers) -> None:
         description="Figures (PNG + the CSV of the numbers drawn), report.md and a self-contained report.html of "
                     "a results directory. MLP sections (strategies, curriculum, theory, scaling, batch/width) "
                     "appear for MLP runs; Transformer sections (PCFG teacher/students/features: Figures 1 right, "
-                    "4, 5, 22, 24; parity Transformers: Figures 11-13) for Transformer runs.")
+                    "4, 5, 22, 24; parity Transformers: Figures 11-13) for Transformer runs; the section 'Measured vs "
+                    "predicted scaling' for a directory of icurr scaling run.")
     p.add_argument("dir", metavar="DIR",
                    help="results directory: of icurr sweep run (MLP or Transformer kinds), or of "
-                        "icurr pcfg compare / icurr parity-transformer compare --out DIR")
+                        "icurr pcfg compare / icurr parity-transformer compare --out DIR, or of icurr scaling run")
     p.add_argument("--out", required=True, metavar="REPORT_DIR", help="directory to write the report into")
     p.add_argument("--target", type=int, choices=(60, 95, 99), default=95,
                    help="test accuracy percent of the scaling figure (samples_to_TARGET)")
