@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from infra.store import load_results, read_json
+from theory.bounds import progressive_upper
 
 from . import data as D
 from . import scaling_data as S
@@ -127,7 +128,8 @@ def _total(out, total, cs, n_boot, rng) -> Section:
 
 def _teacher_width(out, points) -> Section:
     sec = Section("scaling_teacher_width", f"{TITLE}: progressive B1* vs teacher width",
-                  "Progressive B1* vs the teacher width m at each d (ERRATA, Lemma B.5(1): the stage-1 correlations "
+                  "Progressive B1* (top) and its success rate at the largest batch evaluated (bottom) vs the "
+                  "teacher width m at each d (ERRATA, Lemma B.5(1): the stage-1 correlations "
                   "of mirrored pairs cancel in expectation over the initial signs, so the width matters). Table: "
                   "whether progressive's bracket lies below labels' and one-shot's at the same d and student width.")
     prog = points[points["supervision"] == "progressive"] if not points.empty else points
@@ -144,6 +146,9 @@ def _teacher_width(out, points) -> Section:
         sec.text += f" Progressive beats {other} (its B1* bracket below, at every d from there on): " + "; ".join(
             f"k={k}, student {sw}, teacher {int(tw)}: " + ("from d = %d" % d if d else "not at the largest d")
             for (k, sw, tw), d in _beats_from(adv, other).items()) + "."
+    rates = prog.groupby(["k", "teacher_width"])["top_rate"].agg(["min", "max"])
+    sec.text += " Progressive's success rate at the largest batch evaluated: " + "; ".join(
+        f"k={k}, teacher {int(tw)}: {r['min']:.2f}-{r['max']:.2f}" for (k, tw), r in rates.iterrows()) + "."
     sec.table, sec.table_caption = _display(adv), "B1* per supervision at each d:"
     return sec
 
@@ -261,13 +266,20 @@ def online_fits(points: pd.DataFrame, cs: pd.DataFrame, *, n_boot: int, rng: np.
     if not parts:
         return pd.DataFrame()
     fits = pd.concat(parts, ignore_index=True)
-    for i, row in fits[fits["strategy"] == "oneshot"].iterrows():
-        c = S.c_for(cs, int(row["k"]))
-        d_max = max(int(v) for v in str(row["d_values"]).split(","))
-        fits.loc[i, ["predicted_exponent", "predicted_by"]] = [S.oneshot_exponent(d_max, int(row["k"]), c),
-                                                              f"Theorem B.1(2): min(2c, k-1), c={c:.3g}"]
-    fits["consistent"] = [S.consistent(p, lo, hi) for p, lo, hi in fits[["predicted_exponent", "ci_lo", "ci_hi"]]
-                          .itertuples(index=False)]
+    for i, row in fits.iterrows():
+        d_max, k = max(int(v) for v in str(row["d_values"]).split(",")), int(row["k"])
+        if row["strategy"] == "oneshot":
+            c = S.c_for(cs, k)
+            fits.loc[i, ["predicted_exponent", "predicted_by"]] = [
+                S.oneshot_exponent(d_max, k, c), f"Theorem B.1(2): min(2c, k-1), c={c:.3g} (lower)"]
+        elif row["strategy"] in ("two-shot", "equal-split"):  # checkpoint strategies: Theorem B.1(1)'s, borrowed
+            fits.loc[i, ["predicted_exponent", "predicted_by"]] = [
+                progressive_upper(d_max, k, 0.1, S.DELTA).d_exponent,
+                "Theorem B.1(1) (two checkpoints; Algorithm 1's setting, borrowed): d^2 (upper)"]
+    sides = ["lower" if "(lower)" in str(b) else "upper" if "(upper)" in str(b) else "both" for b in fits["predicted_by"]]
+    fits["bound"] = sides
+    fits["consistent"] = [S.consistent(p, lo, hi, side) for (p, lo, hi), side in
+                          zip(fits[["predicted_exponent", "ci_lo", "ci_hi"]].itertuples(index=False), sides)]
     return fits
 
 

@@ -39,7 +39,7 @@ from .fit import ExponentFit, fit_exponent, loglog_slope
 
 __all__ = ["DELTA", "KEYS", "local_slope", "read_searches", "read_run_summary", "b1_points", "total_points", "total_summary",
            "teacher_points", "loss_exponents", "c_for", "oneshot_exponent", "predicted", "absolute", "b1_fits",
-           "total_fits", "predicted_lines", "bracket_fit", "consistent", "exponent_rows"]
+           "total_fits", "predicted_lines", "bracket_fit", "bound_side", "consistent", "exponent_rows"]
 
 #: delta (failure probability) of the unit-constant absolute predictions (paper_hyperparameters' default).
 DELTA = 0.01
@@ -71,7 +71,8 @@ def _setting(s: dict) -> dict:
 
 def b1_points(searches: list[dict]) -> pd.DataFrame:
     """One row per search: ``KEYS, d, eps, B1_star, lo, hi`` (bracket; ``hi = B1_star``), ``censored``
-    ("", "above", "below"), ``y`` (B1*, or the grid edge where censored), grid range, seeds, evaluations."""
+    ("", "above", "below"), ``y`` (B1*, or the grid edge where censored), grid range, seeds, evaluations, and
+    the largest batch evaluated (``top_B1``) with its success rate and median recovered fraction."""
     rows = []
     for s in searches:
         grid, b1, cens = sorted(s.get("grid") or []), s.get("B1_star"), s.get("censored") or ""
@@ -80,12 +81,16 @@ def b1_points(searches: list[dict]) -> pd.DataFrame:
         if b1 is not None and lo is None and not cens:  # the grid value below B1* (the grid is rounded up)
             lo = max([g for g in grid if g < b1], default=b1 / factor)
         y = b1 if b1 is not None else (grid[-1] if grid else np.nan)
+        evals = [e for e in s.get("evaluations") or [] if e.get("B1") is not None]
+        top = max(evals, key=lambda e: e["B1"]) if evals else {}
         rows.append({**_setting(s), "B1_star": np.nan if b1 is None else float(b1),
                      "lo": np.nan if lo is None else float(lo), "hi": np.nan if b1 is None else float(b1),
                      "censored": cens, "y": float(y), "grid_min": grid[0] if grid else np.nan,
                      "grid_max": grid[-1] if grid else np.nan, "factor": factor,
                      "target_rate": s.get("target_rate"), "n_seeds": len(s.get("seeds") or []),
-                     "n_evaluations": s.get("n_evaluations", len(s.get("evaluations") or [])), "search": s["search"]})
+                     "n_evaluations": s.get("n_evaluations", len(s.get("evaluations") or [])), "search": s["search"],
+                     "top_B1": top.get("B1", np.nan), "top_rate": top.get("success_rate", np.nan),
+                     "top_recovered": float(np.median(top["recovered_frac"])) if top.get("recovered_frac") else np.nan})
     cols = KEYS + ["d"]
     return pd.DataFrame(rows).sort_values(cols).reset_index(drop=True) if rows else pd.DataFrame()
 
@@ -243,11 +248,24 @@ def bracket_fit(d, lo, hi, *, n_boot: int, rng: np.random.Generator, level: floa
                        int(n_boot), float(level))
 
 
-def consistent(pred: float, lo: float, hi: float, tol: float = 1e-9) -> str:
-    """"yes" when the predicted exponent lies in ``[lo, hi]``, "no" otherwise, "n/a" without either."""
+def bound_side(quantity: str, supervision: str) -> str:
+    """How a prediction constrains the measured exponent: ``"lower"`` for one-shot (Theorem B.1(2) is an
+    Omega), ``"upper"`` for the total samples of labels (Lemma B.7 gives sufficient samples; its stage 2
+    dominates at these d), ``"both"`` for the Theta statements (labels' B1: Lemma B.2's sufficient batch with
+    the CSQ lower bound d^(k-1); progressive: Theorem B.1(1) as stated)."""
+    if supervision == "oneshot":
+        return "lower"
+    return "upper" if quantity == "total" and supervision == "labels" else "both"
+
+
+def consistent(pred: float, lo: float, hi: float, side: str = "both", tol: float = 1e-9) -> str:
+    """Whether the measured exponent's interval ``[lo, hi]`` agrees with the predicted ``pred``: inside it
+    (``side="both"``), not entirely below a lower bound (``"lower"``: ``hi >= pred``), not entirely above an
+    upper bound (``"upper"``: ``lo <= pred``); "yes", "no", or "n/a" without a number."""
     if any(pd.isna(v) for v in (pred, lo, hi)):
         return "n/a"
-    return "yes" if lo - tol <= pred <= hi + tol else "no"
+    ok = {"both": lo - tol <= pred <= hi + tol, "lower": hi + tol >= pred, "upper": lo - tol <= pred}[side]
+    return "yes" if ok else "no"
 
 
 def _fit_row(key, quantity: str, fit: ExponentFit, ds, n_censored: int, cs: pd.DataFrame, extra=None) -> dict:
@@ -260,7 +278,8 @@ def _fit_row(key, quantity: str, fit: ExponentFit, ds, n_censored: int, cs: pd.D
     row["predicted_local"] = local_slope(quantity, sup, sorted(set(map(int, ds))), k, int(row["student_width"]),
                                          float(row.get("eps", 0.1)), c)
     judged = row["predicted_local"] if not pd.isna(row["predicted_local"]) else row["predicted_exponent"]
-    row["consistent"] = consistent(judged, fit.lo, fit.hi)
+    row["bound"] = bound_side(quantity, sup)
+    row["consistent"] = consistent(judged, fit.lo, fit.hi, row["bound"])
     return row
 
 
@@ -325,6 +344,8 @@ def exponent_rows(fits: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     if "predicted_local" in fits.columns:
         out["predicted slope over these d"] = fits["predicted_local"].astype(float)
     out["predicted by"] = fits["predicted_by"]
+    if "bound" in fits.columns:
+        out["bound"] = fits["bound"].map({"both": "two-sided", "lower": "lower", "upper": "upper"})
     out["consistent?"] = fits["consistent"]
     for col in ("n_censored", "n_not_reached"):
         if col in fits.columns:

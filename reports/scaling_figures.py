@@ -38,10 +38,14 @@ def colour_of(name: str) -> str:
 def _grid(n: int):
     ncols = min(3, max(n, 1))
     nrows = math.ceil(max(n, 1) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 4.0 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 5.2 * nrows), squeeze=False)
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     return fig, list(axes.ravel())
+
+
+#: Horizontal nudges (factors of d) of censored markers, which sit at the same grid edge for every supervision.
+_NUDGE = {"labels": 0.95, "oneshot": 1.0, "progressive": 1.05}
 
 
 def _log_axes(ax, xs, xlabel: str, ylabel: str, title: str, styles: int = 3) -> None:
@@ -57,8 +61,9 @@ def _log_axes(ax, xs, xlabel: str, ylabel: str, title: str, styles: int = 3) -> 
     names = ["fit", "predicted slope (anchored at the first point)", "predicted value, unit constants"]
     handles += [Line2D([], [], color="gray", ls=ls) for ls in ("-", "--", ":")[:styles]]  # line styles, in grey
     labels += names[:styles]
-    if handles:
-        ax.legend(handles, labels, fontsize=6)
+    if handles:  # below the panel, so that it never hides a point
+        ax.legend(handles, labels, fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2,
+                  frameon=False)
 
 
 def _save(fig, path) -> None:
@@ -103,23 +108,29 @@ def _lines(ax, key, ds, y0, fits: pd.DataFrame, absolute: pd.DataFrame, colour: 
     return suffix
 
 
+def _series(frame: pd.DataFrame, k: int):
+    """``(key, rows, colour, marker)`` per setting (:data:`KEYS`) of ``k``: colour by supervision, marker by
+    student width."""
+    widths = sorted(frame.loc[frame["k"] == k, "student_width"].unique())
+    for key, g in frame[frame["k"] == k].groupby(KEYS, dropna=False, sort=True):
+        yield key, g, colour_of(key[1]), _MARKERS[widths.index(key[2]) % len(_MARKERS)]
+
+
 def plot_b1(points: pd.DataFrame, fits: pd.DataFrame, absolute: pd.DataFrame, path) -> None:
     """B1* vs d per k: bracket as error bar; censored searches open, arrowed off the grid edge."""
     pts = _main_width(points)
     ks = sorted(pts["k"].unique())
     fig, axes = _grid(len(ks))
     for ax, k in zip(axes, ks):
-        widths = sorted(pts.loc[pts["k"] == k, "student_width"].unique())
-        for key, g in pts[pts["k"] == k].groupby(KEYS, dropna=False, sort=True):
-            colour, marker = colour_of(key[1]), _MARKERS[widths.index(key[2]) % len(_MARKERS)]
+        for key, g, colour, marker in _series(pts, k):
             ok, cens = g[g["censored"] == ""].sort_values("d"), g[g["censored"] != ""]
             suffix = _lines(ax, key, ok["d"], float(ok["hi"].iloc[0]), fits, absolute, colour) if len(ok) else ""
             ax.errorbar(ok["d"], ok["hi"], yerr=[ok["hi"] - ok["lo"], np.zeros(len(ok))], fmt=marker, color=colour,
                         ms=5, capsize=3, label=_name(*key[1:]) + suffix)
-            for r in cens.itertuples(index=False):
-                up = r.censored == "above"
-                ax.plot([r.d], [r.y], marker, mfc="none", color=colour, ms=7)
-                ax.annotate("", xy=(r.d, r.y * (2.0 if up else 0.5)), xytext=(r.d, r.y),
+            for r in cens.itertuples(index=False):  # censored at the grid's edge: side by side per supervision
+                up, x = r.censored == "above", r.d * _NUDGE.get(key[1], 1.0)
+                ax.plot([x], [r.y], marker, mfc="none", color=colour, ms=7)
+                ax.annotate("", xy=(x, r.y * (2.0 if up else 0.5)), xytext=(x, r.y),
                             arrowprops={"arrowstyle": "->", "color": colour})
         _log_axes(ax, pts.loc[pts["k"] == k, "d"], "d", "B1* (stage-1 batch, samples per step)", f"k={k}")
     _save(fig, path)
@@ -132,9 +143,7 @@ def plot_total(summary: pd.DataFrame, fits: pd.DataFrame, absolute: pd.DataFrame
     ks = sorted(s["k"].unique())
     fig, axes = _grid(len(ks))
     for ax, k in zip(axes, ks):
-        widths = sorted(s.loc[s["k"] == k, "student_width"].unique())
-        for key, g in s[s["k"] == k].groupby(KEYS, dropna=False, sort=True):
-            colour, marker = colour_of(key[1]), _MARKERS[widths.index(key[2]) % len(_MARKERS)]
+        for key, g, colour, marker in _series(s, k):
             ok = g[(g["censored"] == "") & g["median"].notna()].sort_values("d")
             open_ = g[(g["censored"] != "") & g["median"].notna()]
             suffix = _lines(ax, key, ok["d"], float(ok["median"].iloc[0]), fits, absolute, colour) if len(ok) else ""
@@ -146,25 +155,36 @@ def plot_total(summary: pd.DataFrame, fits: pd.DataFrame, absolute: pd.DataFrame
 
 
 def plot_teacher_width(points: pd.DataFrame, path) -> None:
-    """Progressive B1* vs the teacher width m at each d (bracket bars; censored open), per k."""
+    """Progressive supervision against the teacher width m, per k with two or more widths: top row, B1* at
+    each d (bracket bars; censored open, at the grid's edge); bottom row, the success rate at the largest
+    batch evaluated (what a censored search leaves to see), with the target rate dashed."""
     pts = points[(points["supervision"] == "progressive") & points["teacher_width"].notna()]
-    ks = sorted(pts["k"].unique())
-    fig, axes = _grid(len(ks))
-    for ax, k in zip(axes, ks):
+    ks = [k for k in sorted(pts["k"].unique()) if pts.loc[pts["k"] == k, "teacher_width"].nunique() >= 2]
+    fig, grid = plt.subplots(2, len(ks), figsize=(5.2 * len(ks), 9.0), squeeze=False)
+    for col, k in enumerate(ks):
         p = pts[pts["k"] == k]
         ds = sorted(p["d"].unique())
+        top, bottom = grid[0][col], grid[1][col]
         for (d, sw), g in p.groupby(["d", "student_width"], sort=True):
             g = g.sort_values("teacher_width")
             ok, cens = g[g["censored"] == ""], g[g["censored"] != ""]
-            shade = 0.35 + 0.65 * ds.index(d) / max(len(ds) - 1, 1)
-            colour = matplotlib.colors.to_rgba(colour_of("progressive"), shade)
-            marker = _MARKERS[ds.index(d) % len(_MARKERS)]
-            ax.plot(g["teacher_width"], g["y"], "-", color=colour, lw=1)
-            ax.errorbar(ok["teacher_width"], ok["hi"], yerr=[ok["hi"] - ok["lo"], np.zeros(len(ok))], fmt=marker,
-                        color=colour, ms=5, capsize=3, label=f"d={int(d)}, student {int(sw)}")
-            ax.plot(cens["teacher_width"], cens["y"], marker, mfc="none", color=colour, ms=7)
-        _log_axes(ax, p["teacher_width"], "teacher width m", "progressive B1* (samples per step)", f"k={k}",
-                  styles=0)
+            colour = matplotlib.colors.to_rgba(colour_of("progressive"), 0.35 + 0.65 * ds.index(d) / max(len(ds) - 1, 1))
+            marker, label = _MARKERS[ds.index(d) % len(_MARKERS)], f"d={int(d)}, student {int(sw)}"
+            top.plot(g["teacher_width"], g["y"], "-", color=colour, lw=1)
+            top.errorbar(ok["teacher_width"], ok["hi"], yerr=[ok["hi"] - ok["lo"], np.zeros(len(ok))], fmt=marker,
+                         color=colour, ms=5, capsize=3, label=label)
+            top.plot(cens["teacher_width"], cens["y"], marker, mfc="none", color=colour, ms=7)
+            bottom.plot(g["teacher_width"], g["top_rate"], "-" + marker, color=colour, ms=5, label=label)
+        _log_axes(top, p["teacher_width"], "teacher width m", "progressive B1* (samples per step)", f"k={k}", styles=0)
+        target = float(p["target_rate"].iloc[0]) if p["target_rate"].notna().any() else np.nan
+        bottom.axhline(target, ls="--", color="gray", lw=1)
+        bottom.set_xscale("log")
+        widths = sorted({int(w) for w in p["teacher_width"]})
+        bottom.set_xticks(widths, [str(w) for w in widths])
+        bottom.xaxis.set_minor_locator(NullLocator())
+        bottom.set(xlabel="teacher width m", ylabel="success rate at the largest B1 evaluated", ylim=(-0.05, 1.05),
+                   title=f"k={k}: largest B1 {int(p['top_B1'].max())}; dashed: target rate")
+        bottom.grid(True, alpha=0.3)
     _save(fig, path)
 
 

@@ -183,6 +183,11 @@ def test_consistent_column(scaling_dir):
     assert _row(total, "labels")["n_censored"] == 1
     assert S.consistent(2.0, 1.9, 2.1) == "yes" and S.consistent(0.0, 1.9, 2.1) == "no"
     assert S.consistent(float("nan"), 1.9, 2.1) == "n/a"
+    # one-sided: a lower bound holds when the measured slope may lie above it, an upper bound when below
+    assert S.consistent(1.0, 1.9, 2.1, "lower") == "yes" and S.consistent(3.0, 1.9, 2.1, "lower") == "no"
+    assert S.consistent(3.0, 1.9, 2.1, "upper") == "yes" and S.consistent(1.0, 1.9, 2.1, "upper") == "no"
+    assert [S.bound_side(q, s) for q, s in (("B1", "oneshot"), ("total", "labels"), ("B1", "labels"),
+                                           ("total", "progressive"))] == ["lower", "upper", "both", "both"]
 
 
 def test_advantage_table(scaling_dir):
@@ -205,7 +210,7 @@ def test_built_report(scaling_dir, tmp_path):
     md = (out / "report.md").read_text()
     assert "## Measured vs predicted scaling: stage-1 batch B1* of Algorithm 1" in md
     assert ("| measured exponent [95% CI] | predicted exponent (d -> inf) | predicted slope over these d | predicted by "
-            "| consistent? |") in md
+            "| bound | consistent? |") in md
     rows = [line for line in md.splitlines() if line.startswith("| 4 | progressive | 64 | 1024 |")]
     assert len(rows) == 2 and rows[0].endswith("| no | 0 |") and rows[1].split(" | ")[-3] == "yes"
     assert "d = 100, k = 6, teacher width 50000" in md and "tier smoke" in md
