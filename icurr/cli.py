@@ -33,7 +33,7 @@ from . import __version__
 #: Modules that add subcommands; each defines ``register(subparsers)``. Heavy imports (torch)
 #: happen inside the handlers, so ``icurr theory`` never imports torch.
 COMMAND_MODULES = ("icurr.commands.theory", "icurr.commands.experiment", "icurr.commands.sweep", "icurr.commands.report",
-                   "icurr.commands.demo", "icurr.commands.scaling")
+                   "icurr.commands.demo", "icurr.commands.scaling", "icurr.commands.verify")
 #: Argument destinations that name output directories / output files, with their flags.
 OUTPUT_DIRS = {"out": "--out", "report_out": "--report-out"}
 OUTPUT_FILES = {"csv": "--csv", "parquet": "--parquet"}

@@ -1,0 +1,109 @@
+"""The claims ledger (experiments.claims, icurr verify): decision rules on planted data, the registry's
+refusals, every claim's quoted statement on its line of the paper, the committed CLAIMS.md in step with
+the registry, and the smoke tier end to end."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from experiments.claims import load_claims
+from experiments.claims.ledger import Claim, Outcome, Rule, Source, exact_verdict, interval_verdict, register
+from experiments.claims.mlp_claims import ratio_interval
+from theory._checks import ParameterError
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPERS = ROOT.parent / "shared" / "papers"
+GALLERY = ROOT / "reports" / "gallery" / "claims"
+
+
+def test_interval_rule_on_planted_intervals():
+    assert interval_verdict(1.2, 1.9, 1.0)[0] == "PASS"  # a planted effect
+    assert interval_verdict(0.5, 0.9, 1.0)[0] == "FAIL"  # a planted reversal
+    verdict, reason = interval_verdict(0.8, 1.3, 1.0)  # a planted null straddles
+    assert verdict == "INCONCLUSIVE" and "straddles 1" in reason
+    assert interval_verdict(0.2, 0.4, 0.5, claimed="<")[0] == "PASS"
+    assert interval_verdict(float("nan"), 2.0, 1.0)[0] == "INCONCLUSIVE"
+    assert exact_verdict(False, "x")[0] == "FAIL" and exact_verdict(True, "x")[0] == "PASS"
+
+
+def test_ratio_interval_on_planted_pairs():
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    base = 2000 * np.exp(rng.normal(0, 0.1, 15))
+    est, lo, hi = ratio_interval(base, base / 2)  # planted: twice as fast, paired
+    assert abs(est - 2) < 1e-9 and lo == pytest.approx(2) and hi == pytest.approx(2)
+    est, lo, hi = ratio_interval(base, 2000 * np.exp(rng.normal(0, 0.3, 15)))  # planted null
+    assert lo < 1 < hi and interval_verdict(lo, hi, 1.0)[0] == "INCONCLUSIVE"
+    est, lo, hi = ratio_interval([100, None, 120], [50, 60, 55])  # a run that never reached counts as infinite
+    assert est == pytest.approx(120 / 55)
+
+
+def test_a_claim_needs_a_source_and_a_rule():
+    src = Source("progressive", "Theorem B.1", "001_eef68ba6c826acd6.txt", 449, "Under progressive distillation")
+    rule = Rule("s", "d", "2026-11-30")
+    run = lambda tier, out, progress=False: Outcome("PASS", "")  # noqa: E731
+    with pytest.raises(ParameterError, match="decision rule"):
+        register(Claim("x-no-rule", "t", "mlp", src, Rule("", "", ""), run))
+    with pytest.raises(ParameterError, match="paper reference"):
+        register(Claim("x-no-source", "t", "mlp", dataclasses.replace(src, quote=""), rule, run))
+    with pytest.raises(ParameterError, match="claim id"):
+        register(Claim("X Bad", "t", "mlp", src, rule, run))
+    with pytest.raises(ParameterError, match="registered twice"):
+        register(Claim(next(iter(load_claims())), "t", "mlp", src, rule, run))
+    with pytest.raises(ParameterError, match="verdict"):
+        Outcome("MAYBE", "")
+
+
+@pytest.mark.skipif(not PAPERS.is_dir(), reason="../shared/papers is not beside this checkout")
+def test_every_quote_is_on_its_line():
+    for c in load_claims().values():
+        lines = (PAPERS / c.source.file).read_text().splitlines()
+        line = " ".join(lines[c.source.line - 1].split())
+        assert " ".join(c.source.quote.split()) in line, (c.id, c.source.line, line[:200])
+
+
+def test_committed_ledger_is_in_step_with_the_registry():
+    """reports/gallery/claims/claims.json and CLAIMS.md (the cpu tier) hold every registered claim with the
+    rule and source the registry has now: a rule changed after the run must be rebuilt (and say so)."""
+    meta = json.loads((GALLERY / "claims.json").read_text())
+    md = (GALLERY / "CLAIMS.md").read_text()
+    claims = load_claims()
+    assert meta["tier"] == "cpu"
+    assert [r["id"] for r in meta["claims"]] == list(claims)
+    for r in meta["claims"]:
+        c = claims[r["id"]]
+        assert r["rule"] == dataclasses.asdict(c.rule) and r["source"] == dataclasses.asdict(c.source), c.id
+        assert r["status"] == "done" and r["verdict"] in ("PASS", "FAIL", "INCONCLUSIVE"), (c.id, r.get("reason"))
+        assert f"## {c.id}" in md and f"**{r['verdict']}**" in md
+        if r.get("csv"):
+            assert (GALLERY / r["csv"]).is_file()
+
+
+def test_unknown_claims_and_tiers_fail_in_one_line(tmp_path):
+    from cli_helpers import run_icurr
+
+    res = run_icurr("verify", "no-such-claim", "--out", tmp_path / "o")
+    assert res.returncode == 2 and "claim must be one of" in res.stderr and not (tmp_path / "o").exists()
+    res = run_icurr("verify", "--tier", "huge", "--out", tmp_path / "o")
+    assert res.returncode == 2 and "tier must be one of smoke, cpu, paper" in res.stderr
+    res = run_icurr("verify", "--list")
+    assert res.returncode == 0 and "f1-left-online" in res.stdout
+
+
+@pytest.mark.slow
+def test_smoke_tier_end_to_end(tmp_path):
+    from cli_helpers import run_icurr
+
+    res = run_icurr("verify", "--tier", "smoke", "--out", tmp_path / "v", "--no-progress")
+    assert res.returncode == 0, res.stderr[-3000:]
+    meta = json.loads((tmp_path / "v" / "claims.json").read_text())
+    assert [r["id"] for r in meta["claims"]] == list(load_claims())
+    assert all(r["status"] == "done" and r["verdict"] in ("PASS", "FAIL", "INCONCLUSIVE") for r in meta["claims"])
+    assert (tmp_path / "v" / "CLAIMS.md").read_text().startswith("# Claims ledger")
+    by = {r["id"]: r for r in meta["claims"]}
+    assert by["cor-b6-maj-correlation"]["verdict"] == "FAIL"  # exactly zero: the stage-1 output is odd
+    assert by["cor-b6-maj-correlation"]["numbers"]["corrmaj_in_max"] < 1e-9
