@@ -20,6 +20,7 @@ import argparse
 import importlib
 import json
 import os
+import re
 import sys
 import traceback
 import warnings
@@ -129,8 +130,28 @@ def _one_line_warnings():
     return show
 
 
+#: A negative real as an option's value: ``-1/2``, ``-0.5``, ``-1e-3`` (argparse takes ``-1/2`` for an option).
+_NEGATIVE_VALUE = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?(/\d+)?$")
+
+
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """``--opt -1/2`` as ``--opt=-1/2`` for every long option followed by a negative real, so that
+    ``icurr theory fourier --bias -1/2`` means what ``--bias=-1/2`` means."""
+    out, i = [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a.startswith("--") and "=" not in a and i + 1 < len(argv) and _NEGATIVE_VALUE.match(argv[i + 1]):
+            out.append(f"{a}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(a)
+            i += 1
+    return out
+
+
 def main(argv=None) -> int:
     parser = build_parser()
+    argv = _join_negative_values(list(sys.argv[1:] if argv is None else argv))
     args, extra = parser.parse_known_args(argv)
     # KEY=VALUE words may follow options (``--out DIR width=10``): argparse leaves them over
     if extra and hasattr(args, "overrides") and all("=" in w and not w.startswith("-") for w in extra):

@@ -157,7 +157,9 @@ class StudentConfig:
     outputs; no intermediate checkpoint).
     """
 
-    teacher: str = ""  # teacher run directory (with ckpt/ and metrics); required except for strategy=ce
+    # teacher run directory: its task (d, k, support) and checkpoints; required for every strategy (ce uses
+    # only its task)
+    teacher: str = ""
     teacher_run: int = 0  # which of the teacher's runs (seeds) supervises
     strategy: Literal["ce", "oneshot", "progressive", "two-shot", "equal-split", "extraction"] = "progressive"
     width: int = 64  # hidden width of the student

@@ -60,3 +60,28 @@ def test_bad_input_exits_2_with_one_line(args, message):
     assert out.returncode == 2
     assert message in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
+def test_negative_values_and_the_paper_tie_rule():
+    """`--bias -1/2` means `--bias=-1/2`; `--tie 0` is the paper's Maj = sign(sum x) with sign(0) = 0, whose
+    coefficients equal brute force over {+-1}^10 (odd degrees as tie-broken Majority's mean, even ones 0)."""
+    import itertools
+    from fractions import Fraction
+
+    from cli_helpers import run_icurr
+
+    a = run_icurr("theory", "fourier", "--fn", "threshold", "--n", "9", "--degree", "1", "--bias", "-1/2",
+                  "--exact", "--format", "json")
+    b = run_icurr("theory", "fourier", "--fn", "threshold", "--n", "9", "--degree", "1", "--bias=-1/2",
+                  "--exact", "--format", "json")
+    assert a.returncode == 0 and a.stdout == b.stdout, a.stderr
+    n, brute = 10, {1: Fraction(0), 2: Fraction(0)}
+    for x in itertools.product((1, -1), repeat=n):
+        m = (sum(x) > 0) - (sum(x) < 0)
+        brute[1] += Fraction(m * x[0], 2**n)
+        brute[2] += Fraction(m * x[0] * x[1], 2**n)
+    for degree in (1, 2):
+        out = run_icurr("theory", "fourier", "--n", "10", "--degree", str(degree), "--tie", "0", "--exact",
+                        "--format", "json")
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)["exact"] == f"{brute[degree].numerator}/{brute[degree].denominator}"

@@ -49,7 +49,7 @@ def test_threshold_closed_form_equals_brute_force(n, strict):
 
 
 @pytest.mark.parametrize("n", range(1, 13))
-@pytest.mark.parametrize("tie", [1, -1])
+@pytest.mark.parametrize("tie", [1, -1, 0])
 def test_majority_closed_form_equals_brute_force(n, tie):
     s = cube(n).astype(np.int64).sum(1)
     maj = np.where(s > 0, 1, np.where(s < 0, -1, tie))
@@ -158,6 +158,6 @@ def test_bad_arguments_name_the_parameter():
     with pytest.raises(ParameterError, match="n must"):
         majority_coefficient(0, 0)
     with pytest.raises(ParameterError, match="tie"):
-        majority_coefficient(4, 1, tie=0)
+        majority_coefficient(4, 1, tie=2)
     with pytest.raises(ParameterError, match="power-of-two"):
         walsh_hadamard(np.zeros(6))

@@ -273,13 +273,19 @@ def _majority_bias(n: int, tie: int):
 
 
 def majority_coefficient(n: int, degree: int, *, tie: int = 1, exact: bool = False):
-    """``Maj_n^(S)`` for ``|S| = degree``; even ``n`` breaks ties to ``tie`` (see module doc).
+    """``Maj_n^(S)`` for ``|S| = degree``; even ``n`` breaks ties to ``tie`` (see module doc), or with
+    ``tie = 0`` gives them the value 0 (``Maj = sign(sum x)``, ``sign(0) = 0``: the paper's definition; its
+    even-degree coefficients vanish).
 
     Closed form for odd ``n`` and odd ``i``:
     ``(-1)^((i-1)/2) C((n-1)/2, (i-1)/2) / C(n-1, i-1) * C(n-1, (n-1)/2) 2^(1-n)``.
     """
     n = check_int("n", n, 1, MAX_FLOAT_N)
     degree = check_int("degree", degree, 0, n)
+    check_choice("tie", tie, (1, -1, 0))
+    if tie == 0:  # sign(0) = 0, the paper's Maj: the mean of the two tie-broken Majorities (equal for odd n)
+        up, down = (majority_coefficient(n, degree, tie=t, exact=exact) for t in (1, -1))
+        return (up + down) / 2
     b = _majority_bias(n, tie)
     if degree == 0 and not exact:
         # By symmetry of Bin(n, 1/2): E[Maj] = 0 for odd n and tie * P[sum x = 0] for even n.
@@ -292,6 +298,8 @@ def majority_weight(n: int, degree: int, *, tie: int = 1, exact: bool = False):
     """Fourier weight ``W^i[Maj_n] = C(n, i) zeta_i^2``; sums to 1 over ``i`` (Parseval)."""
     if exact:
         return math.comb(n, degree) * majority_coefficient(n, degree, tie=tie, exact=True) ** 2
+    if tie == 0:
+        return math.comb(n, degree) * majority_coefficient(n, degree, tie=0) ** 2
     if degree == 0:
         return majority_coefficient(n, 0, tie=tie) ** 2
     return 4 * threshold_weight(n, degree, _majority_bias(n, tie))

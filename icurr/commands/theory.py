@@ -67,7 +67,9 @@ def register(subparsers) -> None:
     f.add_argument("--n", required=True, help="number of input bits, n >= 1")
     f.add_argument("--degree", required=True, help="size of the set S, 0 <= degree <= n")
     f.add_argument("--bias", default="0", help="threshold bias b (any real, e.g. 0.5 or 1/3); --fn threshold only")
-    f.add_argument("--tie", type=int, choices=(1, -1), default=1, help="Majority's value on ties (even n)")
+    f.add_argument("--tie", type=int, choices=(1, -1, 0), default=1,
+                   help="Majority's value on ties (even n): 1 or -1 (as a ReLU neuron breaks them), or 0 "
+                        "(sign(0) = 0, the paper's Maj)")
     f.add_argument("--exact", action="store_true", help="also print the exact rational value p/q")
     _add_format(f)
     f.set_defaults(handler=_fourier)
