@@ -107,3 +107,16 @@ def test_smoke_tier_end_to_end(tmp_path):
     by = {r["id"]: r for r in meta["claims"]}
     assert by["cor-b6-maj-correlation"]["verdict"] == "FAIL"  # exactly zero: the stage-1 output is odd
     assert by["cor-b6-maj-correlation"]["numbers"]["corrmaj_in_max"] < 1e-9
+
+
+def test_r2_candidates_follow_the_teachers_own_curve():
+    """R2's candidates sit at the plateau, 55%, 80%, 99% and twice the end of a planted accuracy curve,
+    snapped to saved checkpoints (the final one excluded)."""
+    import pandas as pd
+
+    from experiments.claims.mlp_claims_r2 import candidate_steps
+
+    steps = list(range(0, 2001, 100))
+    acc = [0.5] * 8 + [0.6, 0.7, 0.85, 0.95, 0.995] + [1.0] * 8  # 55% at 800, 80% at 1000, 99% at 1200
+    got = candidate_steps(pd.DataFrame({"step": steps, "test_accuracy": acc}), saved=list(range(200, 2001, 200)))
+    assert got == {"plateau": 400, "beginning": 800, "middle": 1000, "end": 1200, "after": 1800}

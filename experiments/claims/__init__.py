@@ -9,7 +9,8 @@ from __future__ import annotations
 import importlib
 
 #: The modules that register claims, in the ledger's order.
-CLAIM_MODULES = ("experiments.claims.theory_claims", "experiments.claims.theory_claims_b", "experiments.claims.mlp_claims")
+CLAIM_MODULES = ("experiments.claims.theory_claims", "experiments.claims.theory_claims_b", "experiments.claims.mlp_claims",
+                 "experiments.claims.mlp_claims_r2")
 
 
 def load_claims() -> dict:

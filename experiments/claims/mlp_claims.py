@@ -15,7 +15,7 @@ import pandas as pd
 
 from .ledger import Claim, Outcome, Rule, Source, interval_verdict, register
 
-__all__ = ["ratio_interval"]
+__all__ = ["ratio_interval", "ratio_panel", "save"]
 
 SWEEPS = Path(__file__).resolve().parent.parent / "sweeps"
 PAPER = "001_eef68ba6c826acd6.txt"
@@ -85,6 +85,27 @@ def _f1_left(tier: str, out: Path, progress: bool = False) -> Outcome:
     return Outcome(verdict, reason, {"rows": rows}, table, lambda p: _ratio_figure(table, p), _F1_SCALE[tier])
 
 
+def ratio_panel(ax, labels, est, lo, hi, *, ylabel: str, title: str) -> None:
+    """Speed-up ratios with their intervals on a log axis, 1 dashed (one point per label)."""
+    xs = np.arange(len(labels))
+    est, lo, hi = (np.asarray(v, float) for v in (est, lo, hi))
+    ax.errorbar(xs, est, yerr=[est - lo, hi - est], fmt="o", capsize=4, color="#2ca02c")
+    ax.axhline(1.0, ls="--", color="gray", lw=1)
+    ax.set_yscale("log")
+    ax.set_xticks(xs, labels, fontsize=7)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+
+
+def save(fig, path) -> None:
+    """A claim's figure: tight layout, PNG at 200 dpi, closed."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=200)
+    plt.close(fig)
+
+
 def _ratio_figure(table: pd.DataFrame, path) -> None:
     import matplotlib
 
@@ -92,18 +113,10 @@ def _ratio_figure(table: pd.DataFrame, path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    labels = [f"{x.strategy} vs {x.baseline}\nd={x.d}" for x in table.itertuples()]
-    xs = np.arange(len(table))
-    ax.errorbar(xs, table["ratio"], yerr=[table["ratio"] - table["ci_lo"], table["ci_hi"] - table["ratio"]],
-                fmt="o", capsize=4, color="#2ca02c")
-    ax.axhline(1.0, ls="--", color="gray", lw=1)
-    ax.set_yscale("log")
-    ax.set_xticks(xs, labels, fontsize=7)
-    ax.set_ylabel("samples to 95% (baseline / strategy)")
-    ax.set_title("Figure 1 (left): speed-up over ce and one-shot, 95% bootstrap intervals", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=200)
-    plt.close(fig)
+    ratio_panel(ax, [f"{x.strategy} vs {x.baseline}\nd={x.d}" for x in table.itertuples()], table["ratio"],
+                table["ci_lo"], table["ci_hi"], ylabel="samples to 95% (baseline / strategy)",
+                title="Figure 1 (left): speed-up over ce and one-shot, 95% bootstrap intervals")
+    save(fig, path)
 
 
 register(Claim(

@@ -1,0 +1,141 @@
+"""Claim R2 of the ledger (Section 3.1, Figure 2 right, Figure 8): with a single intermediate checkpoint,
+(2, T)-progressive distillation beats one-shot distillation only when that checkpoint lies in the teacher's
+phase transition. Rule written 2026-11-30, before the experiment ran at any tier.
+
+Per teacher seed the candidates are read off the teacher's own accuracy curve (``metrics.parquet``) and
+snapped to its saved checkpoints: *plateau* (half the step where test accuracy first reaches 55%),
+*beginning* (first >= 55%), *middle* (first >= 80%), *end* (first >= 99%), *after* (twice the end step,
+at most the last checkpoint before the final). Every candidate trains two-shot students of the same 5
+seeds (the same inits and samples), beside one-shot and cross-entropy students.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .ledger import Claim, Outcome, Rule, Source, interval_verdict, register
+from .mlp_claims import FIXED, PAPER, ratio_interval, ratio_panel, save
+
+#: (d, k), teacher width and steps, checkpoint spacing, student width, rate, steps and T, per tier.
+_SETUP = {
+    "smoke": dict(d=12, k=4, tw=256, tsteps=5760, every=144, sw=48, lr=0.066667, ssteps=18000, T=576,
+                  tseeds=(0,), sseeds=(0, 1)),
+    "cpu": dict(d=24, k=4, tw=512, tsteps=23040, every=576, sw=48, lr=0.033333, ssteps=101952, T=2304,
+                tseeds=(0, 1, 2), sseeds=(0, 1, 2, 3, 4)),
+    "paper": dict(d=100, k=6, tw=50000, tsteps=20_000_000, every=100_000, sw=100, lr=0.005, ssteps=20_000_000,
+                  T=1_000_000, tseeds=(0, 1, 2), sseeds=(0, 1, 2, 3, 4)),
+}
+CANDIDATES = ("plateau", "beginning", "middle", "end", "after")
+
+
+def candidate_steps(log: pd.DataFrame, saved: list[int]) -> dict[str, int]:
+    """The five candidate checkpoints of one teacher run (module doc) from its ``step`` / ``test_accuracy``
+    log, each snapped to the nearest of the ``saved`` intermediate checkpoint steps (the final excluded)."""
+    log = log.sort_values("step")
+    first = lambda t: int(log.loc[log["test_accuracy"] >= t, "step"].iloc[0]) if (log["test_accuracy"] >= t).any() \
+        else int(log["step"].iloc[-1])  # noqa: E731
+    begin, middle, end = first(0.55), first(0.80), first(0.99)
+    wanted = {"plateau": begin // 2, "beginning": begin, "middle": middle, "end": end, "after": 2 * end}
+    inter = sorted(saved)[:-1]
+    return {name: min(inter, key=lambda s: (abs(s - w), s)) for name, w in wanted.items()}
+
+
+def _r2(tier: str, out: Path, progress: bool = False) -> Outcome:
+    from infra.config import config_hash
+    from simulate.checkpoints import CheckpointDir
+    from simulate.config import StudentConfig, TeacherConfig
+    from simulate.student import train_strategies, train_student
+    from simulate.teacher import train_teacher
+
+    p = _SETUP[tier]
+    tcfg = TeacherConfig(d=p["d"], k=p["k"], width=p["tw"], steps=p["tsteps"], lr=0.05, eval_every=p["every"],
+                         checkpoint_every=p["every"], probe_every=0, seeds=p["tseeds"], device="cpu")
+    tdir = out / "teacher" / config_hash(tcfg)
+    teacher = train_teacher(tcfg, tdir, progress=progress)
+    log, saved = teacher.metrics(), CheckpointDir(teacher.ckpt).steps()
+    base = StudentConfig(teacher=str(tdir), width=p["sw"], steps=p["ssteps"], lr=p["lr"], eval_every=p["every"],
+                         probe_every=0, stage_steps=p["T"], seeds=p["sseeds"], device="cpu")
+    rows, marks = [], []
+    for run, tseed in enumerate(p["tseeds"]):
+        cands = candidate_steps(log[log["run"] == run], saved)
+        marks += [{"teacher_seed": tseed, "candidate": c, "step": s} for c, s in cands.items()]
+        cfg = dataclasses.replace(base, teacher_run=run)
+        outs = [out / "students" / config_hash(dataclasses.replace(cfg, strategy=s)) for s in ("ce", "oneshot")]
+        dirs = dict(zip(("ce", "oneshot"), train_strategies(cfg, ["ce", "oneshot"], outs, progress=progress)))
+        for c, step in cands.items():
+            sc = dataclasses.replace(cfg, strategy="two-shot", first_checkpoint=str(step))
+            dirs[c] = train_student(sc, out / "students" / config_hash(sc), progress=progress)
+        for name, rd in dirs.items():
+            for r in rd.read_json("summary.json")["runs"]:
+                rows.append({"teacher_seed": tseed, "student_seed": r["seed"], "student": name,
+                             "checkpoint": cands.get(name), "samples_to_95": r.get("samples_to_95")})
+    runs = pd.DataFrame(rows)
+    runs["pair"] = runs["teacher_seed"].astype(str) + "-" + runs["student_seed"].astype(str)
+    wide = runs.pivot(index="pair", columns="student", values="samples_to_95")
+    table = []
+    for c in (*CANDIDATES, "ce"):
+        est, lo, hi = ratio_interval(wide["oneshot"], wide[c])
+        table.append({"student": c, "median_samples_to_95": float(np.median(wide[c].astype(float).fillna(np.inf))),
+                      "speedup_vs_oneshot": est, "ci_lo": lo, "ci_hi": hi,
+                      "median_checkpoint": float(runs.loc[runs["student"] == c, "checkpoint"].median())
+                      if c in CANDIDATES else np.nan})
+    table = pd.DataFrame(table).set_index("student")
+    mid = table.loc["middle"]
+    mid_v, _ = interval_verdict(mid["ci_lo"], mid["ci_hi"], 1.0)
+    rivals = [c for c in ("beginning", "end") if interval_verdict(table.loc[c, "ci_lo"], table.loc[c, "ci_hi"], 1.0)[0]
+              == "PASS"]
+    strong = [c for c in rivals if table.loc[c, "speedup_vs_oneshot"] >= mid["speedup_vs_oneshot"]]
+    if mid_v == "PASS" and not rivals:
+        verdict = "PASS"
+    elif mid_v == "FAIL" or strong:
+        verdict = "FAIL"
+    else:
+        verdict = "INCONCLUSIVE"
+    reason = "speed-up over one-shot (median samples to 95%, 95% interval): " + "; ".join(
+        f"{c} {table.loc[c, 'speedup_vs_oneshot']:.2f}x [{table.loc[c, 'ci_lo']:.2f}, {table.loc[c, 'ci_hi']:.2f}]"
+        for c in (*CANDIDATES, "ce"))
+    out_table = table.reset_index()
+    marks = pd.DataFrame(marks)
+    return Outcome(verdict, reason, {"candidates": out_table.to_dict("records"), "checkpoints": marks.to_dict("records")},
+                   out_table, lambda path: _figure(log, marks, out_table, path),
+                   {"smoke": "(12, 4)-parity, teacher 256, students 48, 1 teacher x 2 student seeds",
+                    "cpu": "(24, 4)-parity, teacher width 512 (23k steps), students 48 (102k steps, T = 2304), "
+                           "3 teacher x 5 student seeds; the paper: (100, 6), 50k / 100, 20M steps, T = 1M",
+                    "paper": "(100, 6)-parity, 50k / 100, 20M steps, T = 1M (a GPU job)"}[tier])
+
+
+def _figure(log: pd.DataFrame, marks: pd.DataFrame, table: pd.DataFrame, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for run, g in log.groupby("run"):
+        a.plot(g["step"], g["test_accuracy"], lw=1, label=f"teacher run {run}")
+    for c, g in marks.groupby("candidate", sort=False):
+        a.scatter(g["step"], [1.02] * len(g), marker="v", s=25, label=c)
+    a.set(xlabel="teacher step (samples)", ylabel="test accuracy", title="teachers and the candidate checkpoints")
+    a.legend(fontsize=6)
+    ratio_panel(b, list(table["student"]), table["speedup_vs_oneshot"], table["ci_lo"], table["ci_hi"],
+                ylabel="one-shot / student (median samples to 95%)", title="(2, T)-progressive by first checkpoint")
+    save(fig, path)
+
+
+register(Claim(
+    "r2-checkpoint-in-transition", "R2: (2, T)-progressive distillation beats one-shot only with a checkpoint "
+    "inside the teacher's phase transition", "mlp",
+    Source("progressive", "Section 3.1 (R2), Figure 2 (right)", PAPER, 101,
+           "Our result demonstrates that the checkpoint selection is crucial, where only the checkpoint during the "
+           "phase transition is useful in accelerating training."),
+    Rule("Per first-checkpoint candidate (plateau, beginning, middle, end, after of each teacher's own transition: "
+         "first step at 55% / 80% / 99% test accuracy, half the first and twice the last): the ratio median(samples "
+         "to 95% of one-shot students) / median(samples to 95% of the candidate's two-shot students) over the paired "
+         "(teacher seed, student seed) runs, 95% bootstrap interval over the pairs (2000 resamples, seed 0).",
+         "PASS if the middle candidate's interval lies above 1 and neither the beginning's nor the end's does; FAIL "
+         "if the middle's lies at or below 1, or the beginning's or end's lies above 1 with a point estimate at "
+         "least the middle's; otherwise INCONCLUSIVE.", FIXED),
+    _r2))
