@@ -120,3 +120,26 @@ def test_r2_candidates_follow_the_teachers_own_curve():
     acc = [0.5] * 8 + [0.6, 0.7, 0.85, 0.95, 0.995] + [1.0] * 8  # 55% at 800, 80% at 1000, 99% at 1200
     got = candidate_steps(pd.DataFrame({"step": steps, "test_accuracy": acc}), saved=list(range(200, 2001, 200)))
     assert got == {"plateau": 400, "beginning": 800, "middle": 1000, "end": 1200, "after": 1800}
+
+
+def test_r1_compares_like_with_like_on_a_planted_log():
+    """R1's rows: the gap at the first evaluation at >= 80% accuracy is in-support mean minus off-support mean
+    (and min minus max), on a planted two-probe log."""
+    import pandas as pd
+
+    from experiments.claims.mlp_claims_r1 import transition_rows
+
+    base = {"run": 0, "corr2_in_mean": 0.1, "corr2_off_mean": 0.0, "corr2_in_min": 0.1, "corr2_off_max": 0.0,
+            "corr3_in_mean": 0.1, "corr3_off_mean": 0.0, "corr3_in_min": 0.1, "corr3_off_max": 0.0}
+    log = pd.DataFrame([
+        {**base, "step": 0, "test_accuracy": 0.5, "corr1_in_mean": 0.01, "corr1_off_mean": 0.02, "corr1_in_min": 0.0,
+         "corr1_off_max": 0.05},
+        {**base, "step": 10, "test_accuracy": 0.85, "corr1_in_mean": 0.30, "corr1_off_mean": 0.05,
+         "corr1_in_min": 0.2, "corr1_off_max": 0.25},
+        {**base, "step": 20, "test_accuracy": 1.0, "corr1_in_mean": 0.01, "corr1_off_mean": 0.0, "corr1_in_min": 0.0,
+         "corr1_off_max": 0.0}])
+    rows = transition_rows(log).set_index("at")
+    assert rows.loc["transition", "step"] == 10
+    assert rows.loc["transition", "gap1_mean"] == pytest.approx(0.25)
+    assert rows.loc["transition", "gap1_max"] == pytest.approx(-0.05)  # the max against the max: not separated
+    assert rows.loc["final", "corr1_in_mean"] == pytest.approx(0.01)

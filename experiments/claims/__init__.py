@@ -10,7 +10,8 @@ import importlib
 
 #: The modules that register claims, in the ledger's order.
 CLAIM_MODULES = ("experiments.claims.theory_claims", "experiments.claims.theory_claims_b", "experiments.claims.mlp_claims",
-                 "experiments.claims.mlp_claims_r2", "experiments.claims.mlp_claims_width")
+                 "experiments.claims.mlp_claims_r1", "experiments.claims.mlp_claims_r2",
+                 "experiments.claims.mlp_claims_width")
 
 
 def load_claims() -> dict:
