@@ -20,7 +20,7 @@ from .config import config_hash, config_to_dict
 from .rundir import RunConflictError, RunDir, atomic_write_text, config_difference
 from .store import summary_role, upgrade_summary_entry
 
-__all__ = ["run_compare", "median_reached", "strategy_row", "MEASURE_PREFIXES"]
+__all__ = ["run_compare", "median_reached", "ratio_interval", "strategy_row", "MEASURE_PREFIXES"]
 
 #: Per-run finals of the Transformer's measures summarized by :func:`strategy_row` when present.
 MEASURE_PREFIXES = ("final_m_robust_", "final_m_close_", "final_probe_level_")
@@ -32,6 +32,23 @@ def median_reached(values):
     arr = np.array([math.inf if v is None or v != v else v for v in values], dtype=float)
     med = float(np.median(arr))
     return None if math.isinf(med) else med
+
+
+def ratio_interval(base, faster, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+    """``median(base) / median(faster)`` over paired runs (the same seed pair trained both; a run that never
+    reached the target is +infinity) and its percentile bootstrap interval over the pairs (resampled jointly,
+    ``numpy.random.default_rng(seed)``)."""
+    b = np.array([math.inf if v is None or v != v else v for v in base], float)
+    f = np.array([math.inf if v is None or v != v else v for v in faster], float)
+    if b.shape != f.shape or b.size == 0:
+        raise ValueError("base and faster must be paired, non-empty")
+    ratio = lambda i: np.median(b[i]) / np.median(f[i])  # noqa: E731
+    rng = np.random.default_rng(seed)
+    boots = np.array([ratio(rng.integers(0, b.size, b.size)) for _ in range(n_boot)])
+    tail = 100 * (1 - level) / 2
+    with np.errstate(invalid="ignore"):
+        lo, hi = np.nanpercentile(boots, [tail, 100 - tail])
+    return float(ratio(np.arange(b.size))), float(lo), float(hi)
 
 
 def strategy_row(strategy: str, run_dir, *, speed_keys=("samples_to_95", "samples_to_99")) -> dict:

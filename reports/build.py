@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from infra.compare import median_reached
+from infra.compare import median_reached, ratio_interval
 from infra.rundir import atomic_write_text
 from infra.store import load_metrics, load_results
 from theory._checks import ParameterError, check_int, check_real
@@ -36,12 +36,20 @@ def _write_csv(out: Path, name: str, df: pd.DataFrame) -> str:
     return name
 
 
+_PAIR_KEYS = ("teacher.seed", "student.seed", "teacher_seed", "student_seed", "seed", "d", "teacher.d", "student.width")
+
+
 def strategy_table(results: pd.DataFrame) -> pd.DataFrame:
     """Per strategy: median samples to 95% and 99% test accuracy over the runs (a run that never got
-    there counts as infinitely slow; blank when the median did not get there), runs reaching 95%,
-    and the median final accuracy."""
+    there counts as infinitely slow; blank when the median did not get there), runs reaching 95%, the
+    median final accuracy, and "x fewer than ce" / "x fewer than oneshot": median(baseline) / median(this
+    strategy) of samples to 95% over the runs paired by their seeds (and setting), with a 95% bootstrap
+    interval over the pairs (:func:`infra.compare.ratio_interval`)."""
     if results.empty or "strategy" not in results.columns:
         return pd.DataFrame()
+    keys = [k for k in _PAIR_KEYS if k in results.columns]
+    by = {s: g.set_index(keys)["samples_to_95"] if keys else g["samples_to_95"].reset_index(drop=True)
+          for s, g in results.groupby("strategy", sort=False)}
     rows = []
     for strategy, g in results.groupby("strategy", sort=False):
         row = {"strategy": strategy}
@@ -50,8 +58,16 @@ def strategy_table(results: pd.DataFrame) -> pd.DataFrame:
             row[f"median samples to {t}%"] = np.nan if med is None else med
         row["runs reaching 95%"] = f"{int(g['samples_to_95'].notna().sum())}/{len(g)}"
         row["median final accuracy"] = float(g["final_accuracy"].median())
+        for base in ("ce", "oneshot"):
+            if base in by and strategy != base:
+                pair = by[base].index.intersection(by[strategy].index)
+                if len(pair) and pair.is_unique:
+                    est, lo, hi = ratio_interval(by[base][pair].tolist(), by[strategy][pair].tolist())
+                    row[f"x fewer than {base} [95% CI]"] = f"{est:.2f} [{lo:.2f}, {hi:.2f}]"
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    ratios = [c for base in ("ce", "oneshot") for c in table.columns if c == f"x fewer than {base} [95% CI]"]
+    return table[[c for c in table.columns if c not in ratios] + ratios]
 
 
 def _strategies(out: Path, metrics: pd.DataFrame, results: pd.DataFrame) -> Section:

@@ -216,3 +216,23 @@ def test_batch_width_reads_student_width_and_batch_of_compare_runs():
     assert (table["n"] == 2).all() and (table["n_not_reached"] == 1).all()
     assert D.batch_width_varies(D.batch_width_table(pts), "batch")
     assert not D.batch_width_varies(D.batch_width_table(pts), "width")
+
+
+def test_strategy_table_speedups_are_paired_medians_with_intervals():
+    """"x fewer than ce / oneshot": the ratio of medians of samples to 95% over runs paired by their seeds,
+    with a bootstrap interval; a planted 2x speed-up gives 2.00 [2.00, 2.00], the baseline has no column."""
+    import pandas as pd
+
+    from reports.build import strategy_table
+
+    rows = []
+    for seed in range(5):
+        base = 1000 * (seed + 1)
+        for strategy, samples in (("ce", base), ("oneshot", base * 1.5), ("two-shot", base / 2)):
+            rows.append({"strategy": strategy, "student.seed": seed, "samples_to_95": samples,
+                         "samples_to_99": samples, "final_accuracy": 1.0})
+    t = strategy_table(pd.DataFrame(rows)).set_index("strategy")
+    assert t.loc["two-shot", "x fewer than ce [95% CI]"] == "2.00 [2.00, 2.00]"
+    assert t.loc["two-shot", "x fewer than oneshot [95% CI]"] == "3.00 [3.00, 3.00]"
+    assert pd.isna(t.loc["ce", "x fewer than ce [95% CI]"])
+    assert t.loc["ce", "x fewer than oneshot [95% CI]"] == "1.50 [1.50, 1.50]"

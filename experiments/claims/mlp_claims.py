@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from infra.compare import ratio_interval
+
 from .ledger import Claim, Outcome, Rule, Source, interval_verdict, register
 
 __all__ = ["ratio_interval", "ratio_panel", "save"]
@@ -20,23 +22,6 @@ __all__ = ["ratio_interval", "ratio_panel", "save"]
 SWEEPS = Path(__file__).resolve().parent.parent / "sweeps"
 PAPER = "001_eef68ba6c826acd6.txt"
 FIXED = "2026-11-30"
-
-
-def ratio_interval(base, faster, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
-    """``median(base) / median(faster)`` over paired runs (the same seed pair trained both; a run that never
-    reached the target is +infinity) and its percentile bootstrap interval over the pairs (resampled jointly,
-    ``numpy.random.default_rng(seed)``)."""
-    b = np.array([math.inf if v is None or v != v else v for v in base], float)
-    f = np.array([math.inf if v is None or v != v else v for v in faster], float)
-    if b.shape != f.shape or b.size == 0:
-        raise ValueError("base and faster must be paired, non-empty")
-    ratio = lambda i: np.median(b[i]) / np.median(f[i])  # noqa: E731
-    rng = np.random.default_rng(seed)
-    boots = np.array([ratio(rng.integers(0, b.size, b.size)) for _ in range(n_boot)])
-    tail = 100 * (1 - level) / 2
-    with np.errstate(invalid="ignore"):
-        lo, hi = np.nanpercentile(boots, [tail, 100 - tail])
-    return float(ratio(np.arange(b.size))), float(lo), float(hi)
 
 
 # ------------------------------------------------------------------ Figure 1 (left): online SGD
