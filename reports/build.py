@@ -111,7 +111,8 @@ def _curriculum(out: Path, metrics: pd.DataFrame, results: pd.DataFrame) -> Sect
 def _theory(out: Path, theory_d: int, gap_ks, gap_ds) -> Section:
     sec = Section("theory", "Theory alone",
                   f"Left: exact |zeta_i(d)| at d={theory_d} vs the paper's stated order i^(-1/3)/C(d,i) and the "
-                  "corrected order (theory/ERRATA.md). Right: exact Fourier gap vs 0.03 (d-1)^(-(k-1)/2).")
+                  "corrected order (theory/ERRATA.md). Right: exact Fourier gap vs 0.03 (d-1)^(-(k-1)/2); red x: "
+                  "a d where the bound fails (drawn on the bound: a gap <= 0 has no place on a log axis).")
     zetas, gaps = D.zeta_table(theory_d, 15), D.gap_table(gap_ks, gap_ds)
     sec.csvs += [_write_csv(out, "theory_zeta.csv", zetas), _write_csv(out, "theory_gap.csv", gaps)]
     F.plot_theory(zetas, gaps, out / "theory.png")

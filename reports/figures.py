@@ -88,7 +88,11 @@ def plot_theory(zetas: pd.DataFrame, gaps: pd.DataFrame, path) -> None:
         pos = grp[grp["gap"] > 0]
         line, = ax2.loglog(pos["d"], pos["gap"], "o-", ms=3, label=f"exact gap, k={k}")
         ax2.loglog(grp["d"], grp["paper_bound"], "--", color=line.get_color(), label=f"0.03(d-1)^(-(k-1)/2), k={k}")
-    ax2.set(xlabel="d", ylabel="|zeta_{k-1}| - |zeta_{k+1}|", title="Fourier gap vs the paper's bound")
+        fails = grp[grp["gap"] < grp["paper_bound"]]  # below the bound, zero or negative gaps included
+        if len(fails):  # marked on the bound's line, where a gap <= 0 cannot be drawn on a log axis
+            ax2.loglog(fails["d"], fails["paper_bound"], "x", color="red", ms=7, mew=1.5,
+                       label=f"bound fails, k={k} ({len(fails)} d)")
+    ax2.set(xlabel="d", ylabel="|zeta_{k-1}| - |zeta_{k+1}|", title="Fourier gap vs the paper's bound (x: fails)")
     ax2.legend(fontsize=7)
     _save(fig, path)
 
