@@ -113,9 +113,7 @@ def plan(spec: dict, out: Path) -> tuple[list, list[Point]]:
                         key = hashlib.sha256(json.dumps([setting, grid, target, seeds, _words(sw), _words(tw)],
                                                         sort_keys=True).encode()).hexdigest()[:12]
                         points.append(Point(setting, student, grid, key))
-    seen = {p.key for p in points}
-    if len(seen) != len(points):
-        points = list({p.key: p for p in points}.values())  # the same point listed twice: searched once
+    points = list({p.key: p for p in points}.values())  # the same point listed twice: searched once
     return [(Path(d), c) for d, c in teachers.items()], points
 
 

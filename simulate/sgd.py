@@ -38,7 +38,7 @@ from .train_setup import (
     blocked_decay_ok, check_mult, check_train, loss_kind, lr_steps, make_targets, segments, setup_training,
 )
 
-__all__ = ["reference_step", "sgd_step", "loss_kind", "make_targets", "train_sgd", "two_stage_train"]
+__all__ = ["reference_step", "summed_grads", "sgd_step", "loss_kind", "make_targets", "train_sgd", "two_stage_train"]
 
 
 def _apply(params: MLPParams, gW, gb, ga, lr, train: str, wd_W: float, wd_a: float, lr_a_mult: float = 1.0) -> None:
@@ -97,7 +97,7 @@ def reference_step(
     return new, f.detach()
 
 
-def _output_grads(params: MLPParams, x: torch.Tensor, targets: torch.Tensor, loss_kind: int):
+def summed_grads(params: MLPParams, x: torch.Tensor, targets: torch.Tensor, loss_kind: int):
     """Summed (not averaged) gradients ``(gW, gb, ga)`` over the rows of ``x`` and the outputs."""
     z = hidden(params, x)  # (R, B, m)
     h = torch.relu(z)
@@ -129,7 +129,7 @@ def sgd_step(
     for i in range(0, B, rows):
         xs = x[..., i:i + rows, :]
         ts = targets[i:i + rows] if targets.dim() == (1 if loss_kind == 0 else 2) else targets[:, i:i + rows]
-        *grads, f = _output_grads(params, xs, ts, loss_kind)
+        *grads, f = summed_grads(params, xs, ts, loss_kind)
         sums = grads if sums is None else [u + v for u, v in zip(sums, grads)]
         outs.append(f)
     gW, gb, ga = (t / B for t in sums)

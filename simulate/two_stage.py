@@ -27,8 +27,8 @@ import torch
 
 from theory._checks import ParameterError
 
-from .losses import hinge_grad
-from .model import MLPParams, forward, hidden
+from .model import MLPParams, forward
+from .sgd import summed_grads
 
 __all__ = ["STAGE1_ROWS", "stage_one_gradient", "auto_eta1", "stage_one", "support_recovery",
            "majority", "first_stage_correlations"]
@@ -49,12 +49,8 @@ def stage_one_gradient(params: MLPParams, draw: Callable[[int], tuple[torch.Tens
     while done < batch:
         n = min(rows, batch - done)
         x, t = draw(n)
-        x = x.to(params.W.dtype)
-        z = hidden(params, x)  # (R, n, m)
-        f = torch.bmm(torch.relu(z), params.a.transpose(1, 2))[..., 0]  # (R, n)
-        g = hinge_grad(f, t)  # (R, n)
-        dz = g[..., None] * params.a[:, 0, None, :] * (z > 0)  # (R, n, m)
-        total += torch.bmm(dz.transpose(1, 2), x).double()
+        gW, *_ = summed_grads(params, x.to(params.W.dtype), t, loss_kind=0)  # hinge, summed over the chunk
+        total += gW.double()
         done += n
     return (total / batch).to(params.W.dtype)
 

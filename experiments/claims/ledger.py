@@ -19,7 +19,7 @@ from typing import Any, Callable
 from theory._checks import ParameterError
 
 __all__ = ["VERDICTS", "TIERS", "PAPERS", "Source", "Rule", "Outcome", "Claim", "CLAIMS", "register",
-           "interval_verdict", "exact_verdict"]
+           "interval_verdict", "exact_verdict", "write_png"]
 
 VERDICTS = ("PASS", "FAIL", "INCONCLUSIVE")
 TIERS = ("smoke", "cpu", "paper")
@@ -125,3 +125,12 @@ def interval_verdict(lo: float, hi: float, threshold: float, *, claimed: str = "
 def exact_verdict(holds: bool, why: str) -> tuple[str, str]:
     """An exact computation decides: PASS when the stated property ``holds``, FAIL otherwise."""
     return ("PASS" if holds else "FAIL"), why
+
+
+def write_png(fig, path) -> None:
+    """A claim's figure: tight layout, PNG at 200 dpi, closed."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=200)
+    plt.close(fig)

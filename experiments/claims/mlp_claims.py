@@ -15,9 +15,9 @@ import pandas as pd
 
 from infra.compare import ratio_interval
 
-from .ledger import Claim, Outcome, Rule, Source, interval_verdict, register
+from .ledger import Claim, Outcome, Rule, Source, interval_verdict, register, write_png
 
-__all__ = ["ratio_interval", "ratio_panel", "save"]
+__all__ = ["ratio_interval", "ratio_panel"]
 
 SWEEPS = Path(__file__).resolve().parent.parent / "sweeps"
 PAPER = "001_eef68ba6c826acd6.txt"
@@ -82,15 +82,6 @@ def ratio_panel(ax, labels, est, lo, hi, *, ylabel: str, title: str) -> None:
     ax.set_title(title, fontsize=9)
 
 
-def save(fig, path) -> None:
-    """A claim's figure: tight layout, PNG at 200 dpi, closed."""
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    fig.savefig(path, dpi=200)
-    plt.close(fig)
-
-
 def _ratio_figure(table: pd.DataFrame, path) -> None:
     import matplotlib
 
@@ -101,7 +92,7 @@ def _ratio_figure(table: pd.DataFrame, path) -> None:
     ratio_panel(ax, [f"{x.strategy} vs {x.baseline}\nd={x.d}" for x in table.itertuples()], table["ratio"],
                 table["ci_lo"], table["ci_hi"], ylabel="samples to 95% (baseline / strategy)",
                 title="Figure 1 (left): speed-up over ce and one-shot, 95% bootstrap intervals")
-    save(fig, path)
+    write_png(fig, path)
 
 
 register(Claim(

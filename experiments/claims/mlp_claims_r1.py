@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .ledger import Claim, Outcome, Rule, Source, register
-from .mlp_claims import FIXED, PAPER, save
+from .ledger import Claim, Outcome, Rule, Source, register, write_png
+from .mlp_claims import FIXED, PAPER
 
 _SETUP = {"smoke": dict(d=10, k=4, width=256, steps=4000, every=100, seeds=(0,)),
           "cpu": dict(d=16, k=4, width=512, steps=10240, every=256, seeds=(0, 1, 2)),
@@ -82,7 +82,7 @@ def _r1(tier: str, out: Path, progress: bool = False) -> Outcome:
                 ax.axvline(t, color="red", lw=0.6, ls=":")
             ax.set(xlabel="teacher step (samples)", ylabel=f"|E p(x) chi_U(x)|, |U| = {g}", title=f"degree {g}")
             ax.legend(fontsize=7)
-        save(fig, path)
+        write_png(fig, path)
 
     return Outcome(verdict, reason, {"transition": mid.reset_index().to_dict("records")}, table, figure,
                    {"smoke": "(10, 4), width 256, 1 teacher", "cpu": "(16, 4)-parity, width 512, 10240 steps, exact "

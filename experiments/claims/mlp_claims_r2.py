@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .ledger import Claim, Outcome, Rule, Source, interval_verdict, register
-from .mlp_claims import FIXED, PAPER, ratio_interval, ratio_panel, save
+from .ledger import Claim, Outcome, Rule, Source, interval_verdict, register, write_png
+from .mlp_claims import FIXED, PAPER, ratio_interval, ratio_panel
 
 #: (d, k), teacher width and steps, checkpoint spacing, student width, rate, steps and T, per tier.
 _SETUP = {
@@ -122,7 +122,7 @@ def _figure(log: pd.DataFrame, marks: pd.DataFrame, table: pd.DataFrame, path) -
     a.legend(fontsize=6)
     ratio_panel(b, list(table["student"]), table["speedup_vs_oneshot"], table["ci_lo"], table["ci_hi"],
                 ylabel="one-shot / student (median samples to 95%)", title="(2, T)-progressive by first checkpoint")
-    save(fig, path)
+    write_png(fig, path)
 
 
 register(Claim(

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .ledger import Claim, Outcome, Rule, Source, interval_verdict, register
-from .mlp_claims import FIXED, PAPER, ratio_interval, ratio_panel, save
+from .ledger import Claim, Outcome, Rule, Source, interval_verdict, register, write_png
+from .mlp_claims import FIXED, PAPER, ratio_interval, ratio_panel
 
 _SETUP = {
     "smoke": dict(d=12, k=4, widths=(64, 256, 1024), steps=8000, every=200, seeds=(0, 1)),
@@ -66,7 +66,7 @@ def _f7(tier: str, out: Path, progress: bool = False) -> Outcome:
         a.legend(fontsize=7)
         ratio_panel(b, [f"{x.narrow} / {x.wide}" for x in table.itertuples()], table["ratio"], table["ci_lo"],
                     table["ci_hi"], ylabel="samples ratio (narrow / wide)", title="wider is faster if above 1")
-        save(fig, path)
+        write_png(fig, path)
 
     return Outcome(verdict, reason, {"rows": rows, "medians": {str(k): float(v) for k, v in med.items()}},
                    pd.concat([table.assign(kind="ratio"), per_width.assign(kind="run")], ignore_index=True), figure,

@@ -20,7 +20,7 @@ from theory.fourier import cube, log_abs_zeta, zeta
 from theory.gap import fourier_gap
 from theory.gradient import lemma_b2_corrected, lemma_b2_stated, population_gradient, stage_one_update
 
-from .ledger import Claim, Outcome, Rule, Source, exact_verdict, register
+from .ledger import Claim, Outcome, Rule, Source, exact_verdict, register, write_png
 
 __all__ = ["PAPER", "FIXED", "source", "save_figure", "fraction_table", "gap_certificate", "b2_rows"]
 
@@ -42,9 +42,7 @@ def save_figure(draw, path, *, size=(5.6, 3.6)) -> None:
 
     fig, ax = plt.subplots(figsize=size)
     draw(ax)
-    fig.tight_layout()
-    fig.savefig(path, dpi=200)
-    plt.close(fig)
+    write_png(fig, path)
 
 
 def _g(x) -> str:

@@ -24,12 +24,10 @@ def register(subparsers) -> None:
 def _run(args) -> None:
     from pathlib import Path
 
-    from experiments.scaling import load_spec, plan, run_scaling
+    from experiments.scaling import run_scaling
     from reports.build import build_report
 
-    data, _ = load_spec(args.tier)
-    plan(data, Path(args.out))  # every config checked before any work
-    res = run_scaling(args.tier, args.out, progress=not args.no_progress)
+    res = run_scaling(args.tier, args.out, progress=not args.no_progress)  # checks every config before any work
     report = Path(args.report_out) if args.report_out else Path(args.out) / "report"
     build_report(args.out, report)
     print(f"{res['teachers']} teachers, {res['searches']} B1* searches in {res['wall_seconds']:.0f} s; "
