@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from infra.config import MAX_INT, check_extraction, check_memory, check_seeds
+from infra.config import MAX_INT, check_checkpoints, check_extraction, check_memory, check_seeds
 from infra.first_checkpoint import check_first_fields
 from infra.schedule import SPLITS, STRATEGIES, stage_plan
 from theory._checks import ParameterError, check_choice, check_int, check_real
@@ -103,6 +103,7 @@ def _check_student(cfg) -> None:
     check_int("top_k", cfg.top_k, 0)
     check_real("alpha", cfg.alpha, 0, 1)
     check_int("n_checkpoints", cfg.n_checkpoints, 0)
+    check_checkpoints(cfg)
     check_int("stage_steps", cfg.stage_steps, 0)
     check_real("kappa", cfg.kappa, 0, 1, lo_open=True)
     check_choice("split", cfg.split, SPLITS)
@@ -228,6 +229,9 @@ class PcfgStudentConfig:
     # equal-split: N checkpoints C_1, 2 C_1, ..., N C_1 (0, or more than fit: every multiple up to the teacher's
     # end); progressive: N of (N, T)-progressive (0: every teacher checkpoint up to the final)
     n_checkpoints: int = 0
+    # progressive: explicit intermediate teacher checkpoints (teacher steps, increasing, each snapped to the
+    # nearest saved one); empty: equally spaced (n_checkpoints)
+    checkpoints: tuple[int, ...] = ()
     # T: two-shot: student steps on C_1 (0: steps / 4); progressive: per intermediate checkpoint (0: the
     # teacher's checkpoint spacing)
     stage_steps: int = 0
@@ -319,6 +323,7 @@ class ParityTransformerStudentConfig:
     first_skip: float = 0.1  # fraction of the teacher's steps left out of the automatic choice
     first_smooth: int = 3  # accuracy rule: moving-average window in log points
     n_checkpoints: int = 0
+    checkpoints: tuple[int, ...] = ()  # progressive: explicit intermediate checkpoints, as in PcfgStudentConfig
     stage_steps: int = 0
     kappa: float = 0.5
     split: Literal["teacher", "student"] = "teacher"
@@ -349,7 +354,8 @@ def _check_compare(cfg) -> None:
     st = cfg.student
     for s in cfg.strategies:  # the schedules' (N, T) fit into the student's steps (infra.schedule)
         stage_plan(s, steps=st.steps, stage_steps=st.stage_steps, n_checkpoints=st.n_checkpoints,
-                   teacher_steps=cfg.teacher.steps, spacing=cfg.teacher.checkpoint_every, prefix="student.")
+                   teacher_steps=cfg.teacher.steps, spacing=cfg.teacher.checkpoint_every, checkpoints=st.checkpoints,
+                   prefix="student.")
     check_extraction(st, len(st.extract_layers) or st.layers, active="extraction" in cfg.strategies,
                      prefix="student.")
     if isinstance(cfg.teacher, ParityTransformerTeacherConfig):  # the students' sizes are the teacher's task's

@@ -230,7 +230,7 @@ def student_schedule(cfg, teacher: RunDir, tcfg, available: list[int]) -> tuple[
     sched, note = S.build_schedule(
         cfg.strategy, steps=cfg.steps, teacher_steps=tcfg.steps, spacing=tcfg.checkpoint_every, available=available,
         first=first, stage_steps=cfg.stage_steps, n_checkpoints=cfg.n_checkpoints, kappa=cfg.kappa, split=cfg.split,
-        extract_layers=layers, extract_steps=cfg.extract_steps)
+        extract_layers=layers, extract_steps=cfg.extract_steps, checkpoints=cfg.checkpoints)
     if cfg.strategy == "extraction":
         note.update(projection_scale=cfg.projection_scale, projection_seed=cfg.projection_seed)
     return sched, note

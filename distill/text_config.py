@@ -121,6 +121,7 @@ class TextStudentConfig:
     # equal-split: N checkpoints C_1, 2 C_1, ..., N C_1 (0, or more than fit: every multiple up to the teacher's
     # end); progressive: N of (N, T)-progressive (0: every teacher checkpoint up to the final)
     n_checkpoints: int = 0
+    checkpoints: tuple[int, ...] = ()  # progressive: explicit intermediate checkpoints, as in PcfgStudentConfig
     # T: two-shot: student steps on C_1 (0: steps / 4); progressive: per intermediate checkpoint (0: the
     # teacher's checkpoint spacing)
     stage_steps: int = 0

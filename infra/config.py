@@ -19,11 +19,12 @@ import types
 import typing
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 from theory._checks import ParameterError, check_int, check_real
 
 __all__ = ["apply_overrides", "parse_overrides", "config_to_dict", "config_from_dict", "config_hash", "value_text",
-           "check_seeds", "check_extraction", "CONFIG_ALIASES", "renamed_config_keys", "MAX_INT", "parse_int",
+           "check_seeds", "check_checkpoints", "check_extraction", "CONFIG_ALIASES", "HASH_NEW_FIELDS", "renamed_config_keys", "MAX_INT", "parse_int",
            "machine_memory", "check_memory", "human_bytes", "read_json_file", "stored_config", "IcurrWarning"]
 
 class IcurrWarning(UserWarning):
@@ -264,9 +265,27 @@ def stored_config(classes, path, what: str = "config"):
         raise ParameterError(f"{what} {str(path)!r} is not a valid {cls.__name__}: {exc}") from None
 
 
+#: Fields added after run directories named by :func:`config_hash` were published, ``{config class
+#: name: {field: the value it had implicitly before}}``. At that value a field is left out of the hash,
+#: so that adding it renames no existing run (``config.json`` still lists it).
+HASH_NEW_FIELDS: dict[str, dict[str, Any]] = {
+    "StudentConfig": {"checkpoints": []},  # progressive's explicit intermediate checkpoints (simulate)
+    "ParityTransformerStudentConfig": {"checkpoints": []},
+    "PcfgStudentConfig": {"checkpoints": []},
+    "TextStudentConfig": {"checkpoints": []},
+}
+
+
+def _hashed(data: dict) -> dict:
+    new = HASH_NEW_FIELDS.get(data.get("kind"), {})
+    return {k: _hashed(v) if isinstance(v, dict) else v for k, v in data.items()
+            if not (k in new and v == new[k])}
+
+
 def config_hash(cfg, length: int = 12) -> str:
-    """Stable hash of the full config (sorted-key JSON): equal configs, equal hashes."""
-    text = json.dumps(config_to_dict(cfg), sort_keys=True, separators=(",", ":"))
+    """Stable hash of the full config (sorted-key JSON): equal configs, equal hashes. Fields of
+    :data:`HASH_NEW_FIELDS` at their former implicit value are left out."""
+    text = json.dumps(_hashed(config_to_dict(cfg)), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
@@ -284,6 +303,20 @@ def check_extraction(cfg, layers: int = 1, *, active: bool | None = None, prefix
         raise ParameterError(f"{prefix}extract_steps must leave steps for the final teacher: {layers} extracted "
                              f"layer(s) * {prefix}extract_steps = {layers * cfg.extract_steps} must be < "
                              f"{prefix}steps = {cfg.steps} for extraction")
+
+
+def check_checkpoints(cfg) -> None:
+    """A student's explicit intermediate checkpoints (``checkpoints``; read by progressive only): teacher steps
+    >= 1, strictly increasing; ``n_checkpoints`` 0 or ``len(checkpoints) + 1``. Whether they lie before the
+    teacher's last step is checked when the teacher is known (:func:`infra.schedule.stage_plan`)."""
+    cks = tuple(cfg.checkpoints)
+    for c in cks:
+        check_int("checkpoints", c, 1, MAX_INT)
+    if any(b <= a for a, b in zip(cks, cks[1:])):
+        raise ParameterError(f"checkpoints must be strictly increasing teacher steps, got {list(cks)}")
+    if cks and cfg.n_checkpoints not in (0, len(cks) + 1):
+        raise ParameterError(f"n_checkpoints must be 0 or len(checkpoints) + 1 = {len(cks) + 1} when checkpoints "
+                             f"are given, got {cfg.n_checkpoints}")
 
 
 def check_seeds(seeds, **per_run) -> None:

@@ -31,7 +31,7 @@ from theory._checks import ParameterError, check_choice, check_int, check_real
 __all__ = [
     "STRATEGIES", "SPLITS", "EXTRACT", "Schedule", "Source", "Stage", "build_schedule", "checkpoint_multiples",
     "cross_entropy", "equal_split", "extract_layer", "extraction", "kappa_equal_split", "one_shot", "progressive",
-    "snap_steps", "stage_plan", "two_shot",
+    "progressive_at", "snap_steps", "stage_plan", "two_shot",
 ]
 
 #: Student strategies, the same names in every engine (Definition 2.2, Appendix D.2; Curriculum Extraction).
@@ -194,6 +194,21 @@ def progressive(n: int, t: int, total_steps: int, *, teacher_steps: int, spacing
     return Schedule(tuple(stages), f"progressive(N={n},T={t})")
 
 
+def progressive_at(checkpoints: Sequence[int], t: int, total_steps: int, *, teacher_steps: int) -> Schedule:
+    """(N, T)-progressive distillation over chosen intermediate checkpoints (Definition 2.2 with an
+    explicit list; Appendix C.3, Figure 18's (3, 2M)-progressive from two chosen checkpoints):
+    ``[(c_1, T), ..., (c_(N-1), T), ("final", total_steps - (N-1) T)]`` with ``N = len(checkpoints) + 1``;
+    the checkpoints strictly increasing in ``(0, teacher_steps)``."""
+    t = check_int("t", t, lo=1)
+    cks = [check_int("checkpoints", c, lo=1, hi=check_int("teacher_steps", teacher_steps, lo=2) - 1)
+           for c in checkpoints]
+    if not cks or any(b <= a for a, b in zip(cks, cks[1:])):
+        raise ParameterError(f"checkpoints must be one or more strictly increasing teacher steps, got {list(cks)}")
+    total_steps = check_int("total_steps", total_steps, lo=(len(cks) + 1) * t)
+    stages = [(c, t) for c in cks] + [("final", total_steps - len(cks) * t)]
+    return Schedule(tuple(stages), f"progressive(checkpoints={cks},T={t})")
+
+
 def two_shot(intermediate: int, t: int, total_steps: int) -> Schedule:
     """(2, T)-progressive distillation with a chosen intermediate checkpoint (Section 3.1, R2).
 
@@ -289,14 +304,16 @@ def snap_steps(requested: Sequence[int], available: Sequence[int], *, tolerance:
 # ---------------------------------------------------------------- a student strategy's schedule
 
 def stage_plan(strategy: str, *, steps: int, stage_steps: int = 0, n_checkpoints: int = 0, teacher_steps: int,
-               spacing: int, prefix: str = "") -> tuple[int, int] | None:
+               spacing: int, checkpoints: Sequence[int] = (), prefix: str = "") -> tuple[int, int] | None:
     """``(N, T)`` of a ``progressive`` student, ``(2, T)`` of a ``two-shot`` one, None for the other
     strategies; raises :class:`ParameterError` when the stages do not fit into the student's ``steps``.
 
-    progressive: ``N = n_checkpoints`` or ``T0 // spacing`` (every saved teacher checkpoint up to
-    the final), ``T = stage_steps`` or ``spacing``; needs ``N * T <= steps``. two-shot: ``T =
-    stage_steps`` or ``steps // 4``; needs ``2 T <= steps``. ``spacing``: the teacher's checkpoint
-    spacing; ``prefix`` (``"student."``) names the fields inside a compare config.
+    progressive: ``N = len(checkpoints) + 1`` when explicit intermediate ``checkpoints`` are given
+    (``n_checkpoints`` then 0 or that N; each checkpoint in ``(0, T0)``), else ``N = n_checkpoints``
+    or ``T0 // spacing`` (every saved teacher checkpoint up to the final); ``T = stage_steps`` or
+    ``spacing``; needs ``N * T <= steps``. two-shot: ``T = stage_steps`` or ``steps // 4``; needs
+    ``2 T <= steps``. ``spacing``: the teacher's checkpoint spacing; ``prefix`` (``"student."``)
+    names the fields inside a compare config.
     """
     def fail(need: str) -> ParameterError:
         if prefix:
@@ -304,7 +321,14 @@ def stage_plan(strategy: str, *, steps: int, stage_steps: int = 0, n_checkpoints
         return ParameterError(f"{strategy} needs steps >= {need}; got steps = {steps}")
 
     if strategy == "progressive":
-        n = n_checkpoints or max(1, teacher_steps // spacing)
+        if checkpoints:
+            if n_checkpoints not in (0, len(checkpoints) + 1):
+                raise ParameterError(f"{prefix}n_checkpoints must be 0 or len({prefix}checkpoints) + 1 = "
+                                     f"{len(checkpoints) + 1} when {prefix}checkpoints are given; got {n_checkpoints}")
+            if not all(0 < c < teacher_steps for c in checkpoints):
+                raise ParameterError(f"{prefix}checkpoints must lie in (0, {teacher_steps}) (the teacher's steps, "
+                                     f"exclusive); got {list(checkpoints)}")
+        n = len(checkpoints) + 1 if checkpoints else n_checkpoints or max(1, teacher_steps // spacing)
         t = stage_steps or spacing
         if n * t > steps:
             raise fail(f"n_checkpoints * stage_steps = {n} * {t}")
@@ -331,6 +355,7 @@ def build_schedule(
     split: str = "teacher",
     extract_layers: Sequence[int] = (1,),
     extract_steps: int = 1,
+    checkpoints: Sequence[int] = (),
 ) -> tuple[Schedule, dict]:
     """The schedule of a student of ``steps`` steps under ``strategy`` and a note on its checkpoints
     (written to ``summary.json`` as ``checkpoint_choice``); the same meaning in every engine.
@@ -344,7 +369,9 @@ def build_schedule(
     * ``progressive``: (N, T)-progressive distillation (Definition 2.2) over the teacher's saved
       checkpoints: ``N = n_checkpoints`` or ``T0 / spacing``; the intermediates are the multiples of
       ``spacing`` (of ``T0 // N`` when ``n_checkpoints`` is given); ``T = stage_steps`` or ``spacing``
-      (:func:`stage_plan`); the final teacher supervises the rest.
+      (:func:`stage_plan`); the final teacher supervises the rest. Explicit ``checkpoints`` (teacher
+      steps, each snapped to the nearest saved one) replace the equally spaced ones
+      (:func:`progressive_at`).
     * ``two-shot``: (2, T)-progressive with ``C_1`` (Section 3.1, R2): ``C_1`` for ``T = stage_steps``
       (0: ``steps // 4``) steps, then the final teacher.
     * ``equal-split``: N-shot equal-split distillation (Appendix D.2) over ``C_1, 2 C_1, ..., n C_1``
@@ -367,7 +394,15 @@ def build_schedule(
         layers = [int(layer) for layer in extract_layers]
         return extraction(layers, extract_steps, steps), {"extract_layers": layers, "extract_steps": extract_steps}
     plan = stage_plan(strategy, steps=steps, stage_steps=stage_steps, n_checkpoints=n_checkpoints,
-                      teacher_steps=T0, spacing=spacing)
+                      teacher_steps=T0, spacing=spacing, checkpoints=checkpoints)
+    if strategy == "progressive" and checkpoints:
+        n, t = plan
+        snapped = snap_steps(list(checkpoints), available)
+        if len(set(snapped)) < len(snapped) or T0 in snapped:
+            raise ParameterError(f"checkpoints {list(checkpoints)} snap to the saved teacher checkpoints {snapped}: "
+                                 "each must snap to its own intermediate checkpoint")
+        return progressive_at(snapped, t, steps, teacher_steps=T0), {
+            "n_checkpoints": n, "stage_steps": t, "checkpoints": snapped}
     if strategy == "progressive":
         n, t = plan
         sched = progressive(n, t, steps, teacher_steps=T0, spacing=T0 // n if n_checkpoints else spacing)

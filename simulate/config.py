@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from infra.config import MAX_INT, check_extraction, check_memory, check_seeds
+from infra.config import MAX_INT, check_checkpoints, check_extraction, check_memory, check_seeds
 from infra.first_checkpoint import check_first_fields
 from infra.schedule import SPLITS, STRATEGIES, stage_plan
 from theory._checks import ParameterError, check_choice, check_int, check_real
@@ -191,6 +191,10 @@ class StudentConfig:
     # progressive: N of (N, T)-progressive (0: every teacher checkpoint up to the final; given: checkpoints at the
     # multiples of T0 // N); equal-split: N checkpoints C_1, ..., N C_1 (0, or more than fit: every multiple up to T0)
     n_checkpoints: int = 0
+    # progressive: explicit intermediate teacher checkpoints (teacher steps, increasing, each snapped to the
+    # nearest saved one), each supervising stage_steps steps before the final; empty: equally spaced
+    # (n_checkpoints). Appendix C.3's (3, T)-progressive from two chosen checkpoints: checkpoints=4500000,6000000
+    checkpoints: tuple[int, ...] = ()
     kappa: float = 0.5  # equal-split with split=teacher: the first kappa * T0 student steps are split over the N
     # equal-split: split kappa*T0 student steps (Appendix D.2, variant 2) or the student's own steps (variant 1)
     split: Literal["teacher", "student"] = "teacher"
@@ -214,6 +218,7 @@ class StudentConfig:
         check_real("alpha", self.alpha, 0, 1)
         check_int("stage_steps", self.stage_steps, 0)
         check_int("n_checkpoints", self.n_checkpoints, 0)
+        check_checkpoints(self)
         check_real("kappa", self.kappa, 0, 1, lo_open=True)
         check_extraction(self)
         check_real("extract_lr", self.extract_lr, 0)
@@ -238,7 +243,7 @@ class CompareConfig:
         t, st = self.teacher, self.student
         for s in self.strategies:  # the schedules' (N, T) fit into the student's steps (infra.schedule)
             stage_plan(s, steps=st.steps, stage_steps=st.stage_steps, n_checkpoints=st.n_checkpoints,
-                       teacher_steps=t.steps, spacing=t.checkpoint_every, prefix="student.")
+                       teacher_steps=t.steps, spacing=t.checkpoint_every, checkpoints=st.checkpoints, prefix="student.")
         check_extraction(st, active="extraction" in self.strategies, prefix="student.")
         # the students of every strategy but extraction train as one batched program
         check_mlp_memory(st, t.d, 2**t.depth if t.task == "hierarchical" else 2,

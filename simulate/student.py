@@ -52,7 +52,7 @@ def student_schedule(cfg: StudentConfig, teacher: RunDir, tcfg: TeacherConfig, a
     sched, note = S.build_schedule(
         cfg.strategy, steps=cfg.steps, teacher_steps=tcfg.steps, spacing=tcfg.checkpoint_every, available=available,
         first=first, stage_steps=cfg.stage_steps, n_checkpoints=cfg.n_checkpoints, kappa=cfg.kappa, split=cfg.split,
-        extract_layers=(1,), extract_steps=cfg.extract_steps)  # the MLP has one hidden layer
+        extract_layers=(1,), extract_steps=cfg.extract_steps, checkpoints=cfg.checkpoints)  # the MLP has one hidden layer
     if cfg.strategy == "extraction":
         note.update(projection_scale=cfg.projection_scale, projection_seed=cfg.projection_seed)
     return sched, note

@@ -146,6 +146,8 @@ def _alternatives(value, tp):
         return [value * 2, value / 2, value + 0.5]
     if isinstance(value, tuple) and args and args[0] is float:  # per-run values: one per seed
         return [tuple(0.01 * (i + 1) for i in range(n)) for n in (1, 5)]
+    if isinstance(value, tuple) and not value and args and args[0] is int:  # an empty list of ints
+        return [(1000,)]
     if isinstance(value, tuple):
         return [value + (max(value) + 1,)] if value and isinstance(value[0], int) else [value[:1], value + ("ce",)]
     if isinstance(value, str):
