@@ -88,10 +88,51 @@ def _strategies(out: Path, metrics: pd.DataFrame, results: pd.DataFrame) -> Sect
     return sec
 
 
+def _probe_points(results: pd.DataFrame) -> str:
+    """``", N = 16384 uniform points"`` from the teachers' ``probe_samples`` (blank when unknown or mixed)."""
+    vals = {int(v) for c in ("teacher.probe_samples", "probe_samples") if c in results.columns
+            for v in results[c].dropna().unique()} if not results.empty else set()
+    return f" (N = {vals.pop()} uniform points per probe)" if len(vals) == 1 else ""
+
+
+def _curriculum_text(curves: pd.DataFrame, results: pd.DataFrame, marked: bool) -> str:
+    """The curriculum section's text, in step with :func:`reports.figures.plot_curriculum`."""
+    degrees = D.probed_degrees(curves)
+    seeds = int(curves["test_accuracy_n"].max()) if "test_accuracy_n" in curves else 1
+    se = curves[[f"corr{g}_se_median" for g in degrees if f"corr{g}_se_median" in curves]]
+    parts = [f"The teacher's correlation |E p(x) chi_U(x)| with degree-g monomials chi_U (g = "
+             f"{', '.join(map(str, degrees))}; one panel each, Figure 2 middle and Figure 9) along training: "
+             "in-support monomials (U inside the support S, blue) against off-support ones (some coordinate "
+             "outside S, red), each pair alike: mean over monomials (solid) against mean, max (dashed) against "
+             "max. Degree 1 probes all d coordinates" + ("; degrees >= 2 all in-support monomials and a random "
+                                                         "sample of off-support ones." if max(degrees) > 1 else ".")]
+    if not all(f"corr{g}_in_max_median" in curves for g in degrees):
+        parts.append("Runs logged before corr{g}_in_max existed show only the means.")
+    parts.append(f"Lines: median over {seeds} teacher seed{'s' if seeds != 1 else ''}; "
+                 + ("band: min-max over the seeds." if seeds > 1 else "one seed, so no seed band."))
+    if se.shape[1] == 0:
+        parts.append("Monte Carlo standard errors were not logged by these runs (no error bars).")
+    elif float(se.fillna(0).to_numpy().max()) == 0.0:
+        parts.append("Probes exact over {+-1}^d: no Monte Carlo error.")
+    else:
+        parts.append(f"Probes by Monte Carlo{_probe_points(results)}: bars = +-2 standard errors of one "
+                     "monomial's estimate (an upper bound for the means over monomials); grey dotted = 2 SE, "
+                     "the level below which a zero correlation's estimate stays 95% of the time (a max over "
+                     "many noise-level monomials sits above it).")
+    parts.append("Grey, right axis: teacher test accuracy."
+                 + (" Green dash-dot: the checkpoint the automatic rule chose." if marked
+                    else " (No student summary records an automatically chosen checkpoint.)"))
+    peaks = D.curriculum_peaks(curves)
+    if not peaks.empty:
+        parts.append("Largest in-minus-off gap of the means (medians): " + "; ".join(
+            f"degree {r.degree}: {r.gap:.3g} at step {r.step:g} (in max {r.in_max:.3g} vs off max {r.off_max:.3g}"
+            + (f", 2 SE = {2 * r.se:.2g})" if np.isfinite(r.se) and r.se > 0 else ")")
+            for r in peaks.itertuples(index=False)) + ".")
+    return " ".join(parts)
+
+
 def _curriculum(out: Path, metrics: pd.DataFrame, results: pd.DataFrame) -> Section:
-    sec = Section("curriculum", "Implicit curriculum (Figure 2)",
-                  "Teacher test accuracy and degree-1 correlations in-support (mean) vs off-support (max) "
-                  "along training; median over teacher seeds.")
+    sec = Section("curriculum", "Implicit curriculum (Figure 2 middle, Figure 9)")
     curves = D.teacher_curves(D.teacher_rows(metrics))
     if curves.empty or "corr1_in_mean_median" not in curves or curves["corr1_in_mean_median"].isna().all():
         sec.note = "Implicit curriculum: left out (no teacher metrics with degree-1 correlation probes)."
@@ -100,9 +141,7 @@ def _curriculum(out: Path, metrics: pd.DataFrame, results: pd.DataFrame) -> Sect
     sec.csvs.append(_write_csv(out, "curriculum.csv", curves))
     if not marks.empty:
         sec.csvs.append(_write_csv(out, "curriculum_checkpoints.csv", marks))
-        sec.text += " Dashed: the checkpoint the automatic rule chose."
-    else:
-        sec.text += " (No student summary records an automatically chosen checkpoint.)"
+    sec.text = _curriculum_text(curves, results, not marks.empty)
     F.plot_curriculum(curves, marks, out / "curriculum.png")
     sec.figure = "curriculum.png"
     return sec

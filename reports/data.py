@@ -13,6 +13,7 @@ Every table returned here is written beside its figure as CSV.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,8 @@ from theory.fourier import zeta
 from theory.gap import fourier_gap, paper_gap_bound
 
 __all__ = ["SETTING", "TEACHER_SETTING", "standardize", "student_rows", "teacher_rows", "strategy_curves",
-           "teacher_curves", "checkpoint_marks", "zeta_table", "gap_table", "scaling_points",
+           "teacher_curves", "CORR_STATS", "probed_degrees", "curriculum_peaks", "checkpoint_marks",
+           "zeta_table", "gap_table", "scaling_points",
            "exponent_table", "fittable", "PREDICTED", "batch_width_points", "batch_width_table",
            "batch_width_frontier", "batch_width_varies"]
 
@@ -113,18 +115,66 @@ def strategy_curves(students: pd.DataFrame) -> pd.DataFrame:
     return _quantiles(students, SETTING + ["strategy", "samples"], "test_accuracy")
 
 
+#: The per-degree probe columns of :func:`simulate.probes.probe_summary` drawn by the curriculum figure,
+#: in like-with-like pairs: in-support vs off-support mean, in-support vs off-support max.
+CORR_STATS = ("in_mean", "off_mean", "in_max", "off_max")
+
+
+def probed_degrees(frame: pd.DataFrame) -> list[int]:
+    """The degrees ``g`` with a ``corr{g}_in_mean`` column holding some number (``corrmaj_*`` excluded)."""
+    found = (re.fullmatch(r"corr(\d+)_in_mean(?:_median)?", str(c)) for c in frame.columns)
+    cols = [(int(m.group(1)), m.group(0)) for m in found if m]
+    return sorted({g for g, c in cols if frame[c].notna().any()})
+
+
+def _spread(df: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
+    """``{value}_median, _q25, _q75, _min, _max, _n`` over the rows (seeds) of each ``keys`` group."""
+    g = df.dropna(subset=[value]).groupby(keys, dropna=False)[value]
+    out = pd.DataFrame({f"{value}_median": g.median(), f"{value}_q25": g.quantile(0.25),
+                        f"{value}_q75": g.quantile(0.75), f"{value}_min": g.min(), f"{value}_max": g.max(),
+                        f"{value}_n": g.size()})
+    return out.reset_index()
+
+
 def teacher_curves(teachers: pd.DataFrame) -> pd.DataFrame:
-    """Teacher test accuracy, ``corr1_in_mean`` and ``corr1_off_max`` vs step: median and quartiles
-    over teacher seeds, per teacher setting. Correlations exist only at probe steps (NaN elsewhere)."""
+    """The curriculum figure's numbers (Figure 2 middle, Figure 9), per teacher setting and step: median,
+    quartiles, min, max and count over teacher seeds of the test accuracy and, for every probed degree
+    ``g``, of ``corr{g}_in_mean, corr{g}_off_mean, corr{g}_in_max, corr{g}_off_max`` (those the runs
+    logged); ``corr{g}_se_median``, the median over seeds of the Monte Carlo standard error of one
+    monomial's estimate (0 for exact probes; absent for runs logged before it); ``samples_median``,
+    samples seen at the step. Correlations exist only at probe steps (NaN elsewhere)."""
     if teachers.empty:
         return pd.DataFrame()
     keys = TEACHER_SETTING + ["step"]
-    frames = [_quantiles(teachers, keys, col, f"{col}_") for col in ("test_accuracy", "corr1_in_mean", "corr1_off_max")
-              if col in teachers.columns]
+    values = ["test_accuracy"] + [f"corr{g}_{s}" for g in probed_degrees(teachers) for s in CORR_STATS]
+    frames = [_spread(teachers, keys, col) for col in values if col in teachers.columns]
+    for col in [f"corr{g}_se" for g in probed_degrees(teachers)] + ["samples"]:
+        if col in teachers.columns and teachers[col].notna().any():
+            med = teachers.dropna(subset=[col]).groupby(keys, dropna=False)[col].median()
+            frames.append(med.rename(f"{col}_median").reset_index())
     out = frames[0]
     for f in frames[1:]:
         out = out.merge(f, on=keys, how="outer")
     return out.sort_values(keys).reset_index(drop=True)
+
+
+def curriculum_peaks(curves: pd.DataFrame) -> pd.DataFrame:
+    """Per teacher setting and probed degree: the step where the median in-support mean exceeds the
+    median off-support mean the most (``gap = in_mean - off_mean``) and, there, the max pair and
+    ``se`` (NaN without the SE column) for the report's text."""
+    rows = []
+    for setting, grp in curves.groupby(TEACHER_SETTING, dropna=False, sort=True):
+        for g in probed_degrees(grp):
+            c = grp.dropna(subset=[f"corr{g}_in_mean_median", f"corr{g}_off_mean_median"])
+            if c.empty:
+                continue
+            gap = c[f"corr{g}_in_mean_median"] - c[f"corr{g}_off_mean_median"]
+            top = c.loc[gap.idxmax()]
+            rows.append({**dict(zip(TEACHER_SETTING, setting)), "degree": g, "step": top["step"],
+                         "gap": float(gap.max()),
+                         **{s: float(top.get(f"corr{g}_{s}_median", np.nan)) for s in CORR_STATS},
+                         "se": float(top.get(f"corr{g}_se_median", np.nan))})
+    return pd.DataFrame(rows)
 
 
 def checkpoint_marks(results: pd.DataFrame) -> pd.DataFrame:

@@ -8,9 +8,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .data import BW_AXES, SETTING, TEACHER_SETTING, batch_width_varies  # noqa: E402
+from .data import BW_AXES, SETTING, TEACHER_SETTING, batch_width_varies, probed_degrees  # noqa: E402
 
-__all__ = ["plot_strategies", "plot_curriculum", "plot_theory", "plot_scaling", "plot_batch_width"]
+__all__ = ["plot_strategies", "plot_curriculum", "curriculum_panels", "plot_theory", "plot_scaling", "plot_batch_width"]
 
 
 def _label(keys, values) -> str:
@@ -44,36 +44,123 @@ def plot_strategies(curves: pd.DataFrame, path) -> None:
     _save(fig, path)
 
 
-def plot_curriculum(curves: pd.DataFrame, marks: pd.DataFrame, path) -> None:
-    """Per teacher setting: test accuracy (left axis) and degree-1 correlations in/off support
-    (right axis) vs teacher step; dashed lines at the checkpoints the automatic rule chose."""
-    groups = list(curves.groupby(TEACHER_SETTING, dropna=False, sort=True))
-    fig, axes = _panels(len(groups), width=5.5)
-    for ax, (setting, grp) in zip(axes, groups):
-        acc = grp.dropna(subset=["test_accuracy_median"])
-        ax.plot(acc["step"], acc["test_accuracy_median"], color="k", label="test accuracy")
-        ax.fill_between(acc["step"], acc["test_accuracy_q25"], acc["test_accuracy_q75"], color="k", alpha=0.15)
-        ax.set(xlabel="teacher step", ylabel="teacher test accuracy", title=_label(TEACHER_SETTING, setting))
-        ax2 = ax.twinx()
-        for col, color, name in (("corr1_in_mean", "tab:blue", "corr1 in-support (mean)"),
-                                 ("corr1_off_max", "tab:red", "corr1 off-support (max)")):
-            if f"{col}_median" not in grp.columns:
-                continue
+#: Curriculum figure styles, fixed across panels: colour = where the monomials lie, line = statistic.
+_WHERE = {"in": ("tab:blue", "in-support"), "off": ("tab:red", "off-support")}
+_STAT = {"mean": ("-", "mean over monomials"), "max": ("--", "max over monomials")}
+_DEGREE = {1: "x_j", 2: "x_i x_j", 3: "x_i x_j x_l"}
+_CHECKPOINT = dict(color="tab:green", ls="-.", lw=1.2)
+
+
+def curriculum_panels(curves: pd.DataFrame) -> list[tuple[tuple, int]]:
+    """The panels of :func:`plot_curriculum` in drawing order: ``(teacher setting, degree)`` for every
+    setting and every degree probed in it."""
+    return [(setting, g) for setting, grp in curves.groupby(TEACHER_SETTING, dropna=False, sort=True)
+            for g in probed_degrees(grp)]
+
+
+def _setting_marks(marks: pd.DataFrame, setting) -> pd.DataFrame:
+    if marks.empty:
+        return marks
+    sel = np.ones(len(marks), bool)
+    for key, value in zip(TEACHER_SETTING, setting):
+        sel &= (marks[key].isna() & pd.isna(value)) | (marks[key] == value)
+    return marks[sel][["checkpoint_step", "checkpoint_rule"]].drop_duplicates()
+
+
+def _step_label(grp: pd.DataFrame) -> str:
+    same = "samples_median" in grp and np.allclose(grp["samples_median"].to_numpy(float), grp["step"].to_numpy(float),
+                                                   equal_nan=True)
+    return "teacher step (samples)" if same else "teacher step"
+
+
+def _corr_panel(ax, grp: pd.DataFrame, g: int) -> None:
+    """One degree: like-with-like pairs (means solid, maxima dashed), the seeds' min-max band, +-2 SE bars."""
+    se_col = f"corr{g}_se_median"
+    mc = se_col in grp and bool((grp[se_col].fillna(0) > 0).any())
+    pairs = [s for s in ("mean", "max") if all(f"corr{g}_{w}_{s}_median" in grp for w in _WHERE)]
+    for stat in pairs:
+        for where, (color, _) in _WHERE.items():
+            col = f"corr{g}_{where}_{stat}"
             c = grp.dropna(subset=[f"{col}_median"])
-            ax2.plot(c["step"], c[f"{col}_median"], color=color, marker=".", label=name)
-            ax2.fill_between(c["step"], c[f"{col}_q25"], c[f"{col}_q75"], color=color, alpha=0.15)
-        ax2.set_ylabel("|degree-1 correlation|")
-        if not marks.empty:
-            sel = np.ones(len(marks), bool)
-            for key, value in zip(TEACHER_SETTING, setting):
-                sel &= (marks[key].isna() & pd.isna(value)) | (marks[key] == value)
-            for step, rule in marks[sel][["checkpoint_step", "checkpoint_rule"]].drop_duplicates().itertuples(
-                    index=False):
-                ax.axvline(step, color="tab:green", ls="--", lw=1, label=f"chosen checkpoint ({rule})")
-        handles = ax.get_legend_handles_labels()
-        handles2 = ax2.get_legend_handles_labels()
-        ax.legend(handles[0] + handles2[0], handles[1] + handles2[1], fontsize=7, loc="center right")
-    _save(fig, path)
+            ax.plot(c["step"], c[f"{col}_median"], color=color, ls=_STAT[stat][0], lw=1.4)
+            if (c[f"{col}_n"] > 1).any():
+                ax.fill_between(c["step"], c[f"{col}_min"], c[f"{col}_max"], color=color, alpha=0.12, lw=0)
+            if mc:
+                ax.errorbar(c["step"], c[f"{col}_median"], yerr=2 * c[se_col].fillna(0), fmt="none",
+                            ecolor=color, elinewidth=0.7, capsize=1.5, alpha=0.5)
+    if mc:
+        c = grp.dropna(subset=[se_col])
+        ax.plot(c["step"], 2 * c[se_col], color="0.4", ls=":", lw=1.2)
+    ax.set_ylim(bottom=0)
+
+
+def plot_curriculum(curves: pd.DataFrame, marks: pd.DataFrame, path) -> list[str]:
+    """Figure 2 (middle) and Figure 9, like with like: per teacher setting a row of panels, one per
+    probed degree (at most three per row, wrapped), each with the in-support (blue) vs off-support
+    (red) correlation ``|E p(x) chi_U(x)|`` averaged over monomials (solid) and maximized over them
+    (dashed) vs teacher step: median over teacher seeds, band = min-max over seeds, bars = +-2 Monte
+    Carlo standard errors of one monomial's estimate (grey dotted: 2 SE itself; none for exact
+    probes). Right axis (grey): teacher test accuracy; green dash-dot: the checkpoints the automatic
+    rule chose. One legend by meaning below the panels; returns its labels."""
+    panels = curriculum_panels(curves)
+    ncols = min(3, max(1, len(panels)))
+    rows_of = {}
+    for setting, _ in panels:
+        rows_of[setting] = rows_of.get(setting, 0) + 1
+    nrows = sum(-(-n // 3) for n in rows_of.values())
+    fig, grid = plt.subplots(nrows, ncols, figsize=(5.0 * ncols, 3.7 * nrows), squeeze=False)
+    places = []
+    r = 0
+    for setting, n in rows_of.items():
+        places += [(r + i // 3, i % 3) for i in range(n)]
+        r += -(-n // 3)
+    used = set(places)
+    for (i, j) in np.ndindex(nrows, ncols):
+        if (i, j) not in used:
+            grid[i, j].axis("off")
+    groups = dict(list(curves.groupby(TEACHER_SETTING, dropna=False, sort=True)))
+    rules, mc_any, seeds_any = set(), False, False
+    for (setting, g), (i, j) in zip(panels, places):
+        ax, grp = grid[i, j], groups[setting]
+        _corr_panel(ax, grp, g)
+        mc_any |= f"corr{g}_se_median" in grp and bool((grp[f"corr{g}_se_median"].fillna(0) > 0).any())
+        seeds_any |= bool((grp.filter(like="_n").max() > 1).any())
+        chi = _DEGREE.get(g, f"degree-{g} monomial")
+        ax.set(xlabel=_step_label(grp), ylabel="|E p(x) chi_U(x)|",
+               title=f"{_label(TEACHER_SETTING, setting)}\ndegree {g}: chi_U = {chi}")
+        acc = grp.dropna(subset=["test_accuracy_median"])
+        ax2 = ax.twinx()
+        ax2.plot(acc["step"], acc["test_accuracy_median"], color="0.55", lw=1.0)
+        if (acc["test_accuracy_n"] > 1).any():
+            ax2.fill_between(acc["step"], acc["test_accuracy_min"], acc["test_accuracy_max"], color="0.55", alpha=0.12,
+                             lw=0)
+        ax2.set_ylim(0.4, 1.02)
+        ax2.set_ylabel("teacher test accuracy", color="0.4")
+        ax2.tick_params(axis="y", colors="0.4")
+        for step, rule in _setting_marks(marks, setting).itertuples(index=False):
+            ax.axvline(step, **_CHECKPOINT)
+            rules.add(rule)
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Line2D([], [], color=color, ls=ls, lw=1.4, label=f"{name} {stat_name}")
+               for stat, (ls, stat_name) in _STAT.items() for color, name in _WHERE.values()]
+    if seeds_any:
+        handles.append(Patch(color="0.5", alpha=0.25, label="band: min-max over teacher seeds (line: median)"))
+    if mc_any:
+        handles += [Line2D([], [], color="0.3", marker="|", ls="none", ms=9, label="bars: +-2 Monte Carlo SE"),
+                    Line2D([], [], color="0.4", ls=":", lw=1.2, label="2 SE of one monomial (MC noise level)")]
+    handles.append(Line2D([], [], color="0.55", lw=1.0, label="teacher test accuracy (right axis)"))
+    handles += [Line2D([], [], **_CHECKPOINT, label=f"chosen checkpoint ({rule} rule)") for rule in sorted(rules)]
+    n = len(handles)  # legend in 2 rows under 3 panels (filled by column: in/off pairs stay together)
+    ncol = -(-n // {3: 2, 2: 3}.get(ncols, n))  # under one panel: one column
+    fig.legend(handles=handles, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
+    legend_in = 0.2 * -(-n // ncol) + 0.1  # inches: legend rows of 8-point text, and a margin
+    fig.set_figheight(3.7 * nrows + legend_in)
+    fig.tight_layout(rect=(0, legend_in / fig.get_figheight(), 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [h.get_label() for h in handles]
 
 
 def plot_theory(zetas: pd.DataFrame, gaps: pd.DataFrame, path) -> None:

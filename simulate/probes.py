@@ -245,21 +245,36 @@ def _masked_stats(values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tenso
 def probe_summary(result: ProbeResult) -> dict[str, torch.Tensor]:
     """Per-run summary columns, each ``(R,)`` float64, for every probed degree ``g``.
 
-    ``corr{g}_in_mean``, ``corr{g}_in_min``: mean/min over in-support monomials; ``corr{g}_off_mean``,
-    ``corr{g}_off_max``: over the probed off-support ones; ``corr{g}_gap = in_mean - off_max`` (the
-    separation of Figure 2 / Section 3.2 between in-support and off-support correlations).
+    ``corr{g}_in_mean``, ``corr{g}_in_min``, ``corr{g}_in_max``: mean/min/max over in-support monomials;
+    ``corr{g}_off_mean``, ``corr{g}_off_max``: over the probed off-support ones; ``corr{g}_gap = in_mean -
+    off_max`` (the separation of Figure 2 / Section 3.2 between in-support and off-support correlations);
+    ``corr{g}_se``: the Monte Carlo standard error of one monomial's correlation estimate (the largest
+    over the probed degree-``g`` monomials, :func:`_monomial_se`; 0 for exact probes). It bounds the
+    standard error of every mean column too (a mean's SD is at most the largest SD of its terms).
     """
     out: dict[str, torch.Tensor] = {}
     for deg, values in result.corr.items():
         mask = result.in_support[deg]
-        in_mean, in_min, _ = _masked_stats(values, mask)
+        in_mean, in_min, in_max = _masked_stats(values, mask)
         off_mean, _, off_max = _masked_stats(values, ~mask)
         out[f"corr{deg}_in_mean"] = in_mean
         out[f"corr{deg}_in_min"] = in_min
+        out[f"corr{deg}_in_max"] = in_max
         out[f"corr{deg}_off_mean"] = off_mean
         out[f"corr{deg}_off_max"] = off_max
         out[f"corr{deg}_gap"] = in_mean - off_max
+        out[f"corr{deg}_se"] = _monomial_se(result, deg)
     return out
+
+
+def _monomial_se(result: ProbeResult, deg: int) -> torch.Tensor:
+    """``(R,)``: the largest standard error over the degree-``deg`` monomials, ``max_U sqrt(s_U^2 / N)``
+    with ``s_U^2`` the sample variance of ``p(x) chi_U(x)`` over the probe's ``N = n_samples`` uniform
+    points (:func:`probe`); exactly 0 when the probe enumerated the cube (no Monte Carlo error)."""
+    se = result.se[deg]
+    if result.exact or se.shape[1] == 0:
+        return torch.zeros(se.shape[0], dtype=torch.float64)
+    return se.to(torch.float64).max(dim=1).values
 
 
 def summary_rows(summary: Mapping[str, torch.Tensor]) -> list[dict[str, float]]:
