@@ -24,8 +24,8 @@ from typing import Any
 from theory._checks import ParameterError, check_int, check_real
 
 __all__ = ["apply_overrides", "parse_overrides", "config_to_dict", "config_from_dict", "config_hash", "value_text",
-           "check_seeds", "check_checkpoints", "check_extraction", "CONFIG_ALIASES", "HASH_NEW_FIELDS", "renamed_config_keys", "MAX_INT", "parse_int",
-           "machine_memory", "check_memory", "human_bytes", "read_json_file", "stored_config", "IcurrWarning"]
+           "check_seeds", "check_checkpoints", "check_extraction", "CONFIG_ALIASES", "HASH_NEW_FIELDS",
+           "renamed_config_keys", "MAX_INT", "parse_int", "machine_memory", "check_memory", "human_bytes", "read_json_file", "stored_config", "IcurrWarning"]
 
 class IcurrWarning(UserWarning):
     """A warning about an input that does not stop the work (a run skipped by a report, a grammar name that
@@ -269,7 +269,11 @@ def stored_config(classes, path, what: str = "config"):
 #: name: {field: the value it had implicitly before}}``. At that value a field is left out of the hash,
 #: so that adding it renames no existing run (``config.json`` still lists it).
 HASH_NEW_FIELDS: dict[str, dict[str, Any]] = {
-    "StudentConfig": {"checkpoints": []},  # progressive's explicit intermediate checkpoints (simulate)
+    # progressive's explicit intermediate checkpoints; a finite training pool, the probed degrees, and the
+    # supervision's label smoothing, alpha schedule and temperature annealing (simulate)
+    "StudentConfig": {"checkpoints": [], "train_size": 0, "probe_degrees": [1, 2, 3], "label_smoothing": 0.0,
+                      "alpha_end": None, "temperature_end": None},
+    "TeacherConfig": {"train_size": 0, "probe_degrees": [1, 2, 3]},  # the MLP teacher (simulate)
     "ParityTransformerStudentConfig": {"checkpoints": []},
     "PcfgStudentConfig": {"checkpoints": []},
     "TextStudentConfig": {"checkpoints": []},

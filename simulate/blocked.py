@@ -39,7 +39,7 @@ from theory._checks import ParameterError, check_choice, check_int, check_real
 
 from . import _ckernel
 from .model import MLPParams
-from .train_setup import check_train, decay_check, lr_steps, segments, setup_training
+from .train_setup import TargetSchedule, check_train, decay_check, lr_steps, segments, setup_training
 
 __all__ = ["BACKENDS", "block_sgd_", "default_block_size", "resolve_backend", "train_online"]
 
@@ -209,7 +209,7 @@ def train_online(
     schedule: Callable[[torch.Tensor], torch.Tensor] | None = None, start_step: int = 0, train: str = "Wba",
     weight_decay_W: float = 0.0, weight_decay_a: float = 0.0, on_block=None, every: int | None = None,
     chunk: int = 4096, block_size: int | None = None, backend: str = "auto", threads: int | None = None,
-    lr_a_mult: float = 1.0,
+    lr_a_mult: float = 1.0, targets: TargetSchedule | None = None,
 ) -> MLPParams:
     """Online SGD with batch size 1 (Appendix C.1's training) through the blocked rank-one path.
 
@@ -222,12 +222,13 @@ def train_online(
     ``start_step + done`` reaches a multiple of ``every``. ``threads``: CPU threads (default:
     chosen by measurement between 1 and ``torch.get_num_threads()``, see :class:`_ThreadTuner`).
     ``block_size``: steps per block (default :func:`default_block_size`). ``lr_a_mult``: rate
-    multiplier of the output layer ``a`` (see :mod:`simulate.sgd`). Updates ``params`` in place
-    and returns it.
+    multiplier of the output layer ``a`` (see :mod:`simulate.sgd`). ``targets``: label smoothing and
+    the alpha / temperature schedules (:class:`simulate.train_setup.TargetSchedule`), folded into the
+    soft targets of each chunk, so the kernel is unchanged. Updates ``params`` in place and returns it.
     """
     tune_allocator()  # chunk-sized tensors reuse the heap instead of fresh pages (infra.allocator)
     setup = setup_training(params, steps, lr, loss, teacher, alpha, tau, start_step, train, weight_decay_W,
-                   weight_decay_a, every, chunk, batch_size=1, lr_a_mult=lr_a_mult)
+                   weight_decay_a, every, chunk, batch_size=1, lr_a_mult=lr_a_mult, targets=targets)
     decay_check(setup)
     name = resolve_backend(backend, params.W.device)
     T = check_int("block_size", block_size, 1) if block_size is not None else \
@@ -237,7 +238,7 @@ def train_online(
     group = max(1, 1024 // T)  # blocks timed together by the thread tuner
     try:
         for g0, n in segments(setup.start_step, setup.steps, setup.every, setup.chunk):
-            x, tgt = setup.batch(sampler, n)  # x (n, d) | (R, n, d); targets with the sample axis of x
+            x, tgt = setup.batch(sampler, n, g0)  # x (n, d) | (R, n, d); targets with the sample axis of x
             lrs = lr_steps(setup, schedule, g0, n)  # (R, n)
             starts = list(range(0, n, T))
             for j in range(0, len(starts), group):

@@ -18,7 +18,8 @@ from infra.first_checkpoint import check_first_fields
 from infra.schedule import SPLITS, STRATEGIES, stage_plan
 from theory._checks import ParameterError, check_choice, check_int, check_real
 
-__all__ = ["TeacherConfig", "StudentConfig", "CompareConfig", "memory_terms", "check_mlp_memory"]
+__all__ = ["TeacherConfig", "StudentConfig", "CompareConfig", "memory_terms", "check_mlp_memory", "support_coordinates",
+           "check_probe_degrees"]
 
 #: Hard caps: the evaluation set and the probes' Monte Carlo samples (2^24 = 16.8M points; the
 #: paper's are 4096 and 16384); steps and samples (steps * batch) stay exact integers of a float64.
@@ -42,7 +43,9 @@ def memory_terms(cfg, d: int | None, classes: int = 2, runs: int | None = None, 
     bytes)`` for :func:`infra.config.check_memory`: the parameters with their gradients
     (``R (m (d + 1) + C m)``), one step's samples and hidden activations (``R batch (d + 2 m)``), the
     evaluation set (``2^d`` points when d <= 20, else ``eval_size``) with the hidden activations of one
-    evaluation chunk (:func:`eval_chunk_rows`). ``d`` None (a student before its teacher is read): d = 2, the smallest.
+    evaluation chunk (:func:`eval_chunk_rows`), and a finite training pool (``train_size = n > 0``: ``R n``
+    int8 inputs of ``d`` entries, plus ~40 bytes per example for its label and the sort of an epoch's
+    order). ``d`` None (a student before its teacher is read): d = 2, the smallest.
     ``runs``: the runs of the batched program (default ``len(cfg.seeds)``)."""
     R = len(cfg.seeds) if runs is None else runs
     m, B = cfg.width, cfg.batch
@@ -51,7 +54,9 @@ def memory_terms(cfg, d: int | None, classes: int = 2, runs: int | None = None, 
     chunk = min(n_eval, eval_chunk_rows(R, m))
     p, c1 = prefix, classes + 1
     params = f"{p}width * (d + {c1}) * runs" + (" (d >= 2: the teacher's)" if d is None else "")
-    return [
+    n = getattr(cfg, "train_size", 0)
+    pool = [(f"{p}train_size * d * runs", R * n * dd, "training pool entries", R * n * (dd + 40))] if n else []
+    return pool + [
         (params, R * m * (dd + c1), "parameters", 2 * 4 * R * m * (dd + c1)),
         (f"{p}batch * {p}width * runs", R * B * m, "hidden activations", 4 * R * B * (dd + 2 * m)),
         (f"{p}eval_size * d" if dd > _EXACT_EVAL_D else "2^d * d", n_eval * dd, "evaluation inputs", 4 * n_eval * dd),
@@ -85,10 +90,64 @@ def _common(cfg) -> None:
     check_int("probe_every", cfg.probe_every, 0)
     check_int("probe_samples", cfg.probe_samples, 256, MAX_PROBE_SAMPLES)
     check_choice("device", cfg.device, ("auto", "cpu", "cuda"))
+    check_int("train_size", cfg.train_size, 0, MAX_INT)
+    check_probe_degrees(cfg.probe_degrees, getattr(cfg, "d", None))
     if cfg.init == "symmetric" and cfg.width % 2:
         raise ParameterError(f"width must be even for init='symmetric', got {cfg.width}")
     if cfg.probe_every and cfg.probe_every % cfg.eval_every:
         raise ParameterError(f"probe_every must be a multiple of eval_every ({cfg.eval_every}), got {cfg.probe_every}")
+
+
+def check_probe_degrees(degrees, d: int | None, prefix: str = "") -> None:
+    """``probe_degrees``: strictly increasing monomial degrees in ``[1, d]`` (``d`` None: only >= 1)."""
+    if not degrees:
+        raise ParameterError(f"{prefix}probe_degrees must name at least one degree, e.g. 1,2,3")
+    for g in degrees:
+        check_int(f"{prefix}probe_degrees", g, 1, MAX_INT if d is None else d)
+    if any(b <= a for a, b in zip(degrees, degrees[1:])):
+        raise ParameterError(f"{prefix}probe_degrees must be strictly increasing, got {list(degrees)}")
+
+
+def _support_text(cfg) -> str:
+    """``cfg.support`` checked and in canonical form: ``first``, ``random``, or the coordinates as
+    comma-separated 0-based integers, ``k`` distinct ones in ``[0, d)`` for parity (sorted: S is a set),
+    ``(2^depth - 1) k`` for hierarchical parity (node ``j``'s block is entries ``jk .. jk + k - 1`` in heap
+    order, each block sorted). A sequence of ints is accepted and written as that text."""
+    value = cfg.support
+    if value in ("first", "random"):
+        return value
+    nodes = 2**cfg.depth - 1 if cfg.task == "hierarchical" else 1
+    want = nodes * cfg.k
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.split(",")]
+    elif isinstance(value, (list, tuple)):
+        parts = list(value)
+    else:
+        parts = None
+    coords = []
+    for p in parts or [None]:
+        try:
+            if isinstance(p, bool) or p is None or (isinstance(p, float) and not p.is_integer()):
+                raise ValueError
+            coords.append(int(p))
+        except (TypeError, ValueError):
+            raise ParameterError(f"support must be 'first', 'random' or {want} comma-separated coordinates in "
+                                 f"[0, d) = [0, {cfg.d}), got {value!r}") from None
+    if len(coords) != want:
+        what = f"(2^depth - 1) * k = {want}" if nodes > 1 else f"k = {want}"
+        raise ParameterError(f"support must list {what} coordinates, got {len(coords)}: {value!r}")
+    bad = [c for c in coords if not 0 <= c < cfg.d]
+    if bad:
+        raise ParameterError(f"support coordinates must lie in [0, d) = [0, {cfg.d}), got {bad[0]}")
+    if len(set(coords)) != len(coords):
+        raise ParameterError(f"support coordinates must be distinct, got {value!r}")
+    blocks = [sorted(coords[j * cfg.k:(j + 1) * cfg.k]) for j in range(nodes)]
+    return ",".join(str(c) for block in blocks for c in block)
+
+
+def support_coordinates(cfg) -> tuple[int, ...] | None:
+    """The explicit support of a teacher config (its ``support`` text as ints), None for first/random."""
+    return None if cfg.support in ("first", "random") else tuple(int(c) for c in cfg.support.split(","))
 
 
 @dataclass(frozen=True)
@@ -99,13 +158,19 @@ class TeacherConfig:
     d: int = 24  # input dimension; x uniform on {+-1}^d
     k: int = 5  # parity degree |S| (hierarchical: of every tree node), 1 <= k <= d
     depth: int = 2  # hierarchical only: tree depth D (2^D classes; needs d >= (2^D - 1) k)
-    support: Literal["first", "random"] = "first"  # S = {0..k-1} (tree blocks in order), or random without replacement
+    # S: "first" ({0..k-1}; hierarchical: tree blocks in order), "random" (without replacement, of support_seed)
+    # or the coordinates, 0-based and comma-separated: support=3,7,11,20 (k distinct in [0, d), stored sorted;
+    # hierarchical: (2^depth - 1) k of them, node j (heap order: root 0, children 2j+1, 2j+2) takes the j-th k)
+    support: str = "first"
     support_seed: int = 0  # seed of the random support
     width: int = 2000  # hidden width m (the paper: 50000)
     init: Literal["default", "symmetric"] = "default"  # PyTorch's default init, or Appendix B's symmetric init
     output_scale: float = 1.0  # multiplies the default init of the output layer
     steps: int = 40_000  # SGD steps (fresh samples each step); samples = steps * batch
     batch: int = 1  # batch size (the paper: 1)
+    # training examples: 0 = fresh samples every step (online SGD, the paper's); n > 0 = n examples drawn once
+    # per run from its data stream, visited in a fresh random order each epoch (epochs = steps * batch / n)
+    train_size: int = 0
     lr: float = 0.05  # base learning rate
     # rate multiplier of the output layer a (a steps with lr * lr_a_mult, W and b with lr). The
     # default init's output-layer tangent kernel grows like m (||h||^2 ~ m/6): at width 50000 with
@@ -123,6 +188,9 @@ class TeacherConfig:
     checkpoint_every: int = 2000  # steps between safetensors checkpoints; multiple of eval_every
     probe_every: int = 2000  # steps between correlation probes (0: never); multiple of eval_every
     probe_samples: int = 16384  # Monte Carlo samples of the probes when d > 20
+    # degrees of the probed monomials (Figure 2: 1; Figure 9: 2, 3), strictly increasing in [1, d]; each adds
+    # corr{g}_* columns to the metrics (in-support monomials and 100 sampled off-support ones)
+    probe_degrees: tuple[int, ...] = (1, 2, 3)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda when available
 
     def __post_init__(self) -> None:
@@ -134,7 +202,7 @@ class TeacherConfig:
         if self.task == "hierarchical" and self.d < (2**self.depth - 1) * self.k:
             raise ParameterError(
                 f"d must be >= (2^depth - 1) * k = {(2**self.depth - 1) * self.k} for task=hierarchical, got {self.d}")
-        check_choice("support", self.support, ("first", "random"))
+        object.__setattr__(self, "support", _support_text(self))  # canonical text: equal supports, equal hashes
         check_int("support_seed", self.support_seed, 0, MAX_INT)
         check_int("checkpoint_every", self.checkpoint_every, 1, self.steps)
         if self.checkpoint_every % self.eval_every:
@@ -167,6 +235,7 @@ class StudentConfig:
     output_scale: float = 1.0
     steps: int = 150_000  # student SGD steps
     batch: int = 1
+    train_size: int = 0  # 0: fresh samples every step; n > 0: a pool of n examples per run, reshuffled each epoch
     lr: float = 0.05
     lr_a_mult: float = 1.0  # rate multiplier of the output layer a (as in TeacherConfig)
     lr_schedule: Literal["constant", "cosine", "linear"] = "cosine"
@@ -176,6 +245,15 @@ class StudentConfig:
     run_temperatures: tuple[float, ...] = ()  # per-run teacher temperatures, one per seed (empty: temperature)
     temperature: float = 1.0  # teacher temperature tau of KL(p_T^tau || p_S); 0 = the teacher's argmax label
     alpha: float = 0.0  # loss = alpha * CE(labels) + (1 - alpha) * KL(teacher); ignored by ce
+    # alpha at the end of training: alpha moves linearly from alpha (step 0) to alpha_end (step = steps), the value
+    # of step t being alpha + (alpha_end - alpha) t / steps; None: alpha throughout. Runs on labels keep alpha = 1
+    alpha_end: float | None = None
+    # teacher temperature at the end of training: geometric from temperature (step 0) to temperature_end (step =
+    # steps), tau_t = tau (tau_end / tau)^(t / steps), per run with run_temperatures; both > 0. None: constant
+    temperature_end: float | None = None
+    # every soft target q (teacher and labels alike) becomes (1 - label_smoothing) q + label_smoothing / C; with
+    # alpha = 0: q = (1 - eps) p_T^tau + eps / C; on labels: torch's CrossEntropyLoss(label_smoothing=eps). In [0, 1)
+    label_smoothing: float = 0.0
     # two-shot / equal-split: the first checkpoint C_1, a teacher step (snapped to the nearest saved
     # intermediate checkpoint) or "auto" (chosen from the teacher's log by first_rule)
     first_checkpoint: str = "auto"
@@ -208,6 +286,7 @@ class StudentConfig:
     eval_size: int = 4096
     probe_every: int = 2000  # student probes (0: never); multiple of eval_every
     probe_samples: int = 16384
+    probe_degrees: tuple[int, ...] = (1, 2, 3)  # probed monomial degrees, strictly increasing in [1, teacher's d]
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
     def __post_init__(self) -> None:
@@ -216,6 +295,14 @@ class StudentConfig:
         check_int("teacher_run", self.teacher_run, 0)
         check_real("temperature", self.temperature, 0)
         check_real("alpha", self.alpha, 0, 1)
+        if self.alpha_end is not None:
+            check_real("alpha_end", self.alpha_end, 0, 1)
+        if self.temperature_end is not None:
+            check_real("temperature_end", self.temperature_end, 0, lo_open=True)
+            if self.temperature <= 0 or any(t <= 0 for t in self.run_temperatures):
+                raise ParameterError("temperature_end anneals geometrically: temperature (and every run_temperatures "
+                                     f"entry) must be > 0, got {self.temperature}, {list(self.run_temperatures)}")
+        check_real("label_smoothing", self.label_smoothing, 0, 1, hi_open=True)
         check_int("stage_steps", self.stage_steps, 0)
         check_int("n_checkpoints", self.n_checkpoints, 0)
         check_checkpoints(self)
@@ -245,6 +332,7 @@ class CompareConfig:
             stage_plan(s, steps=st.steps, stage_steps=st.stage_steps, n_checkpoints=st.n_checkpoints,
                        teacher_steps=t.steps, spacing=t.checkpoint_every, checkpoints=st.checkpoints, prefix="student.")
         check_extraction(st, active="extraction" in self.strategies, prefix="student.")
+        check_probe_degrees(st.probe_degrees, t.d, prefix="student.")
         # the students of every strategy but extraction train as one batched program
         check_mlp_memory(st, t.d, 2**t.depth if t.task == "hierarchical" else 2,
                          runs=len(st.seeds) * max(1, len(set(self.strategies) - {"extraction"})), prefix="student.")

@@ -6,6 +6,9 @@
 * The hierarchical parity of Appendix C.3 (Figure 16): a depth-``D`` binary decision tree whose
   ``2^D - 1`` nodes are ``k``-sparse parities over disjoint blocks of coordinates and whose
   ``2^D`` leaves are the classes.
+* A finite training pool (:class:`TrainingPool`): ``n`` examples per run drawn once, then visited in
+  a fresh random order each epoch (the official code's fixed set of ``n_examples``; the paper's runs
+  use fresh samples, Section 1 line 30).
 
 Every sampler takes a ``torch.Generator`` (its device is where the data is generated; pass
 ``device`` to move it elsewhere) and returns float tensors with entries exactly ``+-1``. Shapes:
@@ -31,6 +34,9 @@ __all__ = [
     "hierarchical_labels",
     "hierarchical_batch",
     "heldout_hierarchical",
+    "mix64",
+    "epoch_orders",
+    "TrainingPool",
 ]
 
 EVAL_SEED = 20250124
@@ -201,3 +207,92 @@ def heldout_hierarchical(
     gen = _eval_generator(generator, seed)
     x, label = hierarchical_batch(n, d, torch.as_tensor(supports).to(gen.device), generator=gen, dtype=dtype)
     return x.to(device), label.to(device)
+
+
+# --------------------------------------------------------------------------- finite training pool
+_M64 = (1 << 64) - 1
+
+
+def _signed(c: int) -> int:
+    return c - (1 << 64) if c >= 1 << 63 else c
+
+
+_GAMMA = _signed(0x9E3779B97F4A7C15)  # SplitMix64's increment (2^64 / golden ratio, odd)
+_MIX1, _MIX2 = _signed(0xBF58476D1CE4E5B9), _signed(0x94D049BB133111EB)
+
+
+def _shr(z: torch.Tensor, s: int) -> torch.Tensor:
+    """Logical right shift of int64 words (torch's ``>>`` is arithmetic)."""
+    return (z >> s) & ((1 << (64 - s)) - 1)
+
+
+def mix64(z: torch.Tensor) -> torch.Tensor:
+    """SplitMix64's finalizer on int64 words (arithmetic mod 2^64, two's complement): a bijection of
+    64-bit words whose every output bit depends on every input bit; any shape, any device."""
+    z = (z ^ _shr(z, 30)) * _MIX1
+    z = (z ^ _shr(z, 27)) * _MIX2
+    return z ^ _shr(z, 31)
+
+
+def epoch_orders(keys: torch.Tensor, first: int, epochs: int, n: int) -> torch.Tensor:
+    """The orders of epochs ``first .. first + epochs - 1`` of pools of ``n`` examples, ``(R, epochs, n)``
+    long: row ``(r, e)`` is a permutation of ``0..n-1``.
+
+    Each is a function of the run's 63-bit ``keys[r]`` (``(R,)`` int64) and the epoch alone (no
+    generator state), so any chunk of samples, a resumed run and any device compute the same orders:
+    epoch ``e`` sorts the SplitMix64 stream seeded with ``mix64(key + gamma (e + 1))``, i.e. its words
+    ``mix64(z + gamma (i + 1))``, ``i < n`` (ties, probability < n^2 / 2^64, broken by index).
+    """
+    dev = keys.device
+    e = torch.arange(first, first + epochs, device=dev, dtype=torch.int64)
+    z = mix64(keys[:, None] + _GAMMA * (e[None, :] + 1))  # (R, E)
+    i = torch.arange(1, n + 1, device=dev, dtype=torch.int64)
+    words = mix64(z[..., None] + _GAMMA * i)  # (R, E, n)
+    return torch.sort(words, dim=-1, stable=True).indices
+
+
+class TrainingPool:
+    """``n`` training examples per run, drawn once, served in a fresh random order each epoch.
+
+    ``x`` ``(R, n, d)`` int8 (+-1) and ``labels`` ``(R, n)`` long are the pool; ``keys`` ``(R,)`` int64
+    fix every epoch's order (:func:`epoch_orders`). The stream of samples is the concatenation of the
+    epochs: sample ``p`` (0-based, counted over all steps and batch rows) is example
+    ``order[p // n][p % n]``, so every ``n`` consecutive samples from a multiple of ``n`` visit each
+    example once (a batch may straddle two epochs). :meth:`take` serves the next ``N`` samples for
+    all runs at once (one gather; orders computed per touched epoch in one batched sort, the last
+    one kept); :meth:`seek` moves to any sample (a resumed run).
+    """
+
+    def __init__(self, x: torch.Tensor, labels: torch.Tensor, keys: torch.Tensor) -> None:
+        self.x, self.labels, self.keys = x, labels, keys
+        self.n = x.shape[1]
+        self.pos = 0
+        self._cached: tuple[int, torch.Tensor] | None = None  # (epoch, its order (R, n))
+
+    def seek(self, pos: int) -> None:
+        self.pos = check_int("pos", pos, 0)
+
+    def indices(self, count: int) -> torch.Tensor:
+        """The pool indices ``(R, count)`` of the next ``count`` samples (advances the position)."""
+        n, p0 = self.n, self.pos
+        if count == 0:
+            return torch.empty(self.x.shape[0], 0, dtype=torch.long, device=self.x.device)
+        first, last = p0 // n, (p0 + count - 1) // n
+        parts = []
+        start = first
+        if self._cached is not None and self._cached[0] == first:
+            parts.append(self._cached[1][:, None])
+            start = first + 1
+        if start <= last:
+            parts.append(epoch_orders(self.keys, start, last - start + 1, n))
+        orders = parts[0] if len(parts) == 1 else torch.cat(parts, 1)  # (R, E, n)
+        self._cached = (last, orders[:, -1])
+        p = torch.arange(p0, p0 + count, device=self.x.device, dtype=torch.int64) - first * n
+        self.pos = p0 + count
+        return orders.reshape(orders.shape[0], -1)[:, p]
+
+    def take(self, count: int, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next ``count`` samples of every run: ``x`` ``(R, count, d)`` of ``dtype``, labels ``(R, count)``."""
+        idx = self.indices(count)
+        x = torch.gather(self.x, 1, idx[..., None].expand(-1, -1, self.x.shape[-1]))
+        return x.to(dtype), torch.gather(self.labels, 1, idx)

@@ -17,6 +17,7 @@ from .config import eval_chunk_rows
 from .model import MLPParams, forward, init_default, init_symmetric
 from .probes import model_fn, probe, probe_summary, summary_rows
 from .sgd import train_sgd
+from .train_setup import TargetSchedule
 
 __all__ = ["init_params", "Task", "parity_task", "hierarchical_task", "TaskStream", "Evaluator", "SGDSettings",
            "sgd_settings", "train"]
@@ -63,13 +64,37 @@ def hierarchical_task(d: int, supports: torch.Tensor) -> Task:
 
 
 class TaskStream:
-    """Fresh samples for each run, from that run's own generator: ``(x (R, n, d), label (R, n))``."""
+    """Samples for each run from that run's own generator (:attr:`Stream.DATA`): ``(x (R, n, d), label (R, n))``.
 
-    def __init__(self, task: Task, seeds, device: torch.device) -> None:
+    ``train_size = 0``: fresh samples at every call (online SGD, the paper's setting). ``train_size = n > 0``:
+    a finite pool (:class:`simulate.data.TrainingPool`), the first ``n`` examples of each run's stream and
+    then a 62-bit key of its epoch orders, both drawn here once; calls serve the pool epoch after epoch,
+    each in a fresh random order. Runs with equal seeds draw equal samples either way. :meth:`seek` sets
+    the position of a resumed run (``step * batch`` samples served)."""
+
+    def __init__(self, task: Task, seeds, device: torch.device, train_size: int = 0) -> None:
         self.task, self.seeds = task, tuple(seeds)  # runs with equal seeds draw equal samples
         self.gens = [generator(s, Stream.DATA, device) for s in seeds]
+        self.pool = self._pool(train_size) if train_size else None
+
+    def _pool(self, n: int) -> D.TrainingPool:
+        d, rows = self.task.d, max(1, (1 << 24) // self.task.d)  # drawn in chunks of <= 2^24 entries
+        xs, keys = [], []
+        for g in self.gens:
+            xs.append(torch.cat([D.sample_cube(min(rows, n - i), d, generator=g, dtype=torch.int8)
+                                 for i in range(0, n, rows)]))
+            keys.append(torch.randint(0, 2**62, (1,), generator=g, device=g.device))
+        x = torch.stack(xs)
+        return D.TrainingPool(x, self.task.labels(x), torch.cat(keys))
+
+    def seek(self, samples: int) -> None:
+        """Continue from sample ``samples`` (a pool's position; fresh samples follow the generators' states)."""
+        if self.pool is not None:
+            self.pool.seek(samples)
 
     def __call__(self, n: int):
+        if self.pool is not None:
+            return self.pool.take(n)
         x = torch.stack([D.sample_cube(n, self.task.d, generator=g) for g in self.gens])
         return x, self.task.labels(x)
 
@@ -111,12 +136,14 @@ def sgd_settings(cfg, *, repeat: int = 1) -> SGDSettings:
 
 
 def train(params: MLPParams, stream, steps: int, sgd: SGDSettings, *, loss, teacher=None, alpha=0.0, tau=1.0,
-          start_step: int = 0, on_block=None) -> MLPParams:
-    """``steps`` SGD steps (from global step ``start_step``) of ``sgd.batch`` fresh samples from
+          start_step: int = 0, on_block=None, targets: TargetSchedule | None = None) -> MLPParams:
+    """``steps`` SGD steps (from global step ``start_step``) of ``sgd.batch`` samples from
     ``stream`` on the ``R`` runs of ``params`` (in place); the blocked exact path for batch 1.
-    ``on_block(step, params)`` at global multiples of ``sgd.eval_every``."""
+    ``on_block(step, params)`` at global multiples of ``sgd.eval_every``; ``targets``: label smoothing
+    and the alpha / temperature schedules of the soft targets (:class:`simulate.train_setup.TargetSchedule`)."""
     kw = dict(loss=loss, teacher=teacher, alpha=alpha, tau=tau, schedule=sgd.multiplier(),
-              start_step=start_step, on_block=on_block, every=sgd.eval_every, lr_a_mult=sgd.lr_a_mult)
+              start_step=start_step, on_block=on_block, every=sgd.eval_every, lr_a_mult=sgd.lr_a_mult,
+              targets=targets)
     if sgd.batch == 1:
         return train_online(params, stream, steps, sgd.rates(), **kw)
     return train_sgd(params, stream, steps, sgd.rates(), batch_size=sgd.batch, **kw)
@@ -124,11 +151,11 @@ def train(params: MLPParams, stream, steps: int, sgd: SGDSettings, *, loss, teac
 
 class Evaluator:
     """Test loss and accuracy on a fixed held-out set (all of {+-1}^d when d <= 20, else ``eval_size``
-    fixed samples), and the curriculum probes (``probe_samples`` samples) every ``probe_every`` steps
-    (0: never)."""
+    fixed samples), and the curriculum probes (``probe_samples`` samples, monomials of ``probe_degrees``)
+    every ``probe_every`` steps (0: never)."""
 
     def __init__(self, task: Task, *, eval_size: int, probe_samples: int, probe_every: int, device, seed: int = 0,
-                 exact_max: int = 1 << 20):
+                 exact_max: int = 1 << 20, probe_degrees=(1, 2, 3)):
         self.task, self.d, self.device = task, task.d, device
         if task.d <= D.MAX_CUBE_DIM and 2**task.d <= exact_max:  # all of {+-1}^d when it has <= exact_max points
             self.x = D.full_cube(task.d, device=device)
@@ -139,6 +166,7 @@ class Evaluator:
             self.exact = False
         self.label = task.labels(self.x)
         self.probe_samples, self.probe_every, self.seed = probe_samples, probe_every, seed
+        self.probe_degrees = tuple(probe_degrees)
 
     @torch.no_grad()
     def __call__(self, params: MLPParams) -> list[dict]:
@@ -160,7 +188,7 @@ class Evaluator:
             return [{} for _ in range(params.runs)]
         g = generator(self.seed, Stream.PROBE, torch.device("cpu"))
         res = probe(model_fn(params), self.d, list(self.task.probe_support), generator=g,
-                    n_samples=self.probe_samples, device=self.device)
+                    degrees=self.probe_degrees, n_samples=self.probe_samples, device=self.device)
         return summary_rows(probe_summary(res))
 
     def rows(self, model: MLPParams, step: int, samples: int, seeds, **extra) -> list[dict]:

@@ -35,7 +35,8 @@ from . import losses as L
 from .losses import LOSSES, labels_to_pm1
 from .model import MLPParams, forward, hidden
 from .train_setup import (
-    blocked_decay_ok, check_mult, check_train, loss_kind, lr_steps, make_targets, segments, setup_training,
+    TargetSchedule, blocked_decay_ok, check_mult, check_train, loss_kind, lr_steps, make_targets, segments,
+    setup_training,
 )
 
 __all__ = ["reference_step", "summed_grads", "sgd_step", "loss_kind", "make_targets", "train_sgd", "two_stage_train"]
@@ -150,22 +151,23 @@ def train_sgd(
     lr: torch.Tensor | float, *, batch_size: int = 1, loss: str = "ce", teacher=None, alpha: float = 0.0,
     tau: float = 1.0, schedule: Callable[[torch.Tensor], torch.Tensor] | None = None, start_step: int = 0,
     train: str = "Wba", weight_decay_W: float = 0.0, weight_decay_a: float = 0.0, on_block=None,
-    every: int | None = None, chunk: int = 4096, lr_a_mult: float = 1.0,
+    every: int | None = None, chunk: int = 4096, lr_a_mult: float = 1.0, targets: TargetSchedule | None = None,
 ) -> MLPParams:
     """Mini-batch SGD for ``steps`` steps of ``batch_size`` fresh samples each, in place.
 
     Arguments as in :func:`simulate.blocked.train_online` (``sampler(n)`` returns ``(x, labels)``
     with ``x`` ``(n, d)`` or ``(R, n, d)``; data and teacher outputs are produced once per chunk
     of ``chunk`` steps, fewer when ``chunk * batch_size > 2^20``; ``on_block(step, params)`` at
-    global multiples of ``every``; ``lr_a_mult``: rate multiplier of ``a``, see the module doc).
-    With ``batch_size=1`` the iterates equal ``train_online``'s.
+    global multiples of ``every``; ``lr_a_mult``: rate multiplier of ``a``, see the module doc;
+    ``targets``: label smoothing and the alpha / temperature schedules of the soft targets,
+    :class:`simulate.train_setup.TargetSchedule`). With ``batch_size=1`` the iterates equal ``train_online``'s.
     """
     setup = setup_training(params, steps, lr, loss, teacher, alpha, tau, start_step, train, weight_decay_W,
-                   weight_decay_a, every, chunk, batch_size, lr_a_mult)
+                   weight_decay_a, every, chunk, batch_size, lr_a_mult, targets)
     B = setup.batch_size
     chunk = max(1, min(setup.chunk, (1 << 20) // B))  # at most ~2^20 samples drawn at once
     for g0, n in segments(setup.start_step, setup.steps, setup.every, chunk):
-        x, tgt = setup.batch(sampler, n)
+        x, tgt = setup.batch(sampler, n, g0)
         xs, ts = _step_major(x, n, B, 2), _step_major(tgt, n, B, setup.target_dim)
         lrs = lr_steps(setup, schedule, g0, n)
         for s in range(n):

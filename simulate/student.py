@@ -27,7 +27,7 @@ from infra.seeding import Stream, generator
 from theory._checks import ParameterError
 
 from .checkpoints import CheckpointDir
-from .config import StudentConfig, TeacherConfig, check_mlp_memory
+from .config import StudentConfig, TeacherConfig, check_mlp_memory, check_probe_degrees
 from .data import sample_cube
 from .extraction import (
     correlation_summary, hidden_mse, match_hidden, projected_targets, projection, projection_correlations,
@@ -35,7 +35,7 @@ from .extraction import (
 from .model import MLPParams, forward
 from .runner import Evaluator, TaskStream, init_params, sgd_settings, train
 from .teacher import finite_runs, teacher_task
-from .train_setup import teacher_rows
+from .train_setup import TargetSchedule, teacher_rows
 
 __all__ = ["student_schedule", "train_student", "train_strategies", "SharedTeacher"]
 
@@ -69,6 +69,7 @@ def _setup(cfg: StudentConfig):
     device = resolve_device(cfg.device)
     task = teacher_task(tcfg)
     check_mlp_memory(cfg, tcfg.d, task.classes)
+    check_probe_degrees(cfg.probe_degrees, tcfg.d)  # probed degrees up to the teacher's d
     ck = CheckpointDir(teacher.ckpt, d=tcfg.d, width=tcfg.width, classes=task.classes, runs=len(tcfg.seeds))
     available = ck.steps()
     if not available:
@@ -163,9 +164,9 @@ def train_strategies(cfg: StudentConfig, strategies, outs, *, progress: bool = T
     parts = [init_params(cfg.seeds, width=cfg.width, init=cfg.init, output_scale=cfg.output_scale, d=tcfg.d, k=tcfg.k,
                          classes=task.classes, device=device) for _ in cfgs]
     params = MLPParams(*(torch.cat([getattr(p, k) for p in parts]) for k in ("W", "b", "a")))
-    stream = TaskStream(task, tuple(cfg.seeds) * m, device)
+    stream = TaskStream(task, tuple(cfg.seeds) * m, device, train_size=cfg.train_size)
     evaluator = Evaluator(task, eval_size=cfg.eval_size, probe_samples=cfg.probe_samples,
-                          probe_every=cfg.probe_every, device=device)
+                          probe_every=cfg.probe_every, device=device, probe_degrees=cfg.probe_degrees)
     extract = _Extraction(cfg, task, ck, tcfg, device, n * m) if "extraction" in strategies else None
 
     def evaluate(step: int) -> list[dict]:
@@ -207,19 +208,25 @@ def train_strategies(cfg: StudentConfig, strategies, outs, *, progress: bool = T
                              proj=extract.proj, batch=sgd.batch, schedule=sgd.multiplier(), start_step=start,
                              every=sgd.eval_every, on_block=log)
                 continue
+            alpha_end = cfg.alpha_end
             if all(src == "labels" for src in sources):
-                teacher_params, loss, alpha = None, "ce", cfg.alpha
+                teacher_params, loss, alpha, alpha_end = None, "ce", cfg.alpha, None
             else:
                 run_sources = [src for src in sources for _ in range(n)]
                 teacher_params = SharedTeacher([None if src == "labels" else teacher_of(src) for src in run_sources],
                                                [str(src) for src in run_sources], stream.seeds)
-                if "labels" in sources:  # labels-supervised runs: alpha = 1 in the mixed loss
+                if "labels" in sources:  # labels-supervised runs: alpha = 1 in the mixed loss (and at its end)
                     loss = "mix"
                     alpha = torch.tensor([1.0 if src == "labels" else cfg.alpha for src in sources for _ in range(n)])
+                    if alpha_end is not None:
+                        alpha_end = torch.tensor([1.0 if src == "labels" else alpha_end for src in sources
+                                                  for _ in range(n)])
                 else:
-                    loss, alpha = ("mix" if cfg.alpha > 0 else "kl"), cfg.alpha
+                    loss, alpha = ("mix" if cfg.alpha > 0 or (alpha_end or 0) > 0 else "kl"), cfg.alpha
+            targets = TargetSchedule(alpha_end=alpha_end, tau_end=cfg.temperature_end, total=cfg.steps,
+                                     smoothing=cfg.label_smoothing)
             train(params, stream, stop - start, sgd, loss=loss, teacher=teacher_params, alpha=alpha, tau=tau,
-                  start_step=start, on_block=log)
+                  start_step=start, on_block=log, targets=targets)
         if cfg.steps % cfg.eval_every:
             loop.log(cfg.steps)
     extra = extract.summary() if extract is not None else None

@@ -21,7 +21,7 @@ from infra.seeding import Stream, generator, generator_states, restore_generator
 
 from . import data as D
 from .checkpoints import CheckpointDir
-from .config import TeacherConfig
+from .config import TeacherConfig, support_coordinates
 from .runner import Evaluator, Task, TaskStream, hierarchical_task, init_params, parity_task, sgd_settings, train
 
 __all__ = ["train_teacher", "teacher_task", "load_teacher_config", "finite_runs"]
@@ -29,7 +29,14 @@ __all__ = ["train_teacher", "teacher_task", "load_teacher_config", "finite_runs"
 
 def teacher_task(cfg: TeacherConfig) -> Task:
     """The task of ``cfg``: the parity's support ``S`` (sorted; random ones drawn without
-    replacement) or the hierarchical tree's node supports (disjoint blocks)."""
+    replacement) or the hierarchical tree's node supports (disjoint blocks, ``(2^D - 1, k)`` in heap
+    order); an explicit ``support`` list gives them as they are (:func:`simulate.config.support_coordinates`)."""
+    coords = support_coordinates(cfg)
+    if coords is not None:
+        sup = torch.tensor(coords, dtype=torch.long)
+        if cfg.task == "hierarchical":
+            return hierarchical_task(cfg.d, sup.reshape(2**cfg.depth - 1, cfg.k))
+        return parity_task(cfg.d, sup)
     gen = generator(cfg.support_seed, Stream.SUPPORT, torch.device("cpu")) if cfg.support == "random" else None
     if cfg.task == "hierarchical":
         return hierarchical_task(cfg.d, D.hierarchical_supports(cfg.depth, cfg.k, cfg.d, generator=gen))
@@ -62,9 +69,9 @@ def train_teacher(cfg: TeacherConfig, out, *, progress: bool = True, overwrite: 
     classes = task.classes
     params = init_params(cfg.seeds, width=cfg.width, init=cfg.init, output_scale=cfg.output_scale, d=cfg.d, k=cfg.k,
                          classes=classes, device=device)
-    stream = TaskStream(task, cfg.seeds, device)
+    stream = TaskStream(task, cfg.seeds, device, train_size=cfg.train_size)
     evaluator = Evaluator(task, eval_size=cfg.eval_size, probe_samples=cfg.probe_samples,
-                          probe_every=cfg.probe_every, device=device)
+                          probe_every=cfg.probe_every, device=device, probe_degrees=cfg.probe_degrees)
     ck = CheckpointDir(rd.ckpt, d=cfg.d, width=cfg.width, classes=classes, runs=len(cfg.seeds))
     config = config_to_dict(cfg)
 
@@ -77,6 +84,7 @@ def train_teacher(cfg: TeacherConfig, out, *, progress: bool = True, overwrite: 
         latest = ck.load("latest", device=device)
         params = latest.params.clone()  # fresh, aligned storage (GEMM rounding can depend on alignment)
         restore_generators(stream.gens, latest.metadata)
+        stream.seek(latest.step * cfg.batch)  # a finite pool's position (fresh samples: the generators')
         return latest.step
 
     loop = RunLoop(rd, config, evaluate=lambda step: evaluator.rows(params, step, step * cfg.batch, cfg.seeds),

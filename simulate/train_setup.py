@@ -7,15 +7,17 @@ are per run, ``(R,)``; ``lr_a_mult`` multiplies the output layer's rate).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from theory._checks import ParameterError, check_choice, check_int, check_real
 
-from .losses import LOSSES, labels_to_pm1, soft_targets
+from .losses import LOSSES, labels_to_pm1, soft_targets, teacher_probs
 from .model import MLPParams, forward
 
 __all__ = ["teacher_rows", "check_train", "loss_kind", "make_targets", "per_run", "check_mult", "TrainSetup", "setup_training",
-           "blocked_decay_ok", "decay_check", "segments", "lr_steps"]
+           "blocked_decay_ok", "decay_check", "segments", "lr_steps", "TargetSchedule"]
 
 
 def check_train(train: str) -> tuple[bool, bool, bool]:
@@ -30,14 +32,27 @@ def loss_kind(loss: str) -> int:
     return 0 if loss.startswith("hinge") else 1
 
 
+def _sampled(v) -> bool:
+    """Whether ``v`` (alpha or tau) holds one value per run and sample, ``(R, N)``."""
+    return torch.is_tensor(v) and v.dim() == 2
+
+
 def make_targets(
     loss: str, classes: int, *, labels: torch.Tensor | None = None, teacher_logits: torch.Tensor | None = None,
-    alpha: float = 0.0, tau: float = 1.0, dtype: torch.dtype = torch.float32,
+    alpha=0.0, tau=1.0, dtype: torch.dtype = torch.float32, smoothing: float = 0.0,
 ) -> torch.Tensor:
     """The kernel target of ``loss``: ``t`` with ``loss = max(0, 1 - t f)`` for the hinge losses
     (``y = +-1`` from labels, or the teacher's scalar output), else the soft target ``q`` of
-    :func:`simulate.losses.soft_targets` (``ce``: alpha = 1, ``kl``: alpha = 0, ``mix``: alpha)."""
+    :func:`simulate.losses.soft_targets` (``ce``: alpha = 1, ``kl``: alpha = 0, ``mix``: alpha).
+
+    ``alpha`` and ``tau``: floats, per-run ``(R,)``, or per run and sample ``(R, N)`` (a schedule over
+    the steps, :meth:`TrainSetup.mix_at`; then ``q = alpha onehot(y) + (1 - alpha) softmax(f_T / tau)``
+    sample by sample, ``tau > 0``). ``smoothing`` eps: ``q <- (1 - eps) q + eps / C`` (label smoothing
+    of every soft target)."""
     kind = loss_kind(loss)
+    if kind == 0 and (smoothing or _sampled(alpha) or _sampled(tau)):
+        raise ParameterError(f"label smoothing and alpha / temperature schedules need a cross-entropy loss, "
+                             f"not {loss!r}")
     if loss == "hinge":
         return labels_to_pm1(labels, dtype)
     if loss == "hinge_distill":
@@ -46,7 +61,38 @@ def make_targets(
         return teacher_logits[..., 0].to(dtype)
     assert kind == 1
     a = {"ce": 1.0, "kl": 0.0}.get(loss, alpha)
-    return soft_targets(classes, labels=labels, teacher_logits=teacher_logits, alpha=a, tau=tau, dtype=dtype)
+    if _sampled(a) or _sampled(tau):
+        q = _scheduled_targets(classes, labels, teacher_logits, a, tau, dtype)
+    else:
+        q = soft_targets(classes, labels=labels, teacher_logits=teacher_logits, alpha=a, tau=tau, dtype=dtype)
+    return q if not smoothing else (1 - smoothing) * q + smoothing / classes
+
+
+def _scheduled_targets(classes, labels, teacher_logits, alpha, tau, dtype) -> torch.Tensor:
+    """``q (R, N, C)`` with per-sample ``alpha`` and/or ``tau`` ``(R, N)`` (floats and ``(R,)`` broadcast)."""
+    def weight(v):  # -> broadcastable against (R, N, C)
+        v = torch.as_tensor(v, dtype=torch.float64)
+        return v[..., None] if v.dim() == 2 else v.reshape(-1, 1, 1) if v.dim() == 1 else v
+
+    pure_labels = not torch.is_tensor(alpha) and float(alpha) == 1.0
+    p = None
+    if not pure_labels:
+        if teacher_logits is None:
+            raise ParameterError("teacher_logits are required when alpha < 1")
+        tl = teacher_logits.to(dtype)
+        if _sampled(tau):
+            p = torch.softmax(tl / weight(tau).to(tl.device, dtype), -1)
+        else:
+            p = teacher_probs(tl, tau)
+        if not torch.is_tensor(alpha) and float(alpha) == 0.0:
+            return p
+    if labels is None:
+        raise ParameterError("labels are required when alpha > 0")
+    onehot = torch.nn.functional.one_hot(labels.long(), classes).to(dtype)
+    if pure_labels:
+        return onehot
+    w = weight(alpha).to(p.device, dtype)
+    return w * onehot + (1 - w) * p
 
 
 def per_run(name: str, value, runs: int, hi: float | None = None):
@@ -75,11 +121,52 @@ def teacher_rows(width: int, runs: int) -> int:
     return max(1, 2**24 // max(1, width * runs))
 
 
+@dataclass(frozen=True)
+class TargetSchedule:
+    """How the soft targets change over training (a student's supervision; the official code's
+    ``kl_alpha_incre`` and teacher-temperature annealing, and label smoothing).
+
+    ``alpha_end``: alpha of step ``t`` is ``alpha + (alpha_end - alpha) t / total`` (a float or per run
+    ``(R,)``; None: constant). ``tau_end``: tau of step ``t`` is ``tau (tau_end / tau)^(t / total)``
+    (geometric, every ``tau > 0``; None: constant). ``total``: the steps of the whole training (global
+    steps ``t``, as the learning-rate schedule). ``smoothing`` eps: ``q <- (1 - eps) q + eps / C``."""
+
+    alpha_end: float | torch.Tensor | None = None
+    tau_end: float | None = None
+    total: int = 1
+    smoothing: float = 0.0
+
+
 class TrainSetup:
     """Validated arguments of a training call (shared by ``simulate.sgd`` and ``simulate.blocked``)."""
 
+    alpha_end = tau_end = None  # no schedule, no smoothing unless setup_training sets them
+    smoothing, total = 0.0, 1
+
     def __init__(self, **kw):
         self.__dict__.update(kw)
+
+    def mix_at(self, g0: int, n: int):
+        """``(alpha, tau)`` for the ``n * batch_size`` samples of global steps ``g0 .. g0 + n - 1``: the
+        constants when there is no schedule, else ``(R, n B)`` float64 tensors of each step's values
+        (:class:`TargetSchedule`; the ``B`` samples of a step share them)."""
+        if self.alpha_end is None and self.tau_end is None:
+            return self.alpha, self.tau
+        dev = self.lr.device
+        f = (torch.arange(g0, g0 + n, dtype=torch.float64, device=dev) / self.total)
+        f = f.repeat_interleave(self.batch_size)[None, :]  # (1, n B)
+
+        def runs(v):
+            return torch.as_tensor(v, dtype=torch.float64, device=dev).reshape(-1).expand(self.runs)[:, None]
+
+        alpha, tau = self.alpha, self.tau
+        if self.alpha_end is not None:
+            a0, a1 = runs(self.alpha), runs(self.alpha_end)
+            alpha = a0 + (a1 - a0) * f
+        if self.tau_end is not None:
+            t0 = runs(self.tau)
+            tau = t0 * (self.tau_end / t0) ** f
+        return alpha, tau
 
     def teacher_out(self, x: torch.Tensor) -> torch.Tensor | None:
         """Teacher logits for ``x`` ``(N, d)``/``(R, N, d)`` in one batched pass (row-chunked)."""
@@ -96,21 +183,22 @@ class TrainSetup:
             return out[0] if t.runs == 1 else out  # (N, C) | (R, N, C)
         return torch.cat([forward(t, x[:, i:i + rows].to(t.W.dtype)) for i in range(0, x.shape[1], rows)], 1)
 
-    def batch(self, sampler, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Samples for ``n`` steps: ``x`` ``(n B, d)``/``(R, n B, d)`` and kernel targets."""
+    def batch(self, sampler, n: int, g0: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Samples for ``n`` steps from global step ``g0``: ``x`` ``(n B, d)``/``(R, n B, d)`` and kernel targets."""
         x, labels = sampler(n * self.batch_size)
         if x.shape[-2] != n * self.batch_size or x.shape[-1] != self.dim or x.dim() not in (2, 3) or \
                 (x.dim() == 3 and x.shape[0] != self.runs):
             raise ParameterError(f"sampler({n * self.batch_size}) must return x of shape (n, {self.dim}) or "
                                  f"({self.runs}, n, {self.dim}), got {tuple(x.shape)}")
         tl = self.teacher_out(x)
-        tgt = make_targets(self.loss, self.classes, labels=labels, teacher_logits=tl, alpha=self.alpha,
-                           tau=self.tau, dtype=self.dtype)
+        alpha, tau = self.mix_at(g0, n)
+        tgt = make_targets(self.loss, self.classes, labels=labels, teacher_logits=tl, alpha=alpha,
+                           tau=tau, dtype=self.dtype, smoothing=self.smoothing)
         return x.to(self.dtype), tgt
 
 
 def setup_training(params, steps, lr, loss, teacher, alpha, tau, start_step, train, wd_W, wd_a, every, chunk,
-           batch_size, lr_a_mult=1.0) -> TrainSetup:
+           batch_size, lr_a_mult=1.0, targets: TargetSchedule | None = None) -> TrainSetup:
     if not isinstance(params, MLPParams):
         raise ParameterError("params must be an MLPParams")
     kind = loss_kind(loss)
@@ -137,7 +225,25 @@ def setup_training(params, steps, lr, loss, teacher, alpha, tau, start_step, tra
         lr=lr.to(params.W.device), lr_a_mult=check_mult(lr_a_mult), runs=params.runs, dim=params.dim,
         classes=params.classes, dtype=params.W.dtype, target_dim=1 if kind == 0 else 2,
     )
+    if targets is not None and (targets.alpha_end is not None or targets.tau_end is not None or targets.smoothing):
+        _set_schedule(setup, targets)
     return setup
+
+
+def _set_schedule(setup: TrainSetup, ts: TargetSchedule) -> None:
+    """Checks a :class:`TargetSchedule` against ``setup`` and stores it there."""
+    if setup.kind == 0:
+        raise ParameterError(f"label smoothing and alpha / temperature schedules need a cross-entropy loss, "
+                             f"not {setup.loss!r}")
+    setup.smoothing = float(check_real("label_smoothing", ts.smoothing, 0, 1, hi_open=True))
+    setup.total = check_int("total", ts.total, 1)
+    if ts.alpha_end is not None:
+        setup.alpha_end = per_run("alpha_end", ts.alpha_end, setup.runs, 1)
+    if ts.tau_end is not None:
+        setup.tau_end = float(check_real("temperature_end", ts.tau_end, 0, lo_open=True))
+        t0 = torch.as_tensor(setup.tau, dtype=torch.float64)
+        if bool((t0 <= 0).any()):
+            raise ParameterError("temperature_end anneals geometrically: every run's temperature must be > 0")
 
 
 def blocked_decay_ok(top_lr: float, wd_W: float, wd_a: float, lr_a_mult: float) -> bool:
