@@ -11,7 +11,9 @@ import importlib
 #: The modules that register claims, in the ledger's order.
 CLAIM_MODULES = ("experiments.claims.theory_claims", "experiments.claims.theory_claims_b", "experiments.claims.mlp_claims",
                  "experiments.claims.mlp_claims_r1", "experiments.claims.mlp_claims_r2",
-                 "experiments.claims.mlp_claims_width")
+                 "experiments.claims.mlp_claims_width", "experiments.claims.mlp_claims_ablations",
+                 "experiments.claims.mlp_claims_fig9",
+                 "experiments.claims.extraction_claims")
 
 
 def load_claims() -> dict:

@@ -6,7 +6,8 @@ Per teacher seed the candidates are read off the teacher's own accuracy curve (`
 snapped to its saved checkpoints: *plateau* (half the step where test accuracy first reaches 55%),
 *beginning* (first >= 55%), *middle* (first >= 80%), *end* (first >= 99%), *after* (twice the end step,
 at most the last checkpoint before the final). Every candidate trains two-shot students of the same 5
-seeds (the same inits and samples), beside one-shot and cross-entropy students.
+seeds (the same inits and samples), beside one-shot and cross-entropy students. The experiment
+(:func:`candidate_runs`) takes a setup dict, so the ablations of Figures 8 and 9 rerun it with another.
 """
 from __future__ import annotations
 
@@ -19,14 +20,14 @@ import pandas as pd
 from .ledger import Claim, Outcome, Rule, Source, interval_verdict, register, write_png
 from .mlp_claims import FIXED, PAPER, ratio_interval, ratio_panel
 
-#: (d, k), teacher width and steps, checkpoint spacing, student width, rate, steps and T, per tier.
+#: (d, k), teacher width, steps and rate, checkpoint spacing, student width, rate, steps and T, per tier.
 _SETUP = {
-    "smoke": dict(d=12, k=4, tw=256, tsteps=5760, every=144, sw=48, lr=0.066667, ssteps=18000, T=576,
+    "smoke": dict(d=12, k=4, tw=256, tsteps=5760, tlr=0.05, every=144, sw=48, lr=0.066667, ssteps=18000, T=576,
                   tseeds=(0,), sseeds=(0, 1)),
-    "cpu": dict(d=24, k=4, tw=512, tsteps=23040, every=576, sw=48, lr=0.033333, ssteps=101952, T=2304,
+    "cpu": dict(d=24, k=4, tw=512, tsteps=23040, tlr=0.05, every=576, sw=48, lr=0.033333, ssteps=101952, T=2304,
                 tseeds=(0, 1, 2), sseeds=(0, 1, 2, 3, 4)),
-    "paper": dict(d=100, k=6, tw=50000, tsteps=20_000_000, every=100_000, sw=100, lr=0.005, ssteps=20_000_000,
-                  T=1_000_000, tseeds=(0, 1, 2), sseeds=(0, 1, 2, 3, 4)),
+    "paper": dict(d=100, k=6, tw=50000, tsteps=20_000_000, tlr=0.005, tamult=0.002, every=100_000, sw=100, lr=0.005,
+                  ssteps=20_000_000, T=1_000_000, tseeds=(0, 1, 2), sseeds=(0, 1, 2, 3, 4)),
 }
 CANDIDATES = ("plateau", "beginning", "middle", "end", "after")
 
@@ -43,21 +44,46 @@ def candidate_steps(log: pd.DataFrame, saved: list[int]) -> dict[str, int]:
     return {name: min(inter, key=lambda s: (abs(s - w), s)) for name, w in wanted.items()}
 
 
-def _r2(tier: str, out: Path, progress: bool = False) -> Outcome:
+def teacher_config(p: dict):
+    """The teachers' config of setup ``p`` (one batched program of ``p["tseeds"]``; rate ``p["tlr"]``, R2: 0.05 at
+    the cpu tier, the paper's 5e-3 with the output layer's rate scaled by ``p["tamult"]`` = 100/m at width 50000)."""
+    from simulate.config import TeacherConfig
+
+    return TeacherConfig(d=p["d"], k=p["k"], width=p["tw"], steps=p["tsteps"], lr=p["tlr"], eval_every=p["every"],
+                         checkpoint_every=p["every"], probe_every=0, seeds=p["tseeds"],
+                         lr_a_mult=p.get("tamult", 1.0), device="cpu")
+
+
+def teachers(p: dict, out: Path, progress: bool = False):
+    """Train (or reuse) the setup ``p``'s teachers below ``out/teacher``: ``(dir, metrics log, saved steps)``."""
     from infra.config import config_hash
     from simulate.checkpoints import CheckpointDir
-    from simulate.config import StudentConfig, TeacherConfig
-    from simulate.student import train_strategies, train_student
     from simulate.teacher import train_teacher
 
-    p = _SETUP[tier]
-    tcfg = TeacherConfig(d=p["d"], k=p["k"], width=p["tw"], steps=p["tsteps"], lr=0.05, eval_every=p["every"],
-                         checkpoint_every=p["every"], probe_every=0, seeds=p["tseeds"], device="cpu")
+    tcfg = teacher_config(p)
     tdir = out / "teacher" / config_hash(tcfg)
     teacher = train_teacher(tcfg, tdir, progress=progress)
-    log, saved = teacher.metrics(), CheckpointDir(teacher.ckpt).steps()
-    base = StudentConfig(teacher=str(tdir), width=p["sw"], steps=p["ssteps"], lr=p["lr"], eval_every=p["every"],
+    return tdir, teacher.metrics(), CheckpointDir(teacher.ckpt).steps()
+
+
+def student_config(p: dict, tdir: Path):
+    """The students' config of setup ``p`` (two-shot, one-shot and ce differ only in ``strategy``)."""
+    from simulate.config import StudentConfig
+
+    return StudentConfig(teacher=str(tdir), width=p["sw"], steps=p["ssteps"], lr=p["lr"], eval_every=p["every"],
                          probe_every=0, stage_steps=p["T"], seeds=p["sseeds"], device="cpu")
+
+
+def candidate_runs(p: dict, out: Path, progress: bool = False, teacher=None):
+    """R2's experiment for setup ``p`` below ``out``: per teacher seed, ce and one-shot students and one two-shot
+    student per candidate (:func:`candidate_steps`). Returns ``(runs, log, marks)``: one row per student run
+    (``teacher_seed, student_seed, student, checkpoint, samples_to_95, pair``), the teachers' log and the
+    candidates' steps. ``teacher``: the result of :func:`teachers` when already trained."""
+    from infra.config import config_hash
+    from simulate.student import train_strategies, train_student
+
+    tdir, log, saved = teacher or teachers(p, out, progress)
+    base = student_config(p, tdir)
     rows, marks = [], []
     for run, tseed in enumerate(p["tseeds"]):
         cands = candidate_steps(log[log["run"] == run], saved)
@@ -74,6 +100,13 @@ def _r2(tier: str, out: Path, progress: bool = False) -> Outcome:
                              "checkpoint": cands.get(name), "samples_to_95": r.get("samples_to_95")})
     runs = pd.DataFrame(rows)
     runs["pair"] = runs["teacher_seed"].astype(str) + "-" + runs["student_seed"].astype(str)
+    return runs, log, pd.DataFrame(marks)
+
+
+def speedup_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per candidate and ce (the index ``student``): median samples to 95%, the speed-up over one-shot
+    (median one-shot / median student over the paired runs) with its 95% bootstrap interval, and the median
+    checkpoint step."""
     wide = runs.pivot(index="pair", columns="student", values="samples_to_95")
     table = []
     for c in (*CANDIDATES, "ce"):
@@ -82,29 +115,52 @@ def _r2(tier: str, out: Path, progress: bool = False) -> Outcome:
                       "speedup_vs_oneshot": est, "ci_lo": lo, "ci_hi": hi,
                       "median_checkpoint": float(runs.loc[runs["student"] == c, "checkpoint"].median())
                       if c in CANDIDATES else np.nan})
-    table = pd.DataFrame(table).set_index("student")
+    return pd.DataFrame(table).set_index("student")
+
+
+def r2_verdict(table: pd.DataFrame) -> str:
+    """R2's decision (its Rule) on a :func:`speedup_table`."""
     mid = table.loc["middle"]
     mid_v, _ = interval_verdict(mid["ci_lo"], mid["ci_hi"], 1.0)
     rivals = [c for c in ("beginning", "end") if interval_verdict(table.loc[c, "ci_lo"], table.loc[c, "ci_hi"], 1.0)[0]
               == "PASS"]
     strong = [c for c in rivals if table.loc[c, "speedup_vs_oneshot"] >= mid["speedup_vs_oneshot"]]
     if mid_v == "PASS" and not rivals:
-        verdict = "PASS"
-    elif mid_v == "FAIL" or strong:
-        verdict = "FAIL"
-    else:
-        verdict = "INCONCLUSIVE"
-    reason = "speed-up over one-shot (median samples to 95%, 95% interval): " + "; ".join(
-        f"{c} {table.loc[c, 'speedup_vs_oneshot']:.2f}x [{table.loc[c, 'ci_lo']:.2f}, {table.loc[c, 'ci_hi']:.2f}]"
-        for c in (*CANDIDATES, "ce"))
+        return "PASS"
+    if mid_v == "FAIL" or strong:
+        return "FAIL"
+    return "INCONCLUSIVE"
+
+
+def speedup_text(table: pd.DataFrame) -> str:
+    """``name 1.40x [1.24, 2.31]; ...`` for every row of a :func:`speedup_table`."""
+    return "; ".join(f"{c} {table.loc[c, 'speedup_vs_oneshot']:.2f}x [{table.loc[c, 'ci_lo']:.2f}, "
+                     f"{table.loc[c, 'ci_hi']:.2f}]" for c in table.index)
+
+
+def _r2(tier: str, out: Path, progress: bool = False) -> Outcome:
+    runs, log, marks = candidate_runs(_SETUP[tier], out, progress)
+    table = speedup_table(runs)
+    verdict = r2_verdict(table)
+    reason = "speed-up over one-shot (median samples to 95%, 95% interval): " + speedup_text(table)
     out_table = table.reset_index()
-    marks = pd.DataFrame(marks)
-    return Outcome(verdict, reason, {"candidates": out_table.to_dict("records"), "checkpoints": marks.to_dict("records")},
-                   out_table, lambda path: _figure(log, marks, out_table, path),
+    return Outcome(verdict, reason,
+                   {"candidates": out_table.to_dict("records"), "checkpoints": marks.to_dict("records")}, out_table,
+                   lambda path: _figure(log, marks, out_table, path),
                    {"smoke": "(12, 4)-parity, teacher 256, students 48, 1 teacher x 2 student seeds",
                     "cpu": "(24, 4)-parity, teacher width 512 (23k steps), students 48 (102k steps, T = 2304), "
                            "3 teacher x 5 student seeds; the paper: (100, 6), 50k / 100, 20M steps, T = 1M",
                     "paper": "(100, 6)-parity, 50k / 100, 20M steps, T = 1M (a GPU job)"}[tier])
+
+
+def teacher_panel(ax, log: pd.DataFrame, marks: pd.DataFrame, title: str = "teachers and the candidate checkpoints"):
+    """The teachers' test accuracy against their step, each run's candidate checkpoints marked above the curves."""
+    for run, g in log.groupby("run"):
+        ax.plot(g["step"], g["test_accuracy"], lw=1, label=f"teacher run {run}")
+    for c, g in marks.groupby("candidate", sort=False):
+        ax.scatter(g["step"], [1.02] * len(g), marker="v", s=25, label=c)
+    ax.set(xlabel="teacher step (samples)", ylabel="test accuracy", title=title)
+    ax.legend(fontsize=6)
 
 
 def _figure(log: pd.DataFrame, marks: pd.DataFrame, table: pd.DataFrame, path) -> None:
@@ -114,12 +170,7 @@ def _figure(log: pd.DataFrame, marks: pd.DataFrame, table: pd.DataFrame, path) -
     import matplotlib.pyplot as plt
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for run, g in log.groupby("run"):
-        a.plot(g["step"], g["test_accuracy"], lw=1, label=f"teacher run {run}")
-    for c, g in marks.groupby("candidate", sort=False):
-        a.scatter(g["step"], [1.02] * len(g), marker="v", s=25, label=c)
-    a.set(xlabel="teacher step (samples)", ylabel="test accuracy", title="teachers and the candidate checkpoints")
-    a.legend(fontsize=6)
+    teacher_panel(a, log, marks)
     ratio_panel(b, list(table["student"]), table["speedup_vs_oneshot"], table["ci_lo"], table["ci_hi"],
                 ylabel="one-shot / student (median samples to 95%)", title="(2, T)-progressive by first checkpoint")
     write_png(fig, path)
