@@ -20,7 +20,7 @@ from .ledger import Claim, Outcome, Rule, Source, interval_verdict, register, wr
 from .mlp_claims import FIXED, PAPER, ratio_interval, ratio_panel
 from .mlp_claims_r2 import _SETUP as _R2
 from .mlp_claims_r2 import (
-    candidate_runs, candidate_steps, r2_verdict, speedup_table, speedup_text, student_config, teacher_panel,
+    TAU_CHANGED, candidate_runs, candidate_steps, r2_verdict, speedup_table, speedup_text, student_config, teacher_panel,
     teachers,
 )
 
@@ -264,5 +264,7 @@ register(Claim(
          "paper: 1000 against 100), with R2's teachers, rates, steps, T and seeds; R2's width reported alongside.",
          "R2's decision on the wide students: PASS if the middle candidate's interval lies above 1 and neither the "
          "beginning's nor the end's does; FAIL if the middle's lies at or below 1, or the beginning's or end's lies "
-         "above 1 with a point estimate at least the middle's; otherwise INCONCLUSIVE.", FIXED),
+         "above 1 with a point estimate at least the middle's; otherwise INCONCLUSIVE.", FIXED,
+         TAU_CHANGED + "At tau = 1 the verdict was INCONCLUSIVE: middle 1.06x [0.94, 1.21], end 1.06x [1.00, 1.13], "
+         "beginning 1.00x, plateau 0.85x [0.77, 0.89]."),
     _f8))

@@ -19,7 +19,7 @@ from .mlp_claims_ablations import _fmt, _plt
 from .mlp_claims_r1 import _SETUP as _R1
 from .mlp_claims_r1 import probed_teachers, transition_rows
 from .mlp_claims_r2 import _SETUP as _R2
-from .mlp_claims_r2 import CANDIDATES, candidate_runs, speedup_table, speedup_text, teacher_panel
+from .mlp_claims_r2 import CANDIDATES, TAU_CHANGED, candidate_runs, speedup_table, speedup_text, teacher_panel
 
 FASTER = 2  # Figure 9: teacher rate 1e-2 against 5e-3
 #: Figure 9's probed teachers: R1's setup with 5 seeds and probes every 128 steps (both rates alike).
@@ -93,7 +93,9 @@ register(Claim(
          "seed) runs, 95% bootstrap intervals (2000 resamples, seed 0).",
          "PASS if the middle's speed-up interval lies above 1 and its point estimate is the largest of the five "
          "candidates'; FAIL if the middle's interval lies at or below 1, or another candidate beats the middle (its "
-         "interval of median(middle) / median(c) lies above 1); otherwise INCONCLUSIVE.", FIXED),
+         "interval of median(middle) / median(c) lies above 1); otherwise INCONCLUSIVE.", FIXED,
+         TAU_CHANGED + "At tau = 1 the verdict was INCONCLUSIVE: middle 1.33x [0.93, 2.88], the largest point "
+         "estimate, no candidate beating the middle."),
     _f9_middle))
 
 

@@ -30,6 +30,12 @@ _SETUP = {
                   ssteps=20_000_000, T=1_000_000, tseeds=(0, 1, 2), sseeds=(0, 1, 2, 3, 4)),
 }
 CANDIDATES = ("plateau", "beginning", "middle", "end", "after")
+#: The teacher's temperature for the students: the paper's 1e-4 for sparse parity (Appendix C.1, line 727).
+TAU = 1e-4
+#: Rule.changed of the claims run on R2's students (R2, Figure 8, Figure 9): their first cpu-tier runs used tau = 1.
+TAU_CHANGED = ("2026-11-30, after the first cpu-tier run: the students' teacher temperature is now the paper's "
+               "tau = 1e-4 (line 727); the first run used the engine's default tau = 1 by oversight, which Figure 14's "
+               "claim brought to light. Statistic and decision unchanged. ")
 
 
 def candidate_steps(log: pd.DataFrame, saved: list[int]) -> dict[str, int]:
@@ -71,7 +77,7 @@ def student_config(p: dict, tdir: Path):
     from simulate.config import StudentConfig
 
     return StudentConfig(teacher=str(tdir), width=p["sw"], steps=p["ssteps"], lr=p["lr"], eval_every=p["every"],
-                         probe_every=0, stage_steps=p["T"], seeds=p["sseeds"], device="cpu")
+                         probe_every=0, stage_steps=p["T"], seeds=p["sseeds"], temperature=TAU, device="cpu")
 
 
 def candidate_runs(p: dict, out: Path, progress: bool = False, teacher=None):
@@ -148,8 +154,8 @@ def _r2(tier: str, out: Path, progress: bool = False) -> Outcome:
                    {"candidates": out_table.to_dict("records"), "checkpoints": marks.to_dict("records")}, out_table,
                    lambda path: _figure(log, marks, out_table, path),
                    {"smoke": "(12, 4)-parity, teacher 256, students 48, 1 teacher x 2 student seeds",
-                    "cpu": "(24, 4)-parity, teacher width 512 (23k steps), students 48 (102k steps, T = 2304), "
-                           "3 teacher x 5 student seeds; the paper: (100, 6), 50k / 100, 20M steps, T = 1M",
+                    "cpu": "(24, 4)-parity, teacher width 512 (23k steps), students 48 (102k steps, T = 2304, "
+                           "tau = 1e-4), 3 teacher x 5 student seeds; the paper: (100, 6), 50k / 100, 20M steps, T = 1M",
                     "paper": "(100, 6)-parity, 50k / 100, 20M steps, T = 1M (a GPU job)"}[tier])
 
 
@@ -188,5 +194,7 @@ register(Claim(
          "(teacher seed, student seed) runs, 95% bootstrap interval over the pairs (2000 resamples, seed 0).",
          "PASS if the middle candidate's interval lies above 1 and neither the beginning's nor the end's does; FAIL "
          "if the middle's lies at or below 1, or the beginning's or end's lies above 1 with a point estimate at "
-         "least the middle's; otherwise INCONCLUSIVE.", FIXED),
+         "least the middle's; otherwise INCONCLUSIVE.", FIXED,
+         TAU_CHANGED + "At tau = 1 the verdict was FAIL: plateau 0.93x [0.74, 1.48], beginning 1.47x [1.23, 2.17], "
+         "middle 1.40x [1.24, 2.31], end 1.12x [0.82, 1.61], after 1.04x [0.71, 1.42], ce 0.93x [0.67, 1.30]."),
     _r2))
