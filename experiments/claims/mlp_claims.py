@@ -30,7 +30,8 @@ _F1_SWEEP = {"smoke": SWEEPS / "scaling_online_smoke.yaml", "cpu": SWEEPS / "sca
              "paper": SWEEPS / "claims" / "f1_left_paper.yaml"}
 _F1_SCALE = {"smoke": "(12, 4) and (24, 4)-parity, teacher width 512, students 48, 1 teacher x 2 student seeds",
              "cpu": "(32, 4) and (48, 4)-parity (the two largest d of scaling_online.yaml), teacher width 512, "
-                    "students 48, 3 teacher x 5 student seeds; the paper: (100, 6), 50k / 100, 20M steps",
+                    "students 48, 3 teacher x 5 student seeds, teacher temperature 1; the paper: (100, 6), 50k / 100, "
+                    "20M steps, temperature 1e-4",
              "paper": "(100, 6)-parity, teacher width 50000, students 100, 3 teacher x 5 student seeds, 20M steps"}
 
 
