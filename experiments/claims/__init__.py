@@ -12,7 +12,7 @@ import importlib
 CLAIM_MODULES = ("experiments.claims.theory_claims", "experiments.claims.theory_claims_b", "experiments.claims.mlp_claims",
                  "experiments.claims.mlp_claims_r1", "experiments.claims.mlp_claims_r2",
                  "experiments.claims.mlp_claims_width", "experiments.claims.mlp_claims_ablations",
-                 "experiments.claims.mlp_claims_fig9",
+                 "experiments.claims.mlp_claims_fig9", "experiments.claims.mlp_claims_hier",
                  "experiments.claims.extraction_claims")
 
 
