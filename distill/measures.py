@@ -185,8 +185,10 @@ def autoregressive_measures(
     """Causal (GPT) variants of Appendix E, per-run medians.
 
     ``tokens`` (N, T) are sentences WITHOUT [BOS], right-padded, ``valid`` (N, T) bool their mask;
-    ``bos_id`` is prepended. 1-based, a sampled end ``e`` (uniform among a sentence's positions)
-    gives the full prefix ``[BOS] x_1..x_e``; ``p(.)`` is the next-token distribution at its last slot.
+    ``bos_id`` is prepended. 1-based, a sampled end ``e`` (uniform among a sentence's positions whose
+    next token ``x_{e+1}`` exists, the positions the model is trained to predict from) gives the full
+    prefix ``[BOS] x_1..x_e`` (at most T slots, the model's length); ``p(.)`` is the next-token
+    distribution at its last slot.
 
     * eq. 11, M_close(n) = TV(p(x_{1:e}), p(x_{e-n+2:e})): the second sees only [BOS] and the
       n - 1 tokens before the predicted x_{e+1} (eq. 11 with i = e + 1; the prose of
@@ -207,14 +209,16 @@ def autoregressive_measures(
     ns = _check_inputs(tokens, valid, ns)
     batch_size = check_int("batch_size", batch_size, 1)
     pad_id = bos_id if pad_id is None else pad_id
-    s_idx, last = sample_positions(valid, positions_per_sentence, generator)
+    has_next = torch.zeros_like(valid)
+    has_next[:, :-1] = valid[:, :-1] & valid[:, 1:]                     # x_{e+1} exists: e <= length - 1
+    s_idx, last = sample_positions(has_next, positions_per_sentence, generator)
     p, t = s_idx.numel(), tokens.shape[1]
     if p == 0:
-        raise ParameterError("tokens must hold at least one valid position, got none")
+        raise ParameterError("tokens must hold a sentence of at least two tokens, got none")
     bos = torch.full((p, 1), bos_id, dtype=tokens.dtype, device=tokens.device)
-    seq = torch.cat([bos, tokens[s_idx]], 1)                            # (P, T + 1); x_j at slot j
-    e = (last + 1)[:, None]                                             # 1-based end
-    j = torch.arange(t + 1, device=tokens.device)[None]
+    seq = torch.cat([bos, tokens[s_idx, :t - 1]], 1)                    # (P, T); x_j at slot j, j < T
+    e = (last + 1)[:, None]                                             # 1-based end, e <= T - 1
+    j = torch.arange(t, device=tokens.device)[None]
     prefix = j <= e                                                     # [BOS] x_1..x_e
     keeps = [prefix]
     for n in ns:
