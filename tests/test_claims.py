@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from experiments.claims import load_claims
@@ -40,6 +42,34 @@ def test_ratio_interval_on_planted_pairs():
     assert lo < 1 < hi and interval_verdict(lo, hi, 1.0)[0] == "INCONCLUSIVE"
     est, lo, hi = ratio_interval([100, None, 120], [50, 60, 55])  # a run that never reached counts as infinite
     assert est == pytest.approx(120 / 55)
+
+
+def test_ratio_interval_percentiles_are_numpys_on_finite_pairs():
+    """The same 2000 joint resamples (default_rng(0)) and numpy's linear percentiles, when nothing is censored."""
+    rng = np.random.default_rng(5)
+    for n in (3, 7, 12):
+        base, faster = rng.integers(100, 1000, n).astype(float), rng.integers(50, 900, n).astype(float)
+        r = np.random.default_rng(0)
+        boots = [np.median(base[i]) / np.median(faster[i]) for i in (r.integers(0, n, n) for _ in range(2000))]
+        _, lo, hi = ratio_interval(base, faster)
+        assert (lo, hi) == pytest.approx(tuple(np.percentile(boots, [2.5, 97.5])), rel=1e-12)
+
+
+def test_ratio_interval_reads_infinite_resampled_ratios_as_infinite():
+    """Censored baselines (never reached: None) make resampled ratios infinite, where numpy interpolates NaN. A
+    finite sentinel M for them gives numpy's interpolation; the bound must equal it where it stays far below M and
+    be +inf where the sentinel's is huge (faster arms fully observed: no inf / inf)."""
+    M = 1e200
+    cases = [([None, None, None], [10.0, 20.0, 30.0]),
+             ([100.0, None, None, 300.0, None], [10.0, 20.0, 30.0, 40.0, 50.0]),
+             ([100.0, 200.0, None, 300.0, 400.0, None, 250.0], [90.0, 150.0, 80.0, 120.0, 60.0, 70.0, 110.0])]
+    for base, faster in cases:
+        _, *got = ratio_interval(base, faster)
+        _, *sentinel = ratio_interval([M if v is None else v for v in base], faster)
+        for g, sb in zip(got, sentinel):
+            assert g == math.inf if sb >= M / 1e6 else g == pytest.approx(sb, rel=1e-9)
+    assert ratio_interval(*cases[1])[2] == math.inf
+    assert all(math.isnan(v) for v in ratio_interval([None, None], [None, None]))
 
 
 def test_a_claim_needs_a_source_and_a_rule():
@@ -143,3 +173,14 @@ def test_r1_compares_like_with_like_on_a_planted_log():
     assert rows.loc["transition", "gap1_mean"] == pytest.approx(0.25)
     assert rows.loc["transition", "gap1_max"] == pytest.approx(-0.05)  # the max against the max: not separated
     assert rows.loc["final", "corr1_in_mean"] == pytest.approx(0.01)
+
+
+def test_the_header_says_whether_the_build_reused_runs(tmp_path):
+    from experiments.claims.verify import verify
+
+    verify(["t-even-degree"], "smoke", tmp_path / "v", progress=False)
+    assert "wall in all, from scratch" in (tmp_path / "v" / "CLAIMS.md").read_text()
+    (tmp_path / "v" / "runs" / "earlier").mkdir(parents=True)
+    verify(["t-even-degree"], "smoke", tmp_path / "v", progress=False)
+    assert "reusing the finished runs of an earlier build" in (tmp_path / "v" / "CLAIMS.md").read_text()
+    assert json.loads((tmp_path / "v" / "claims.json").read_text())["from_scratch"] is False

@@ -50,6 +50,7 @@ def verify(ids, tier: str, out, *, report_out=None, progress: bool = True) -> li
     out = Path(out)
     report = Path(report_out) if report_out else out
     report.mkdir(parents=True, exist_ok=True)
+    fresh = not (out / "runs").is_dir() or not any((out / "runs").iterdir())  # a build from scratch
     records, t_all = [], time.time()
     for claim in claims:
         rec, t0 = _record(claim, tier), time.time()
@@ -71,12 +72,13 @@ def verify(ids, tier: str, out, *, report_out=None, progress: bool = True) -> li
                        traceback=traceback.format_exc())
         rec["seconds"] = round(time.time() - t0, 2)
         records.append(rec)
-        _write(report, records, tier, time.time() - t_all)
+        _write(report, records, tier, time.time() - t_all, fresh)
     return records
 
 
-def _write(report: Path, records: list[dict], tier: str, wall: float) -> None:
-    meta = {"tier": tier, "wall_seconds": round(wall, 1), "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
+def _write(report: Path, records: list[dict], tier: str, wall: float, fresh: bool = True) -> None:
+    meta = {"tier": tier, "wall_seconds": round(wall, 1), "from_scratch": fresh,
+            "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "machine": f"{platform.machine()}, {platform.processor() or platform.platform()}", "claims": records}
     atomic_write_text(report / "claims.json", json.dumps(meta, indent=2, default=str) + "\n")
     atomic_write_text(report / "CLAIMS.md", render_markdown(meta))
@@ -94,7 +96,9 @@ def render_markdown(meta: dict) -> str:
     errors = sum(r.get("status") == "error" for r in recs)
     lines = ["# Claims ledger", "",
              f"Built by `icurr verify --tier {meta['tier']}` ({meta['written']}, {meta['wall_seconds']:.0f} s wall in "
-             f"all; {meta['machine']}). Each claim is the paper's statement; its decision rule was fixed in code "
+             + ("all, from scratch" if meta.get("from_scratch", True) else
+                "all, reusing the finished runs of an earlier build (each claim's own time is in `claims.json`)")
+             + f"; {meta['machine']}). Each claim is the paper's statement; its decision rule was fixed in code "
              "(`experiments/claims/`) before its experiment ran. Verdicts: "
              + ", ".join(f"{n} {v}" for v, n in count.items()) + (f", {errors} ERROR" if errors else "") + ".", "",
              "| claim | paper, where | verdict | reason |", "|---|---|---|---|"]
