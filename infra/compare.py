@@ -37,9 +37,10 @@ def median_reached(values):
 def ratio_interval(base, faster, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
     """``median(base) / median(faster)`` over paired runs (the same seed pair trained both; a run that never
     reached the target is +infinity) and its percentile bootstrap interval over the pairs (resampled jointly,
-    ``numpy.random.default_rng(seed)``). A resample whose two medians are both infinite has no ratio and is
-    left out; the percentiles interpolate linearly between order statistics, reading ``a + (inf - a) t`` as
-    ``inf`` for ``t > 0`` (numpy gives NaN there, beside a baseline whose resampled median never reached)."""
+    ``numpy.random.default_rng(seed)``). A resample whose two medians are both infinite has no ratio: it
+    counts as 0 for the lower bound and as +infinity for the upper one (either is possible), so undefined
+    resamples widen the interval instead of being dropped. The percentiles interpolate linearly between
+    order statistics, reading ``a + (inf - a) t`` as ``inf`` for ``t > 0`` (numpy gives NaN there)."""
     b = np.array([math.inf if v is None or v != v else v for v in base], float)
     f = np.array([math.inf if v is None or v != v else v for v in faster], float)
     if b.shape != f.shape or b.size == 0:
@@ -49,16 +50,15 @@ def ratio_interval(base, faster, *, n_boot: int = 2000, seed: int = 0, level: fl
     with np.errstate(invalid="ignore", divide="ignore"):
         boots = np.array([ratio(rng.integers(0, b.size, b.size)) for _ in range(n_boot)])
         est = float(ratio(np.arange(b.size)))
-    boots = np.sort(boots[~np.isnan(boots)])
+    undefined = np.isnan(boots)
     tail = 100 * (1 - level) / 2
-    return est, _percentile(boots, tail), _percentile(boots, 100 - tail)
+    return (est, _percentile(np.sort(np.where(undefined, 0.0, boots)), tail),
+            _percentile(np.sort(np.where(undefined, math.inf, boots)), 100 - tail))
 
 
 def _percentile(s: np.ndarray, q: float) -> float:
-    """The ``q``-th percentile of the sorted ``s`` by linear interpolation (numpy's default method), with
-    ``a + (inf - a) t = inf`` for ``t > 0``; NaN when ``s`` is empty."""
-    if not s.size:
-        return math.nan
+    """The ``q``-th percentile of the sorted ``s`` (non-empty) by linear interpolation (numpy's default
+    method), with ``a + (inf - a) t = inf`` for ``t > 0``."""
     i, t = divmod(q / 100 * (s.size - 1), 1)
     a, c = s[int(i)], s[min(int(i) + 1, s.size - 1)]
     return float(a if t == 0 or a == c else a + (c - a) * t)

@@ -69,7 +69,18 @@ def test_ratio_interval_reads_infinite_resampled_ratios_as_infinite():
         for g, sb in zip(got, sentinel):
             assert g == math.inf if sb >= M / 1e6 else g == pytest.approx(sb, rel=1e-9)
     assert ratio_interval(*cases[1])[2] == math.inf
-    assert all(math.isnan(v) for v in ratio_interval([None, None], [None, None]))
+
+
+def test_undefined_resamples_widen_the_interval():
+    """inf / inf (both medians never reached) may be any ratio: 0 for the lower bound, +inf for the upper. Most
+    pairs censored on both arms: the interval is [0, inf] whatever the rest says; none undefined: unchanged."""
+    est, lo, hi = ratio_interval([None, None, None, 100.0, None], [None, 50.0, None, None, 40.0])
+    assert math.isnan(est) and (lo, hi) == (0.0, math.inf)
+    assert interval_verdict(lo, hi, 1.0)[0] == "INCONCLUSIVE"
+    assert ratio_interval([None, None], [None, None])[1:] == (0.0, math.inf)
+    finite = ([100.0, 200.0, 150.0, 120.0], [50.0, 60.0, 70.0, 80.0])
+    assert ratio_interval(*finite) == ratio_interval(*finite)  # deterministic
+    assert ratio_interval(*finite)[1] > 1
 
 
 def test_a_claim_needs_a_source_and_a_rule():

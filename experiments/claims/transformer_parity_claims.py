@@ -37,8 +37,9 @@ RHO = 0.5  # Figure 11's "co-occurs": Spearman correlation of in-support attenti
 TARGET = 0.95  # the speed target: samples to 95% test accuracy (summary key samples_to_95)
 CHANGED = ("2026-11-30, after the first cpu-tier run: ratio_interval returned a bound as NaN where numpy's percentile "
            "interpolates next to an infinite resampled ratio (a baseline whose median never reached the target); "
-           "infra.compare.ratio_interval now reads a + (inf - a) t as inf, for every claim. Statistic and decision "
-           "unchanged. ")
+           "infra.compare.ratio_interval now reads a + (inf - a) t as inf and counts a resample whose two medians are "
+           "both infinite as 0 for the lower bound and inf for the upper (it had dropped them), for every claim. "
+           "Statistic and decision unchanged. ")
 
 #: Per tier: (d, k), heads, steps, batch, rate, warmup, log spacing, probes, two-shot T, extraction steps, seeds.
 SETUP = {
