@@ -13,7 +13,8 @@ CLAIM_MODULES = ("experiments.claims.theory_claims", "experiments.claims.theory_
                  "experiments.claims.mlp_claims_r1", "experiments.claims.mlp_claims_r2",
                  "experiments.claims.mlp_claims_width", "experiments.claims.mlp_claims_ablations",
                  "experiments.claims.mlp_claims_fig9", "experiments.claims.mlp_claims_hier",
-                 "experiments.claims.extraction_claims", "experiments.claims.transformer_parity_claims")
+                 "experiments.claims.extraction_claims", "experiments.claims.transformer_parity_claims",
+                 "experiments.claims.pcfg_claims")
 
 
 def load_claims() -> dict:
