@@ -250,11 +250,14 @@ register(Claim(
 # ------------------------------------------------------------------ Figure 11: attention on the support
 
 def spearman(a, b) -> float:
-    """Spearman's rank correlation of two equal-length sequences (average ranks for ties; NaN if one is constant)."""
-    ra, rb = pd.Series(np.asarray(a, float)).rank(), pd.Series(np.asarray(b, float)).rank()
-    if len(ra) != len(rb) or len(ra) < 2 or ra.std() == 0 or rb.std() == 0:
+    """Spearman's rank correlation of two equal-length sequences (``scipy.stats.spearmanr``: average ranks for
+    ties); NaN when they differ in length, have fewer than 2 entries, or one is constant."""
+    from scipy.stats import spearmanr
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.size != b.size or a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
-    return float(np.corrcoef(ra, rb)[0, 1])
+    return float(spearmanr(a, b).statistic)
 
 
 def attention_rows(log: pd.DataFrame, d: int, k: int) -> pd.DataFrame:
