@@ -181,15 +181,22 @@ def is_claimed(root, key: str) -> bool:
     return False
 
 
+def lock_keys(root) -> list[str]:
+    """The keys whose lock files are in ``root/.claims`` now, sorted (held or left by killed workers).
+    The folder can vanish at any moment (the last holder removes it on release): then none."""
+    try:
+        names = os.listdir(Path(root) / CLAIMS)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(n[: -len(".lock")] for n in names if n.endswith(".lock"))
+
+
 def remove_stale(root) -> list[str]:
     """Remove the lock files of ``root`` that no live process holds (left by killed workers), by
     claiming and releasing each one; returns their keys. Keys held by live processes stay."""
     folder = Path(root) / CLAIMS
-    if not folder.is_dir():
-        return []
     removed = []
-    for path in sorted(folder.glob("*.lock")):
-        key = path.name[: -len(".lock")]
+    for key in lock_keys(root):
         claim = try_claim(root, [key], patience=0.0)
         if claim is not None:
             claim.release()

@@ -362,9 +362,11 @@ def clean_work(root, *, keep=()) -> list[str]:
     claims.remove_stale(root)  # lock files of killed workers
     work = Path(root) / WORK
     removed = []
-    if not work.is_dir():
-        return removed
-    for gdir in sorted(work.iterdir()):
+    try:
+        gdirs = sorted(work.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return removed  # none, or another cleaner removed it just now
+    for gdir in gdirs:
         if gdir.name in keep or not gdir.is_dir() or not _finished_or_broken(root, gdir):
             continue
         claim = claims.try_claim(root, [group_key(gdir.name)], patience=0.0)

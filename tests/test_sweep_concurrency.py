@@ -154,6 +154,26 @@ def test_a_claim_is_all_or_nothing_and_leaves_nothing_behind(tmp_path):
         assert held.keys == ("m",) and claims.try_claim(tmp_path, ["m"], patience=0.01) is None
 
 
+def test_listing_and_cleaning_survive_the_claims_folder_vanishing(tmp_path, monkeypatch):
+    """The last holder removes ``.claims`` on release, and another worker's cleaner removes ``.work``:
+    a lister that looked before the removal and reads after it sees none (a CI run once died of
+    this race, a FileNotFoundError from a glob of the vanished folder)."""
+    held = claims.try_claim(tmp_path, ["group-b", "group-a"])
+    assert claims.lock_keys(tmp_path) == ["group-a", "group-b"]
+    held.release()
+    assert claims.lock_keys(tmp_path) == [] and claims.remove_stale(tmp_path) == []
+    (tmp_path / store.WORK).mkdir()
+    real = Path.iterdir
+
+    def vanishing(self):  # the folder goes between the look and the read
+        if self.name == store.WORK:
+            self.rmdir()
+        return real(self)
+
+    monkeypatch.setattr(Path, "iterdir", vanishing)
+    assert store.clean_work(tmp_path) == []
+
+
 def claim_file(root: Path, key: str) -> Path:
     return claims.claim_path(root, key)
 
@@ -234,8 +254,7 @@ def _until_training(proc: subprocess.Popen, out: Path) -> None:
 
 def _claimed_group(out: Path) -> bool:
     """Whether a live worker holds a group (lock files of killed workers stay behind, unlocked)."""
-    locks = (out / claims.CLAIMS).glob("group-*.lock") if (out / claims.CLAIMS).is_dir() else ()
-    return any(claims.is_claimed(out, p.name[:-len(".lock")]) for p in locks)
+    return any(claims.is_claimed(out, k) for k in claims.lock_keys(out) if k.startswith("group-"))
 
 
 @pytest.mark.slow
