@@ -290,12 +290,20 @@ def _span_bounds(levels, rules) -> tuple[dict[str, int], dict[str, int]]:
 
 # ----------------------------------------------------------------------------- loading
 
+#: The paper's grammars shipped as package data (copies of ``../shared/data/pcfg/*.json``, kept
+#: identical by a test): a user who installs the package without this repository's neighbours still
+#: has cfg3b, cfg3b_official, cfg3f, cfg3g, cfg3h and cfg3i.
+PACKAGED_GRAMMARS = Path(__file__).resolve().parent / "grammars"
+
+
 def grammar_search_path() -> tuple[Path, ...]:
-    """Directories searched for ``<name>.json``: ``$ICURR_GRAMMAR_PATH`` (os.pathsep-separated),
-    ``./../shared/data/pcfg`` (from the current directory), ``<repo>/../shared/data/pcfg``."""
+    """Directories searched for ``<name>.json``, earlier first: ``$ICURR_GRAMMAR_PATH``
+    (os.pathsep-separated), ``./../shared/data/pcfg`` (from the current directory),
+    ``<repo>/../shared/data/pcfg``, then the package's own copies (:data:`PACKAGED_GRAMMARS`)."""
     dirs = [Path(p) for p in os.environ.get("ICURR_GRAMMAR_PATH", "").split(os.pathsep) if p]
     dirs.append(Path.cwd() / ".." / "shared" / "data" / "pcfg")
     dirs.append(Path(__file__).resolve().parent.parent / ".." / "shared" / "data" / "pcfg")
+    dirs.append(PACKAGED_GRAMMARS)
     out: list[Path] = []
     for d in dirs:
         d = d.resolve()

@@ -33,7 +33,8 @@ def require_tokenizers():
         import tokenizers
     except ImportError:
         raise ParameterError("natural-text runs need the 'tokenizers' package: "
-                             "pip install 'implicit-curriculum[text]'") from None
+                             "pip install -e '.[text]' from a checkout "
+                             "(pip install 'implicit-curriculum[text]' from an index)") from None
     return tokenizers
 
 

@@ -7,7 +7,7 @@ if the worker dies), so several drivers, or local workers and Ray tasks, may sha
 across nodes this relies on the shared file system's locks (see :mod:`infra.claims` on NFS). A group asks Ray for
 ``gpu_fraction`` of a GPU when it will train on CUDA (``device=cuda``, or ``device=auto`` on a
 cluster that has GPUs) and for ``num_gpus=0`` otherwise. Ray is imported lazily; install it with
-the ``ray`` extra (``pip install 'implicit-curriculum[ray]'``).
+the ``ray`` extra (``pip install -e ".[ray]"``).
 """
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def import_ray():
         import ray
     except ImportError:
         raise ParameterError(
-            "backend 'ray' needs the ray package: pip install 'implicit-curriculum[ray]' (or pip install ray)"
+            "backend 'ray' needs the ray package: pip install -e '.[ray]' from a checkout "
+            "(pip install 'implicit-curriculum[ray]' from an index)"
         ) from None
     return ray
 

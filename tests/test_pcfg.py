@@ -400,3 +400,24 @@ def test_length_stats_against_exact_moments():
         se = math.sqrt(q / 100 * (1 - q / 100) / n)  # std of the empirical CDF at the quantile
         assert min(abs(cdf[k] - q / 100), abs(cdf[k - 1] - q / 100)) > 5 * se  # so the sample quantile is k
         assert st["length_percentiles"][str(q)] == k
+
+
+def test_packaged_grammars_equal_the_shared_copies_and_load_without_them(monkeypatch, tmp_path):
+    """The paper's grammars are package data (``distill/grammars``), byte-identical to
+    ``../shared/data/pcfg``; with neither the environment path nor ``../shared`` on the search path
+    (a user who installed the package alone), every name still loads, from the package."""
+    from distill import grammar as gmod
+
+    packaged = sorted(p.name for p in gmod.PACKAGED_GRAMMARS.glob("*.json"))
+    assert packaged == sorted(f"{n}.json" for n in SHARED)
+    shared = gmod.PACKAGED_GRAMMARS.parent.parent.parent / "shared" / "data" / "pcfg"
+    if shared.is_dir():
+        for name in packaged:
+            assert (gmod.PACKAGED_GRAMMARS / name).read_bytes() == (shared / name).read_bytes(), name
+    monkeypatch.delenv("ICURR_GRAMMAR_PATH", raising=False)
+    monkeypatch.chdir(tmp_path)  # ./../shared is not there
+    monkeypatch.setattr(gmod, "__file__", str(tmp_path / "site" / "distill" / "grammar.py"))
+    assert gmod.grammar_search_path()[-1] == gmod.PACKAGED_GRAMMARS
+    assert all(p.parent == gmod.PACKAGED_GRAMMARS for p in gmod.available_grammars().values())
+    g = gmod.load_grammar("cfg3b")
+    assert (g.min_length, g.max_length) == (138, 432) and len(g.rules["f"]) == 2  # f -> c b a | b a

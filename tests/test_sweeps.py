@@ -409,7 +409,7 @@ def test_ray_missing_names_the_extra(monkeypatch):
     from experiments.sweep_ray import import_ray
 
     monkeypatch.setitem(sys.modules, "ray", None)
-    with pytest.raises(ParameterError, match=r"implicit-curriculum\[ray\]"):
+    with pytest.raises(ParameterError, match=r"pip install -e '\.\[ray\]' from a checkout"):
         import_ray()
 
 

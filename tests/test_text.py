@@ -140,7 +140,7 @@ def test_tokenizer_round_trip_special_ids_and_determinism(split, prepared, tmp_p
 
 def test_missing_tokenizers_package_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "tokenizers", None)
-    with pytest.raises(ParameterError, match=r"pip install 'implicit-curriculum\[text\]'"):
+    with pytest.raises(ParameterError, match=r"pip install -e '\.\[text\]' from a checkout"):
         require_tokenizers()
 
 
