@@ -8,13 +8,21 @@ plan is ``DIR/sweep.json``; batched programs train under ``DIR/.work/`` (never r
 
 * :func:`load_results`: one row per finished run (per seed of a multi-seed run; per strategy of a
   compare run): ``run_hash``, ``kind``, the config flattened into columns (``teacher.width`` for
-  compare sections, ``seed`` for a single seed), and the summary's fields (those of
+  compare sections, ``seed`` for a single seed), the summary's fields (those of
   :func:`infra.logs.summary_from_log`: ``samples_to_95``, ``samples_to_loss_eps``, ``final_loss``, ...;
   a compare row has its student's and, prefixed ``teacher_``, its teacher's: ``teacher_final_loss``,
-  ``teacher_samples_to_loss_eps``; runs written before a key existed have NaN there).
-* :func:`load_metrics`: every finished run's ``metrics.parquet`` with ``run_hash``, ``kind`` and the
-  config columns added.
-* :func:`run_state` / :func:`sweep_status`: done, running, failed or pending, per run.
+  ``teacher_samples_to_loss_eps``; runs written before a key existed have NaN there) and, last,
+  ``run_dir`` (the run directory's absolute path). A compare row's strategy is its ``strategy``
+  column alone: the template's ``student.strategy`` (``student.supervision``) is left out
+  (:func:`compared_fields`).
+* :func:`load_metrics`: every finished run's ``metrics.parquet`` with ``run_hash``, ``kind``, the
+  config columns and ``run_dir`` added; ``shared_teachers="once"`` keeps a teacher shared by the
+  compare runs of a sweep once (each run directory holds a copy of its rows).
+
+``DIR`` is a directory of run directories (a sweep's results, a compare's ``--out``) or one run
+directory itself.
+* :func:`run_state` / :func:`sweep_status` (from :mod:`infra.runstate`, re-exported here): done, running,
+  failed or pending, per run.
 
 Who trains a run is decided by a claim (an OS file lock, :mod:`infra.claims`), never by
 ``running.json``: a run is ``running`` while a live process holds its claim (or, as a hint across
@@ -24,32 +32,25 @@ divided among the group's runs.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
-import shutil
-import socket
-import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from infra import claims
 from infra.config import renamed_config_keys
 from infra.rundir import atomic_write
+from infra.runstate import (ERROR, LOCK, MANIFEST, STATES, SUMMARY, TIMING, WORK, _check_dir,
+                            clean_work, foreign_lock_alive, group_key, lock_alive, read_json, run_state, sweep_status)
 from theory._checks import ParameterError
 
 __all__ = ["kind_of", "read_json", "SUMMARY", "LOCK", "ERROR", "MANIFEST", "WORK", "TIMING", "STATES",
            "SUMMARY_ALIASES", "finished_runs", "flatten_config", "load_results", "load_metrics", "run_state",
            "lock_alive", "foreign_lock_alive", "sweep_status", "group_key", "clean_work", "summary_role",
-           "upgrade_summary_entry", "write_parquet"]
+           "upgrade_summary_entry", "write_parquet", "is_run_dir", "compared_fields",
+           "AGGREGATES", "summarize", "run_difference"]
 
-SUMMARY, LOCK, ERROR, MANIFEST, WORK = "summary.json", "running.json", "error.json", "sweep.json", ".work"
-TIMING = "timing.json"  # a finished run's share of its group's wall time (seconds)
-STATES = ("done", "running", "failed", "pending")
-#: A lock written on another host counts as live while its heartbeat is younger than this (seconds).
-HEARTBEAT_STALE_S = 180.0
 
 def kind_of(config_class_name: str | None) -> str | None:
     """The experiment kind of a config class name, by the naming rule every kind follows: the MLP
@@ -62,33 +63,37 @@ def kind_of(config_class_name: str | None) -> str | None:
     return "-".join(w.lower() for w in words) or config_class_name
 
 
-def read_json(path: Path) -> dict | None:
-    """The JSON in ``path``, or None when it is missing or not (yet, or no longer) whole JSON: the
-    tolerant read of a directory that other processes may be writing."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
 def _read_config(path: Path) -> dict | None:
     """A run's ``config.json`` with renamed fields under their new names (:data:`infra.config.CONFIG_ALIASES`)."""
     config = read_json(path / "config.json")
     return renamed_config_keys(config) if isinstance(config, dict) else config
 
 
-def _check_dir(root) -> Path:
-    root = Path(root)
-    if not root.is_dir():
-        raise ParameterError(f"results directory {str(root)!r} does not exist")
-    return root
-
-
 def finished_runs(root) -> list[Path]:
-    """Run directories directly below ``root`` that hold ``summary.json`` (sorted by name)."""
+    """Run directories directly below ``root`` that hold ``summary.json`` (sorted by name); ``[root]``
+    when ``root`` is itself a finished run (a teacher, a student or a compare run of a sweep)."""
     root = _check_dir(root)
+    if (root / SUMMARY).is_file() and (root / "config.json").is_file():
+        return [root]
     return sorted(p for p in root.iterdir()
                   if p.is_dir() and not p.name.startswith(".") and (p / SUMMARY).is_file())
+
+
+def is_run_dir(path) -> bool:
+    """Whether ``path`` is a run directory: its ``config.json`` is a JSON object naming a ``kind``
+    (finished or not; finished runs also hold ``summary.json``)."""
+    config = read_json(Path(path) / "config.json")
+    return isinstance(config, dict) and isinstance(config.get("kind"), str)
+
+
+def compared_fields(config: dict) -> list[str]:
+    """The template columns a compare's rows leave out: ``student.strategy`` when the compare varies
+    ``strategies`` (``student.supervision`` for ``supervisions``). The ``student`` section is the
+    template of every student; the field a compare varies keeps its default there (``"progressive"``
+    for the MLP engine), which no row trained with: each row's own is in its ``strategy`` column."""
+    student = config.get("student")
+    one = {k: k[:-3] + "y" if k.endswith("ies") else k[:-1] for k, v in config.items() if isinstance(v, list)}
+    return [f"student.{f}" for f in one.values() if isinstance(student, dict) and f in student]
 
 
 def flatten_config(config: dict, prefix: str = "") -> dict[str, Any]:
@@ -164,9 +169,10 @@ def _rows_of(path: Path, config: dict, summary: dict) -> list[dict]:
     head = {"run_hash": path.name, "kind": kind}
     flat = flatten_config(config)
     if kind.endswith("compare"):
+        flat = {k: v for k, v in flat.items() if k not in compared_fields(config)}
         teacher = _entry(summary.get("teacher") or {}, "teacher_", "teacher")
-        return [{**head, **flat, "strategy": strategy, **_entry(entry), **_choice(entry), **teacher}
-                for strategy, entry in (summary.get("students") or {}).items()]
+        return [{**head, **flat, "strategy": strategy, **_entry(entry), **_choice(entry), **teacher,
+                 "run_dir": os.path.abspath(path)} for strategy, entry in (summary.get("students") or {}).items()]
     rows = []
     for entry in summary.get("runs", []):
         row = {**head, **{k: v for k, v in flat.items() if k not in ("seed", "seeds")}, "seed": entry.get("seed")}
@@ -175,6 +181,7 @@ def _rows_of(path: Path, config: dict, summary: dict) -> list[dict]:
             row.update(_choice(summary))
         if "support" in summary:
             row["support_indices"] = ",".join(map(str, summary["support"]))
+        row["run_dir"] = os.path.abspath(path)
         rows.append(row)
     return rows
 
@@ -217,14 +224,19 @@ def load_results(root, *, kind: str | None = None) -> pd.DataFrame:
     return df
 
 
-def load_metrics(root, *, kind: str | None = None, runs=None) -> pd.DataFrame:
-    """Every finished run's metrics rows, with ``run_hash``, ``kind`` and config columns added.
+def load_metrics(root, *, kind: str | None = None, runs=None, shared_teachers: str = "each") -> pd.DataFrame:
+    """Every finished run's metrics rows, with ``run_hash``, ``kind``, config columns and ``run_dir`` added.
 
-    ``runs``: an iterable of run hashes to keep (default: all). Metric columns win over config
+    ``runs``: an iterable of run hashes to keep (default: all). ``shared_teachers``: ``"each"`` keeps
+    every compare run's copy of its teacher's rows (each run directory read whole), ``"once"`` keeps a
+    teacher shared by the compare runs of a sweep once (:func:`_shared_teachers_once`; what ``icurr
+    results --metrics`` shows). Metric columns win over config
     columns of the same name (``seed``). A finished run whose ``config.json`` or ``metrics.parquet``
     cannot be read (missing, truncated, corrupt) is left out with one warning for all of them, as in
     :func:`load_results`.
     """
+    if shared_teachers not in ("each", "once"):
+        raise ParameterError(f"shared_teachers must be 'each' or 'once', got {shared_teachers!r}")
     keep = None if runs is None else set(runs)
     frames, skipped = [], []
     paths = [p for p in finished_runs(root) if keep is None or p.name in keep]
@@ -245,147 +257,81 @@ def load_metrics(root, *, kind: str | None = None, runs=None) -> pd.DataFrame:
             continue
         extra = {"run_hash": path.name, "kind": kname}
         extra.update({k: v for k, v in flatten_config(config).items() if k not in df.columns})
+        extra["run_dir"] = os.path.abspath(path)
         frames.append(df.assign(**extra))
     _warn_skipped(root, skipped, len(paths), "metrics")
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if not frames:
+        return pd.DataFrame()
+    df = pd.concat(frames, ignore_index=True)
+    return _shared_teachers_once(df) if shared_teachers == "once" else df
+
+
+def _shared_teachers_once(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with each shared teacher's rows once: a sweep of MLP compares (kind ``compare``) splits one
+    program into a run directory per student seed, each holding a copy of its teacher's rows (``role ==
+    "teacher"``); one teacher (same ``teacher.*`` config, ``seed``, ``step``) stays under the first run
+    directory holding it. Transformer compares train a teacher per run directory: all rows are kept."""
+    if not {"role", "kind"} <= set(df.columns) or not ((df["kind"] == "compare") & (df["role"] == "teacher")).any():
+        return df
+    keys = [c for c in df.columns if c.startswith("teacher.")] + [c for c in ("seed", "step") if c in df.columns]
+    shared = df[(df["kind"] == "compare") & (df["role"] == "teacher")]
+    return df.drop(index=shared.index[shared.duplicated(subset=keys or None)]).reset_index(drop=True)
+
+
+AGGREGATES = ("mean", "median", "min", "max")
+
+
+def summarize(df: pd.DataFrame, by: list[str], agg: str = "median") -> pd.DataFrame:
+    """One row per group of ``df`` (rows of :func:`load_results`) by the columns ``by``: the columns
+    ``by``, ``n`` (rows in the group: runs, or runs x strategies) and every ``samples_to_*`` column
+    aggregated by ``agg`` (mean, median, min or max), a run that never reached the target counting as
+    +infinity (so ``inf`` when the aggregate never got there). Groups in order of first appearance."""
+    if agg not in AGGREGATES:
+        raise ParameterError(f"agg must be one of {', '.join(AGGREGATES)}, got {agg!r}")
+    missing = [c for c in by if c not in df.columns]
+    if missing or not by:
+        known = ", ".join(c for c in df.columns if c != "run_dir")
+        raise ParameterError(f"by must name columns of these results, got {missing or by!r} (columns: {known})")
+    targets = [c for c in df.columns if c.startswith("samples_to_")]
+    rows = []
+    for key, g in df.groupby(by, sort=False, dropna=False):
+        row = dict(zip(by, key if isinstance(key, tuple) else (key,)), n=len(g))
+        for c in targets:
+            vals = pd.to_numeric(g[c], errors="coerce").astype(float).fillna(float("inf"))
+            row[c] = float(getattr(vals, agg)())
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[*by, "n", *targets])
+
+
+def _summary_numbers(path: Path) -> dict[str, Any]:
+    """A run's ``summary.json`` as flat keys: ``teacher.<key>`` and ``<strategy>.<key>`` for a compare,
+    ``<key>`` for a one-seed run, ``seed=<s>.<key>`` for several seeds (``steps_to_*`` left out)."""
+    summary = read_json(path / SUMMARY) or {}
+    if "students" in summary:
+        parts = [("teacher.", summary.get("teacher") or {}, "teacher")]
+        parts += [(f"{s}.", e, "student") for s, e in summary["students"].items()]
+    else:
+        runs = summary.get("runs") or []
+        parts = [("" if len(runs) == 1 else f"seed={e.get('seed')}.", e, summary_role(summary)) for e in runs]
+    return {k: v for prefix, e, role in parts for k, v in _entry(e, prefix, role).items()
+            if "steps_to_" not in k}
+
+
+def run_difference(a, b) -> dict[str, list[dict]]:
+    """How two run directories differ: ``{"config": [...], "summary": [...]}``, rows ``{key, a, b}``;
+    config rows only for the dotted keys whose values differ (``kind`` included), summary rows for every
+    key of either summary (:func:`_summary_numbers`; None where a run lacks it or is unfinished)."""
+    for path in (a, b):
+        if not is_run_dir(path):
+            raise ParameterError(f"diff: {str(path)!r} is not a run directory (no config.json naming a kind)")
+    flat = [{"kind": kind_of(c.get("kind")), **flatten_config(c)} for c in (_read_config(Path(a)), _read_config(Path(b)))]
+    sums = [_summary_numbers(Path(a)), _summary_numbers(Path(b))]
+    keys = lambda x, y: list(dict.fromkeys([*x, *y]))  # noqa: E731
+    config = [{"key": k, "a": flat[0].get(k), "b": flat[1].get(k)} for k in keys(*flat)
+              if flat[0].get(k) != flat[1].get(k) or (k in flat[0]) != (k in flat[1])]
+    return {"config": config, "summary": [{"key": k, "a": sums[0].get(k), "b": sums[1].get(k)} for k in keys(*sums)]}
 
 
 def write_parquet(path, df: pd.DataFrame) -> None:
     """Write ``df`` to ``path`` atomically, with the umask's mode (:func:`infra.rundir.atomic_write`)."""
     atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
-
-
-# ---------------------------------------------------------------- run states
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
-def lock_alive(lock: dict | None) -> bool:
-    """Whether a ``running.json`` names a live process (same host: pid check; else fresh heartbeat).
-
-    A hint for people and for hosts that do not share file locks; on one host the claim
-    (:func:`infra.claims.is_claimed`) decides, since a pid can be reused after its process died."""
-    if not lock:
-        return False
-    if lock.get("host") == socket.gethostname():
-        return isinstance(lock.get("pid"), int) and _pid_alive(lock["pid"])
-    return time.time() - float(lock.get("heartbeat", 0)) < HEARTBEAT_STALE_S
-
-
-def foreign_lock_alive(lock: dict | None) -> bool:
-    """Whether a ``running.json`` was written on another host and its heartbeat is fresh."""
-    return bool(lock) and lock.get("host") != socket.gethostname() and lock_alive(lock)
-
-
-def run_state(path) -> str:
-    """``done`` (summary.json), ``running`` (its claim is held by a live process, or a fresh
-    ``running.json`` of another host), ``failed`` (error.json) or ``pending``."""
-    path = Path(path)
-    if (path / SUMMARY).is_file():
-        return "done"
-    if claims.is_claimed(path.parent, path.name) or foreign_lock_alive(read_json(path / LOCK)):
-        return "running"
-    if (path / ERROR).is_file():
-        return "failed"
-    return "pending"
-
-
-def _seconds(path: Path):
-    timing = read_json(path / TIMING) or {}
-    seconds = timing.get("seconds")
-    return round(float(seconds), 2) if isinstance(seconds, (int, float)) else None
-
-
-def _diverged(path: Path) -> str:
-    """``"diverged at step N"`` when a finished run's loss or weights became non-finite (its summary's
-    ``diverged_at``, per run or in a compare's teacher and students), else ``""``."""
-    summary = read_json(path / SUMMARY) or {}
-    entries = [*summary.get("runs", []), summary.get("teacher") or {}, *(summary.get("students") or {}).values()]
-    steps = sorted({e["diverged_at"] for e in entries if isinstance(e, dict) and e.get("diverged_at") is not None})
-    if steps or summary.get("diverged"):
-        return "diverged" + (f" at step {', '.join(map(str, steps))}" if steps else "")
-    return ""
-
-
-def sweep_status(root) -> tuple[list[dict], dict[str, int]]:
-    """Rows ``run_hash, state, kind, point, seconds, detail`` for every planned or present run, and
-    counts; ``seconds`` is a finished run's share of its group's wall time (None when unknown);
-    ``detail`` names a running run's process, a failed run's error, a diverged run's step."""
-    root = _check_dir(root)
-    manifest = (read_json(root / MANIFEST) or {}).get("runs", {})
-    names = dict.fromkeys(manifest)
-    for p in sorted(root.iterdir()):
-        if p.is_dir() and not p.name.startswith(".") and any((p / f).exists() for f in ("config.json", LOCK, ERROR)):
-            names.setdefault(p.name)
-    rows, counts = [], dict.fromkeys(STATES, 0)
-    for name in names:
-        path = root / name
-        state = run_state(path)
-        counts[state] += 1
-        info = manifest.get(name, {})
-        detail = ""
-        if state == "running":
-            lock = read_json(path / LOCK) or {}
-            detail = f"pid {lock.get('pid')} on {lock.get('host')}"
-        elif state == "failed":
-            err = read_json(path / ERROR) or {}
-            detail = f"{err.get('error', 'error')}: {err.get('message', '')}"[:200]
-        elif state == "done":
-            detail = _diverged(path)
-        point = " ".join(f"{k}={v}" for k, v in (info.get("point") or {}).items())
-        rows.append({"run_hash": name, "state": state, "kind": info.get("kind"), "point": point,
-                     "seconds": _seconds(path) if state == "done" else None, "detail": detail})
-    counts["total"] = len(rows)
-    return rows, counts
-
-
-def group_key(group_id: str) -> str:
-    """The claim key of a group's work directory ``.work/<group id>/`` (:mod:`infra.claims`)."""
-    return f"group-{group_id}"
-
-
-def clean_work(root, *, keep=()) -> list[str]:
-    """Remove ``root/.work/<group>/`` directories whose runs are all done (left by a kill after the
-    last summary was written) or that have no ``group.json``; ``keep``: group ids never removed. A
-    work directory whose group is claimed by a live worker is never removed (the cleaner claims the
-    group itself first, and a worker claims its group before it creates the directory). Lock files
-    that no live process holds go too (:func:`infra.claims.remove_stale`). Returns the removed names."""
-    claims.remove_stale(root)  # lock files of killed workers
-    work = Path(root) / WORK
-    removed = []
-    try:
-        gdirs = sorted(work.iterdir())
-    except (FileNotFoundError, NotADirectoryError):
-        return removed  # none, or another cleaner removed it just now
-    for gdir in gdirs:
-        if gdir.name in keep or not gdir.is_dir() or not _finished_or_broken(root, gdir):
-            continue
-        claim = claims.try_claim(root, [group_key(gdir.name)], patience=0.0)
-        if claim is None:
-            continue  # a live worker holds the group
-        with claim:
-            if gdir.is_dir() and _finished_or_broken(root, gdir):  # look again under the claim
-                shutil.rmtree(gdir, ignore_errors=True)
-                removed.append(gdir.name)
-    try:
-        work.rmdir()  # only when empty
-    except OSError:
-        pass
-    return removed
-
-
-def _finished_or_broken(root, gdir: Path) -> bool:
-    """Whether a work directory can go: its runs are all done, or it has no ``group.json`` (a worker
-    writes that first, under its claim, so a directory without one holds no training: it was left
-    by a kill during its creation or its removal)."""
-    info = read_json(gdir / "group.json")
-    return info is None or all((Path(root) / h / SUMMARY).is_file() for h in info.get("runs", []))

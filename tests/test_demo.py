@@ -1,14 +1,19 @@
 """``icurr demo`` (the main job) builds its report; here on a tiny version of the demo sweep, as the
 gallery (reports/gallery, built by the same command on the defaults) would be."""
+import dataclasses
+import json
 import subprocess
 import sys
 
 import pytest
 from cli_helpers import run_icurr
 
-TINY = ["teacher.d=10", "teacher.k=2", "teacher.width=256", "teacher.steps=4000", "teacher.eval_every=250",
-        "teacher.checkpoint_every=500", "teacher.probe_every=500", "student.steps=8000", "student.eval_every=500",
-        "student.probe_every=500", "student.stage_steps=500", "student.width=32"]
+from icurr.commands.demo import TINY as TINY_WORDS
+from icurr.commands.demo import finding
+from infra.compare import ratio_interval
+from infra.config import config_hash, config_to_dict
+
+TINY = TINY_WORDS.split()  # the tiny run that `icurr demo --help` suggests
 
 
 @pytest.mark.slow
@@ -19,6 +24,13 @@ def test_demo_builds_the_gallery_from_a_tiny_sweep(tmp_path):
     out = subprocess.run(cmd, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert f"report: {gallery / 'report.md'}" in out.stdout
+    # the finding comes before the report's path: one row per strategy, in the compare's order
+    lines = out.stdout.splitlines()
+    head = next(i for i, x in enumerate(lines) if x.split()[:1] == ["strategy"])
+    assert lines[head].split()[:4] == ["strategy", "samples", "to", "95%"] and "than one-shot" in lines[head]
+    assert [x.split()[0] for x in lines[head + 2:head + 8]] == ["ce", "oneshot", "progressive", "two-shot",
+                                                                 "equal-split", "extraction"]
+    assert lines[-1].startswith("report: ")
     for name in ("report.md", "report.html", "strategies.png", "strategies.csv", "curriculum.png", "theory.png"):
         assert (gallery / name).stat().st_size > 0, name
     text = (gallery / "report.md").read_text()
@@ -51,3 +63,40 @@ def test_demo_rejects_unknown_keys(tmp_path):
     out = run_icurr("demo", "--out", str(tmp_path), "teacher.widht=3")
     assert out.returncode == 2 and "unknown config key" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and not tmp_path.joinpath("runs").exists()
+
+
+def _plant(root, seed: int, samples: dict) -> None:
+    """A finished compare run of student seed ``seed`` (config and summary, as a sweep writes them), whose
+    students of each strategy needed ``samples[strategy][seed]`` samples to 95% (None: never)."""
+    from simulate.config import CompareConfig
+
+    cfg = CompareConfig()
+    cfg = dataclasses.replace(cfg, strategies=tuple(samples), student=dataclasses.replace(cfg.student, seeds=(seed,)))
+    path = root / config_hash(cfg)
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(json.dumps(config_to_dict(cfg)))
+    students = {s: {"run": 0, "seed": seed, "samples_to_95": v[seed], "samples_to_99": v[seed],
+                    "final_accuracy": 1.0 if v[seed] else 0.6} for s, v in samples.items()}
+    (path / "summary.json").write_text(json.dumps({"kind": "compare", "strategies": list(samples), "students": students,
+                                                   "teacher": {"run": 0, "seed": 0, "final_accuracy": 1.0}}))
+
+
+def test_the_demos_finding_on_planted_runs(tmp_path):
+    samples = {"ce": [1000, 2000, 6000], "oneshot": [4000, 4000, 4000], "progressive": [None, None, 1000],
+               "two-shot": [500, 1000, None]}
+    for seed in range(3):
+        _plant(tmp_path, seed, samples)
+    rows = finding(tmp_path)
+    assert [r["strategy"] for r in rows] == list(samples)  # the compare's order, not the summaries' (sorted)
+    by = {r["strategy"]: r for r in rows}
+    # medians, a run that never got there counting as infinite: ce 2000, oneshot 4000, two-shot 1000
+    assert [by[s]["samples to 95%"] for s in samples] == ["2000", "4000", "never", "1000"]
+    assert by["two-shot"]["reached"] == "2/3" and by["progressive"]["reached"] == "1/3"
+    _, lo, hi = ratio_interval(samples["ce"], samples["two-shot"])
+    assert by["two-shot"]["x fewer samples than ce"] == f"2.00x [{lo:.2f}, {hi:.2f}]"
+    assert by["two-shot"]["than one-shot"].startswith("4.00x [")
+    assert by["oneshot"]["x fewer samples than ce"].startswith("0.50x [") and by["oneshot"]["than one-shot"] == "-"
+    assert by["ce"]["x fewer samples than ce"] == "-"
+    assert by["progressive"]["x fewer samples than ce"] == by["progressive"]["than one-shot"] == "-"
+    (tmp_path / "empty").mkdir()
+    assert finding(tmp_path / "empty") == []  # no runs: no table (the demo prints only the report's path)

@@ -38,10 +38,25 @@ def register(subparsers) -> None:
     s.add_argument("dir", metavar="DIR", help="results directory of a sweep")
     s.add_argument("--format", choices=FORMATS, default="table")
     s.set_defaults(handler=_status)
-    res = subparsers.add_parser("results", help="collect the finished runs of a results directory into one table")
-    res.add_argument("dir", metavar="DIR", help="results directory (e.g. of icurr sweep run)")
+    res = subparsers.add_parser(
+        "results", help="collect finished runs into one table, summarize it by strategy, or diff two runs",
+        epilog="DIR is a results directory (icurr sweep run --out, icurr <family> compare --out) or one run "
+               "directory. --by strategy --agg median: one row per strategy, n runs, the samples-to-target "
+               "columns aggregated (a run that never got there counts as infinite: 'never'). json and csv "
+               "carry each row's run directory (run_dir). --diff A B: the config keys whose values differ "
+               "and the summaries side by side.")
+    res.add_argument("dir", metavar="DIR", nargs="?", default=None,
+                     help="results directory, or one run directory")
     res.add_argument("--kind", choices=("teacher", "student", "compare"), default=None, help="keep one kind")
-    res.add_argument("--metrics", action="store_true", help="the metrics rows (one per eval) instead of summaries")
+    res.add_argument("--metrics", action="store_true",
+                     help="the metrics rows (one per eval) instead of summaries; a teacher that compare runs "
+                          "share appears once")
+    res.add_argument("--by", default=None, metavar="COLS",
+                     help="group by these columns (comma-separated, e.g. strategy or strategy,student.width)")
+    res.add_argument("--agg", choices=("mean", "median", "min", "max"), default="median",
+                     help="how --by aggregates the samples-to-target columns (default: median)")
+    res.add_argument("--diff", nargs=2, default=None, metavar=("A", "B"),
+                     help="how two run directories differ: config keys and summary numbers")
     res.add_argument("--csv", default=None, metavar="FILE", help="write the table as CSV")
     res.add_argument("--parquet", default=None, metavar="FILE", help="write the table as Parquet")
     res.add_argument("--all-columns", action="store_true",
@@ -86,20 +101,34 @@ def _status(args) -> None:
 
 
 def _compact(df):
-    """Columns worth a glance: identity, the config columns that vary across rows, and the results."""
+    """Columns worth a glance: identity, the config columns that vary across rows, and the results
+    (``run_dir`` only in json / csv)."""
     config = set(df.attrs.get("config_columns", ()))
     fixed = [c for c in ("run_hash", "kind", "seed", "strategy") if c in df.columns]
     varying = [c for c in df.columns if c in config and c not in fixed
                and df[c].astype(str).nunique(dropna=False) > 1]
-    results = [c for c in df.columns if c not in config and c not in fixed and "steps_to_" not in c]
+    results = [c for c in df.columns if c not in config and c not in fixed and "steps_to_" not in c and c != "run_dir"]
     return df[fixed + varying + results]
 
 
 def _results(args) -> None:
-    from infra.rundir import atomic_write_text
-    from infra.store import load_metrics, load_results, write_parquet
+    from theory._checks import ParameterError
 
-    df = load_metrics(args.dir, kind=args.kind) if args.metrics else load_results(args.dir, kind=args.kind)
+    if args.diff is not None:
+        if args.dir is not None or args.by is not None or args.metrics:
+            raise ParameterError("--diff A B takes no DIR, --by or --metrics")
+        return _diff(args)
+    if args.dir is None:
+        raise ParameterError("results needs DIR (a results or run directory) or --diff A B")
+    if args.by is not None and args.metrics:
+        raise ParameterError("--by summarizes result rows; it takes no --metrics")
+    from infra.rundir import atomic_write_text
+    from infra.store import load_metrics, load_results, summarize, write_parquet
+
+    df = (load_metrics(args.dir, kind=args.kind, shared_teachers="once") if args.metrics
+          else load_results(args.dir, kind=args.kind))
+    if args.by is not None:
+        df = summarize(df, [c.strip() for c in args.by.split(",") if c.strip()], args.agg)
     if args.csv:
         atomic_write_text(args.csv, df.to_csv(index=False))
     if args.parquet:
@@ -109,9 +138,37 @@ def _results(args) -> None:
             print(f"{len(df)} rows x {len(df.columns)} columns written to "
                   + " and ".join(f for f in (args.csv, args.parquet) if f))
             return
-    shown = df if (args.all_columns or args.format != "table" or df.empty) else _compact(df)
-    rows = [{k: (None if _isna(v) else v) for k, v in r.items()} for r in shown.to_dict("records")]
-    emit(rows, args.format, title=f"# {len(df)} rows from {args.dir}" if args.format == "table" else None)
+    shown = df if (args.all_columns or args.format != "table" or df.empty or args.by) else _compact(df)
+    never = "never" if args.by is not None and args.format == "table" else None
+    rows = [{k: _plain(v, never) for k, v in r.items()} for r in shown.to_dict("records")]
+    title = (f"# {len(df)} groups of {args.dir} by {args.by}, {args.agg} (never: not reached)" if args.by
+             else f"# {len(df)} rows from {args.dir}")
+    emit(rows, args.format, title=title if args.format == "table" else None)
+
+
+def _diff(args) -> None:
+    from infra.store import run_difference
+
+    a, b = args.diff
+    diff = run_difference(a, b)
+    if args.format == "json":
+        json.dump({"a": a, "b": b, **{k: [{c: _plain(v) for c, v in r.items()} for r in rows]
+                                      for k, rows in diff.items()}}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    rows = [{"section": section, **r} for section, part in diff.items() for r in part]
+    if args.format == "csv":
+        emit(rows, "csv")
+        return
+    same = "" if diff["config"] else " (configs equal)"
+    emit(rows, "table", title=f"# a: {a}\n# b: {b}{same}")
+
+
+def _plain(v, never=None):
+    """A cell for printing: NaN -> None; +infinity -> ``never`` when given (else None in JSON)."""
+    if isinstance(v, float) and v == float("inf") and never is not None:
+        return never
+    return None if _isna(v) else v
 
 
 def _isna(v) -> bool:
