@@ -340,13 +340,14 @@ def default_chunk(grammar: Grammar, T: int, device) -> int:
 
 
 def emission_marginals(grammar: Grammar, emissions: torch.Tensor, lengths: torch.Tensor | None = None, *,
-                       chunk: int | None = None) -> EmissionMarginals:
+                       chunk: int | None = None, progress=None) -> EmissionMarginals:
     """log Z and ``d log Z / d e`` (the outside weights over Z) for emission weights e (B, T, V).
 
     One inside pass and its backward (the outside pass) per chunk of sentences, in float64 on the
     device of ``emissions``. Sentences are sorted by length and each chunk is cut to its longest
     sentence, so padding costs nothing; ``chunk`` sentences at a time (default
-    :func:`default_chunk`). See :class:`EmissionMarginals`.
+    :func:`default_chunk`). See :class:`EmissionMarginals`. ``progress(k)``, when given, is called
+    after each chunk with its number of sentences k.
     """
     lengths = _check_emissions(grammar, emissions, lengths, False)
     B, T, V = emissions.shape
@@ -369,6 +370,8 @@ def emission_marginals(grammar: Grammar, emissions: torch.Tensor, lengths: torch
         grad[idx] = torch.where(ok[:, None, None], g, torch.full_like(g, float("nan")))
         log_z[idx] = z.detach()
         lo += len(idx)
+        if progress is not None:
+            progress(len(idx))
     return EmissionMarginals(log_z, grad)
 
 

@@ -83,10 +83,11 @@ def observation_likelihoods(inputs: torch.Tensor, valid: torch.Tensor, *, rate: 
 
 
 def bayes_posterior(grammar: Grammar, inputs: torch.Tensor, valid: torch.Tensor, *, rate: float,
-                    replacement: str = "bert", chunk: int | None = None) -> torch.Tensor:
+                    replacement: str = "bert", chunk: int | None = None, progress=None) -> torch.Tensor:
     """(B, T, V) float64 ``P(x_t = v | obs, S_t = 1)`` at every position t < length (module doc);
     0 at padding; NaN where selection is impossible given the observation (``replacement="mask"``
-    at a visible token) or the observation has probability 0."""
+    at a visible token) or the observation has probability 0. ``progress(k)``: called as each chunk
+    of k sentences is done (:func:`distill.inside.emission_marginals`)."""
     if inputs.dim() != 2 or valid.shape != inputs.shape:
         raise ParameterError(f"inputs and valid must both have shape (B, T), got {tuple(inputs.shape)}, "
                              f"{tuple(valid.shape)}")
@@ -97,7 +98,7 @@ def bayes_posterior(grammar: Grammar, inputs: torch.Tensor, valid: torch.Tensor,
     if bool((valid != (torch.arange(inputs.shape[1], device=valid.device)[None, :] < lengths[:, None])).any()) \
             or bool((lengths < 1).any()):
         raise ParameterError("valid must mark a non-empty prefix of each sentence")
-    marg = emission_marginals(grammar, e, lengths, chunk=chunk)
+    marg = emission_marginals(grammar, e, lengths, chunk=chunk, progress=progress)
     joint = s * marg.grad  # proportional to P(x_t = v, S_t = 1 | obs)
     post = joint / joint.sum(-1, keepdim=True)
     return torch.where(valid[..., None], post, torch.zeros_like(post))
@@ -229,14 +230,15 @@ class BayesMetrics:
 
 
 def bayes_optimal_metrics(task_or_grammar, batch, *, rate: float | None = None, replacement: str = "bert",
-                          chunk: int | None = None, keep_posterior: bool = False) -> BayesMetrics:
+                          chunk: int | None = None, keep_posterior: bool = False, progress=None) -> BayesMetrics:
     """Exact Bayes-optimal accuracy and cross-entropy on ``batch`` (a :class:`distill.tasks.SeqBatch`
     of shape (B, T) with corrupted ``inputs``, true ``targets`` and ``selected`` positions).
 
     ``task_or_grammar``: a :class:`distill.tasks.MaskedLMTask` (its grammar and mask rate) or a
     :class:`Grammar` with ``rate``. ``replacement`` must be the corruption the batch was drawn with
     (``"bert"`` for the tasks' 80/10/10). Runs on the batch's device. ``keep_posterior`` keeps the
-    (B, T, V) log-posterior (e.g. to feed the Evaluator as logits).
+    (B, T, V) log-posterior (e.g. to feed the Evaluator as logits). ``progress(k)``: called as each
+    chunk of k sentences is done.
     """
     grammar = getattr(task_or_grammar, "grammar", task_or_grammar)
     if not isinstance(grammar, Grammar):
@@ -247,7 +249,8 @@ def bayes_optimal_metrics(task_or_grammar, batch, *, rate: float | None = None, 
             raise ParameterError("rate (the mask rate) is required with a grammar")
     if batch.inputs.dim() != 2:
         raise ParameterError(f"batch must have shape (B, T) (no run axis), got {tuple(batch.inputs.shape)}")
-    post = bayes_posterior(grammar, batch.inputs, batch.valid.bool(), rate=rate, replacement=replacement, chunk=chunk)
+    post = bayes_posterior(grammar, batch.inputs, batch.valid.bool(), rate=rate, replacement=replacement, chunk=chunk,
+                           progress=progress)
     sel = batch.selected.bool() & batch.valid.bool()
     if bool(torch.isnan(post[sel]).any()):
         raise ParameterError(f"a selected position is impossible under replacement={replacement!r} (was the batch "
@@ -280,10 +283,11 @@ def sample_masked(grammar: Grammar, n: int, *, rate: float, replacement: str, ge
 
 
 def grammar_ceiling(grammar: Grammar, *, rate: float, samples: int, seed: int = 0, replacement: str = "bert",
-                    device="cpu", chunk: int | None = None) -> tuple[BayesMetrics, float]:
+                    device="cpu", chunk: int | None = None, progress: bool = False) -> tuple[BayesMetrics, float]:
     """Bayes-optimal metrics of ``grammar`` at mask rate ``rate`` on ``samples`` fresh sentences drawn
     with ``torch.Generator(device).manual_seed(seed)``; returns (metrics, seconds of the exact
-    posterior computation). Checks every argument before any work."""
+    posterior computation). Checks every argument before any work. ``progress``: a bar over the
+    sentences (plain lines on stderr when it is not a terminal, :class:`infra.runloop.Progress`)."""
     rate = float(check_real("mask_rate", rate, 0, 1, lo_open=True))
     samples = check_int("samples", samples, 2, 10_000_000)
     seed = check_int("seed", seed, 0)
@@ -294,6 +298,13 @@ def grammar_ceiling(grammar: Grammar, *, rate: float, samples: int, seed: int = 
                           generator=torch.Generator(device=device).manual_seed(seed))
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
+    from infra.runloop import Progress
+
+    bar = Progress(samples, desc="inside-outside", unit="sentence", enabled=progress)
     start = time.perf_counter()
-    metrics = bayes_optimal_metrics(grammar, batch, rate=rate, replacement=replacement, chunk=chunk)
+    try:
+        metrics = bayes_optimal_metrics(grammar, batch, rate=rate, replacement=replacement, chunk=chunk,
+                                        progress=bar.update)
+    finally:
+        bar.close()
     return metrics, time.perf_counter() - start

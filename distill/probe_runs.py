@@ -1,6 +1,7 @@
 """Measures and probes of a saved PCFG run, checkpoint by checkpoint (``icurr pcfg probe``)."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import numpy as np
@@ -9,6 +10,7 @@ from infra.checkpoints import read_header
 from infra.config import apply_overrides, read_json_file, stored_config
 from infra.rundir import RunDir
 from infra.device import resolve_device
+from infra.runloop import Progress
 from theory._checks import ParameterError
 
 from .checkpoints import TransformerCheckpointDir
@@ -38,10 +40,11 @@ def _run_config(rd: RunDir):
     raise ParameterError(f"run {str(rd.path)!r} is not a PCFG run (config kind {kind!r})")
 
 
-def probe_run(run, *, steps="all", overrides=(), device=None) -> list[dict]:
+def probe_run(run, *, steps="all", overrides=(), device=None, progress: bool = False) -> list[dict]:
     """One row per checkpoint step and run: held-out loss/accuracy, ``m_robust_{n}``, ``m_close_{n}``
     (eqs. (5)-(6) or (11)-(12)) and ``probe_level_{l}`` (Appendix D.3). ``overrides``: KEY=VALUE
-    words for the probe settings of the run's config (``measure_positions``, ``probe_train``, ...)."""
+    words for the probe settings of the run's config (``measure_positions``, ``probe_train``, ...).
+    ``progress``: a bar over the checkpoints (plain lines on stderr when it is not a terminal)."""
     rd = RunDir(run)
     if not (rd.path / "config.json").is_file():
         raise ParameterError(f"run {str(run)!r} is not a run directory (no config.json)")
@@ -73,12 +76,15 @@ def probe_run(run, *, steps="all", overrides=(), device=None) -> list[dict]:
     dev = resolve_device(cfg.device)
     ev = Evaluator(task, eval_settings(cfg), dev)
     rows = []
-    for step in chosen:
-        model = ck.load(step, device=dev).model
-        cols = ev.basic(model)
-        cols.update(ev.measures(model))
-        cols.update(ev.nonterminal_probe(model))
-        for r, seed in enumerate(cfg.seeds):
-            rows.append({"step": step, "run": r, "seed": seed,
-                         **{k: float(np.asarray(v).reshape(-1)[r]) for k, v in cols.items()}})
+    bar = Progress(len(chosen), desc=f"probe {rd.path.name}", unit="checkpoint", enabled=progress)
+    with contextlib.closing(bar):
+        for step in chosen:
+            model = ck.load(step, device=dev).model
+            cols = ev.basic(model)
+            cols.update(ev.measures(model))
+            cols.update(ev.nonterminal_probe(model))
+            for r, seed in enumerate(cfg.seeds):
+                rows.append({"step": step, "run": r, "seed": seed,
+                             **{k: float(np.asarray(v).reshape(-1)[r]) for k, v in cols.items()}})
+            bar.update(1, step=step)
     return rows

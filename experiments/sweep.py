@@ -37,6 +37,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -49,6 +50,8 @@ from .registry import KINDS, get_kind, preset_words, presets
 
 __all__ = ["SWEEPS_DIR", "config_class", "Sweep", "RunSpec", "Group", "load_sweep", "parse_sweep", "expand", "group_runs",
            "run_sweep", "SweepOutcome"]
+
+log = logging.getLogger(__name__)
 
 #: The sweep files shipped with the package: the demo's sweep, the presets and the examples.
 SWEEPS_DIR = Path(__file__).resolve().parent / "sweeps"
@@ -418,10 +421,14 @@ def run_sweep(sweep, out, *, backend: str = "local", address: str | None = None,
     left alone and reported busy, and the local backend looks once more at its busy groups at the
     end (their workers may have finished or died meanwhile). Failed groups write ``error.json``
     into their runs and the sweep goes on.
-    """
-    from tqdm.auto import tqdm
 
+    ``progress``: a runs bar that moves as each run finishes and, with the local backend, each
+    program's step bar below it (plain lines on stderr when it is not a terminal:
+    :class:`infra.runloop.Progress`). Finished runs found are logged ("N of M runs finished (not
+    retrained)"), and a group resumed from its checkpoints logs "resuming from step N".
+    """
     from infra import store
+    from infra.runloop import Progress
     from .sweep_exec import execute_group, write_manifest
 
     if backend not in ("local", "ray"):
@@ -440,24 +447,32 @@ def run_sweep(sweep, out, *, backend: str = "local", address: str | None = None,
     skipped, busy = [s.hash for s in skipped], [s.hash for s in busy]
     groups = group_runs(todo)
     store.clean_work(out, keep={g.id for g in groups})
-    bar = tqdm(total=len(runs), initial=len(skipped), desc=f"sweep {sweep.kind}", unit="run",
-               disable=None if progress else True)
+    if skipped:
+        log.info("%d of %d runs finished (not retrained): %s", len(skipped), len(runs), out)
+    bar = Progress(len(runs), initial=len(skipped), desc=f"sweep {sweep.kind}", unit="run", enabled=progress,
+                   leave=True)
     done, failed, busy_in = [], [], {}  # busy_in: group id -> its runs found claimed by another worker
+    seen = set(skipped)  # runs counted by the bar
+
+    def on_run(run_hash: str) -> None:  # a run's summary.json was just written (local backend)
+        seen.add(run_hash)
+        bar.update_to(len(seen), failed=len(failed) or None)
 
     def on_done(result: dict) -> None:
         done.extend(result["done"])
         failed.extend(result["failed"])
         skipped.extend(result.get("skipped", ()))
         busy_in[result["group"]] = list(result.get("busy", ()))
-        bar.update(len(set(done) | set(failed) | set(skipped)) - bar.n)
-        bar.set_postfix(failed=len(failed))
+        seen.update(done, failed, skipped)
+        bar.update_to(len(seen), failed=len(failed) or None)
 
     try:
         if backend == "local":
+            kw = {"allow_thread_change": allow_thread_change, "progress": progress, "on_run": on_run}
             for g in groups:
-                on_done(execute_group(g, out, allow_thread_change=allow_thread_change))
+                on_done(execute_group(g, out, **kw))
             for g in [g for g in groups if busy_in.get(g.id)]:  # a second look at the busy groups
-                on_done(execute_group(g, out, allow_thread_change=allow_thread_change))
+                on_done(execute_group(g, out, **kw))
         else:
             from .sweep_ray import run_groups_ray
 

@@ -28,6 +28,13 @@ exactly one of them:
    (see :mod:`infra.claims` on NFS), so a worker also leaves alone a run whose ``running.json`` was
    written on another host with a fresh heartbeat (a best-effort guard; on one host the lock decides).
 
+Progress: with ``progress`` (the local backend) every training call shows its step bar, which
+tqdm stacks below the sweep's runs bar (plain lines on stderr when it is not a terminal,
+:class:`infra.runloop.Progress`), and ``on_run(hash)`` is called as each run's ``summary.json`` is
+written, so the runs bar moves as runs finish. Metrics sinks (``ICURR_LOG``, :mod:`infra.sinks`)
+of split groups log to ``DIR/tb/<group id>/`` unless ``ICURR_LOG_DIR`` is set (the work
+directories are removed after the split).
+
 This module is imported by Ray workers, so its entry point :func:`execute_group` takes a
 picklable :class:`~experiments.sweep.Group` and returns a plain dict.
 """
@@ -47,7 +54,7 @@ import pandas as pd
 
 from infra.config import config_to_dict
 
-from infra import claims, store
+from infra import claims, sinks, store
 from infra.checkpoints import checkpoint_name
 from infra.rundir import RunDir, atomic_write_text
 from simulate.checkpoints import CheckpointDir, save_checkpoint
@@ -91,10 +98,11 @@ class _Status:
     in its work directory (seconds over every session of the program; a killed session counts up
     to its last heartbeat), refreshed by a heartbeat thread until closed."""
 
-    def __init__(self, dirs: list[Path], group, work: Path, *, allow_thread_change: bool = False) -> None:
-        self.dirs, self.group, self.work = dirs, group, work
-        # the keywords of every training call of the group: no bars, and whether a resume may change threads
-        self.train_kw = {"progress": False, "allow_thread_change": allow_thread_change}
+    def __init__(self, dirs: list[Path], group, work: Path, *, allow_thread_change: bool = False,
+                 progress: bool = False, on_run=None) -> None:
+        self.dirs, self.group, self.work, self.on_run = dirs, group, work, on_run
+        # the keywords of every training call of the group: step bars or not, whether a resume may change threads
+        self.train_kw = {"progress": progress, "allow_thread_change": allow_thread_change}
         clock = store.read_json(work / _CLOCK)
         self.prior = float(clock.get("seconds", 0.0)) if clock else 0.0
         self.sessions = (int(clock.get("sessions", 0)) if clock else 0) + 1
@@ -127,6 +135,11 @@ class _Status:
                 _write_json(d / store.LOCK, info)
         if self.work.is_dir():
             _write_json(self.work / _CLOCK, {"seconds": self.seconds(), "sessions": self.sessions})
+
+    def finished(self, d: Path) -> None:
+        """Run directory ``d`` has its ``summary.json``: tell ``on_run`` (the runs bar)."""
+        if self.on_run is not None:
+            self.on_run(d.name)
 
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_EVERY_S):
@@ -177,14 +190,15 @@ def _env(work: RunDir, group, run_index) -> dict:
     return env
 
 
-def _finish_run(d: Path, config, env: dict, metrics: pd.DataFrame, summary: dict, timing: dict) -> None:
+def _finish_run(d: Path, config, env: dict, metrics: pd.DataFrame, summary: dict, status: _Status) -> None:
     """config.json, env.json, metrics.parquet, timing.json, then summary.json (last: the run is finished)."""
     _write_json(d / "config.json", config_to_dict(config))
     _write_json(d / "env.json", env)
     store.write_parquet(d / "metrics.parquet", metrics)
-    _write_json(d / store.TIMING, timing)
+    _write_json(d / store.TIMING, status.timing())
     RunDir(d).write_json(store.SUMMARY, summary)
     (d / store.LOCK).unlink(missing_ok=True)
+    status.finished(d)
 
 
 def _split_checkpoints(work: RunDir, targets: list[tuple[Path, int, dict]]) -> None:
@@ -207,7 +221,7 @@ def _teacher(group, out: Path, work: Path, pending, status: _Status) -> None:
     for spec in pending:
         r = index[spec.hash]
         _finish_run(out / spec.hash, spec.config, _env(rd, group, r), _rows(df, df["run"] == r),
-                    {"kind": "teacher", "support": summary["support"], "runs": [_entry(summary, r)]}, status.timing())
+                    {"kind": "teacher", "support": summary["support"], "runs": [_entry(summary, r)]}, status)
 
 
 def _student(group, out: Path, work: Path, pending, status: _Status) -> None:
@@ -243,7 +257,7 @@ def _student(group, out: Path, work: Path, pending, status: _Status) -> None:
         df, summary = rd.metrics(), rd.read_json(store.SUMMARY)
         keep = {k: v for k, v in summary.items() if k != "runs"}
         _finish_run(out / spec.hash, spec.config, _env(rd, group, index[spec.hash]), _rows(df, df["run"] == r),
-                    dict(keep, runs=[_entry(summary, r)]), status.timing())
+                    dict(keep, runs=[_entry(summary, r)]), status)
     if errors:
         raise errors[0]
 
@@ -280,7 +294,7 @@ def _compare(group, out: Path, work: Path, pending, status: _Status) -> None:
         summary = {"kind": "compare", "strategies": list(cfg.strategies), "support": tsum["support"],
                    "teacher": _entry(tsum, r), "students": entries}
         _finish_run(out / spec.hash, spec.config, _env(trd, group, {"teacher": r}), pd.concat(parts, ignore_index=True),
-                    summary, status.timing())
+                    summary, status)
 
 
 def _in_place(group, out: Path, work: Path, pending, status: _Status) -> None:
@@ -292,6 +306,7 @@ def _in_place(group, out: Path, work: Path, pending, status: _Status) -> None:
     if kind.role != "compare":
         kind.train()(spec.config, d, **status.train_kw)  # writes summary.json itself
         _write_json(d / store.TIMING, status.timing())
+        status.finished(d)
     else:
         rows = kind.train()(spec.config, d / "parts", **status.train_kw)
         index = json.loads((d / "parts" / "compare.json").read_text())["index"]
@@ -303,7 +318,7 @@ def _in_place(group, out: Path, work: Path, pending, status: _Status) -> None:
                    "teacher": {k: v for k, v in tsum["runs"][0].items() if not isinstance(v, (dict, list))},
                    "students": {r["strategy"]: {k: v for k, v in r.items() if k != "strategy"} for r in rows}}
         _finish_run(d, spec.config, tdir.read_json("env.json"), pd.concat(parts, ignore_index=True), summary,
-                    status.timing())
+                    status)
 
 
 _SPLIT = {"teacher": _teacher, "student": _student, "compare": _compare}  # single-seed runs of a batched program
@@ -320,10 +335,11 @@ def _mkdir(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
 
 
-def execute_group(group, out, *, allow_thread_change: bool = False) -> dict:
+def execute_group(group, out, *, allow_thread_change: bool = False, progress: bool = False, on_run=None) -> dict:
     """Claim ``group``, train it batched and split it into ``out/<run hash>/``; never raises for a
     failed run (see the module doc for the claim protocol). ``allow_thread_change``: a killed group
-    may resume under another CPU thread count (ARCHITECTURE.md, Determinism).
+    may resume under another CPU thread count (ARCHITECTURE.md, Determinism). ``progress``: the
+    training calls show their step bars; ``on_run(run hash)``: called as each run finishes here.
 
     Returns ``{"group", "done": [hashes trained now], "failed": [...], "busy": [hashes claimed by a
     live worker, left alone], "skipped": [hashes found finished], "error": str | None}``. Runs
@@ -340,10 +356,11 @@ def execute_group(group, out, *, allow_thread_change: bool = False) -> dict:
         result["busy"] = [spec.hash for spec in pending]
         return result
     with claim:
-        return _train_claimed(group, out, pending, result, allow_thread_change)
+        return _train_claimed(group, out, pending, result, allow_thread_change, progress, on_run)
 
 
-def _train_claimed(group, out: Path, pending, result: dict, allow_thread_change: bool) -> dict:
+def _train_claimed(group, out: Path, pending, result: dict, allow_thread_change: bool, progress: bool,
+                   on_run) -> dict:
     work = out / store.WORK / group.id
     finished = [spec.hash for spec in pending if (out / spec.hash / store.SUMMARY).exists()]
     result["skipped"] += finished  # finished by another worker between the first look and the claim
@@ -358,10 +375,15 @@ def _train_claimed(group, out: Path, pending, result: dict, allow_thread_change:
         _prepare(out / spec.hash)
     _mkdir(work)
     _write_json(work / "group.json", {"runs": [s.hash for s in group.runs], "kind": group.kind})
-    status = _Status([out / s.hash for s in pending], group, work, allow_thread_change=allow_thread_change)
+    status = _Status([out / s.hash for s in pending], group, work, allow_thread_change=allow_thread_change,
+                     progress=progress, on_run=on_run)
     try:
         kind = KINDS[group.kind]
-        (_SPLIT[kind.role] if kind.split_seeds else _in_place)(group, out, work, pending, status)
+        if kind.split_seeds:  # the work directory goes once split: its sinks log beside the runs
+            with sinks.default_log_root(out / "tb" / group.id):
+                _SPLIT[kind.role](group, out, work, pending, status)
+        else:
+            _in_place(group, out, work, pending, status)
     except Exception as exc:  # noqa: BLE001 - any training error marks the group's runs as failed
         for spec in pending:
             if not (out / spec.hash / store.SUMMARY).exists():

@@ -15,6 +15,7 @@ is, a matching unfinished one resumes (under the thread count it was trained wit
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -24,7 +25,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -93,24 +94,37 @@ def _jsonable(v):
 
 
 def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    """The time now, ISO 8601 in UTC to the second: ``2025-01-31T12:00:00+00:00``."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@functools.lru_cache(maxsize=1)
+def git_state() -> tuple[str | None, bool | None]:
+    """(commit sha, dirty: tracked files changed) of the checkout holding this package; (None, None)
+    when the package is not in a git checkout of its own (installed, no git). Once per process."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True,
+                              timeout=5, check=True).stdout.strip()
+    try:
+        top = Path(git("rev-parse", "--show-toplevel"))
+        if not (top / "infra" / "rundir.py").samefile(__file__):  # another project's checkout around an install
+            return None, None
+        return git("rev-parse", "HEAD") or None, bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return None, None
 
 
 def env_info(device: str | None = None) -> dict[str, Any]:
-    """Package version, git sha (if the package sits in a git checkout), library versions, device,
-    CPU threads, host, command line and start time."""
+    """Package version, git sha and dirty flag (if the package sits in its git checkout, else None),
+    library versions, device, CPU threads, host, command line (``sys.argv``) and start time (UTC)."""
     import numpy
     import torch
 
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
-        ).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        sha = None
+    sha, dirty = git_state()
     info = {
         "package_version": package_version(),
         "git_sha": sha,
+        "git_dirty": dirty,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "torch": torch.__version__,

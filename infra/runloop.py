@@ -27,8 +27,17 @@ students of several strategies trained as one program). Around its training step
   program go on; once every run has diverged, :meth:`log` raises :class:`AllRunsDiverged` (after
   the rows, without a checkpoint), which :meth:`RunLoop.running` catches: the engine then writes
   its summary as for a finished run;
-* **close** (:meth:`RunLoop.close`, or the end of ``with loop.running():``): the progress bar is
-  closed. Summaries (``RunDir.finish``) stay with the engines, which know what a run's summary holds.
+* **close** (:meth:`RunLoop.close`, or the end of ``with loop.running():``): the progress bar and
+  the sinks are closed. Summaries (``RunDir.finish``) stay with the engines, which know what a run's
+  summary holds.
+
+Progress (:class:`Progress`, also used by sweeps, ``icurr pcfg optimal|probe`` and ``icurr report``):
+a tqdm bar on a terminal (below a sweep's runs bar: tqdm stacks open bars); when stderr is not a
+terminal, one plain line on stderr per evaluation, ``[teacher] step 2000/40000 acc 0.713 loss 0.52
+1.2k steps/s eta 31 s``, at most one per ``every_s`` seconds of wall time plus the first and the last;
+nothing on stdout. ``acc`` is the best ``test_accuracy`` of the program's runs, ``loss`` the lowest
+``test_loss`` (else ``train_loss``). Metrics sinks (:mod:`infra.sinks`, ``ICURR_LOG``) get the rows
+appended to each directory, read once per loop; they change no file of the run.
 
 The loop knows nothing of models or optimizers: what a checkpoint holds, how the state is
 restored and what a row holds are the engine's callables. The order within :meth:`log` (rows
@@ -39,6 +48,8 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
+import time
 from contextlib import contextmanager
 from typing import Any, Callable, Mapping, Sequence
 
@@ -46,11 +57,12 @@ from tqdm.auto import tqdm
 
 from theory._checks import ParameterError, check_int
 
+from . import sinks as _sinks
 from .allocator import tune_allocator
 from .checkpoints import CheckpointFiles
 from .rundir import RunDir
 
-__all__ = ["RunLoop", "AllRunsDiverged", "LOSS_KEYS"]
+__all__ = ["RunLoop", "AllRunsDiverged", "LOSS_KEYS", "Progress", "PLAIN_EVERY_S"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +83,117 @@ def _nonfinite(v) -> bool:
         return False
 
 Rows = list[dict[str, Any]]
+
+_monotonic = time.monotonic  # the clock of the plain lines' rates and throttling
+
+#: Plain progress lines (stderr not a terminal): at most one per this many seconds, plus the first and last.
+PLAIN_EVERY_S = 2.0
+
+
+def _si(x: float) -> str:
+    """``1234.5`` -> ``"1.2k"``; small values with 2 significant digits."""
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:.1f}{suffix}"
+    return f"{x:.2g}" if x < 10 else f"{x:.0f}"
+
+
+def _duration(s: float) -> str:
+    if s < 120:
+        return f"{s:.0f} s"
+    return f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h"
+
+
+class Progress:
+    """Progress over ``total`` units (``unit``: ``step``, ``run``, ...) starting at ``initial``: a tqdm
+    bar labelled ``desc`` when stderr is a terminal (``leave``: keep it when closed; ``position``:
+    tqdm's row, None: below the bars already open); else plain lines on stderr (module doc), at
+    most one per ``every_s`` seconds (None: :data:`PLAIN_EVERY_S`) plus the first and the last update. ``enabled`` False: nothing."""
+
+    def __init__(self, total: int | None, *, desc: str, unit: str = "step", initial: int = 0, enabled: bool = True,
+                 leave: bool = False, position: int | None = None, every_s: float | None = None) -> None:
+        self.total, self.desc, self.unit = total, desc, unit
+        self.every_s = PLAIN_EVERY_S if every_s is None else every_s
+        self.bar = tqdm(total=total, initial=initial, desc=desc, unit=unit, leave=leave, position=position,
+                        disable=None if enabled else True)
+        self.plain = enabled and bool(self.bar.disable)  # tqdm declined: stderr is not a terminal
+        self.n, self._n0, self._t0 = initial, initial, _monotonic()
+        self._printed_at: float | None = None
+        self._printed_n: int | None = None
+        self._pending: str | None = None  # the newest line not printed (throttled)
+
+    def update_to(self, n: int, **values) -> None:
+        """Move to ``n`` units done; ``values`` (e.g. ``acc=0.713``, None left out) follow the count."""
+        self.n = n
+        values = {k: v for k, v in values.items() if v is not None}
+        if not self.bar.disable:
+            self.bar.n = n
+            if values:
+                self.bar.set_postfix({k: _fmt(v) for k, v in values.items()}, refresh=False)
+            self.bar.refresh()
+        elif self.plain:
+            now = _monotonic()
+            self._pending = self._line(n, values, now)
+            last = self.total is not None and n >= self.total and n != self._printed_n
+            if self._printed_at is None or last or now - self._printed_at >= self.every_s:
+                self._emit(now)
+
+    def update(self, k: int = 1, **values) -> None:
+        """``k`` more units done."""
+        self.update_to(self.n + k, **values)
+
+    def note(self, text: str) -> None:
+        """One line for people (above the bar on a terminal, on stderr otherwise)."""
+        if not self.bar.disable:
+            self.bar.write(text, file=sys.stderr)
+        elif self.plain:
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
+
+    def _line(self, n: int, values: dict, now: float) -> str:
+        of = f"/{self.total}" if self.total is not None else ""
+        parts = [f"[{self.desc}] {self.unit} {n}{of}", *(f"{k} {_fmt(v)}" for k, v in values.items())]
+        dt = now - self._t0
+        if dt > 0 and n > self._n0:
+            rate = (n - self._n0) / dt
+            parts.append(f"{_si(rate)} {self.unit}s/s")
+            if self.total is not None:
+                parts.append(f"eta {_duration(max(self.total - n, 0) / rate)}")
+        return " ".join(parts)
+
+    def _emit(self, now: float) -> None:
+        sys.stderr.write(self._pending + "\n")
+        sys.stderr.flush()
+        self._printed_at, self._printed_n, self._pending = now, self.n, None
+
+    def close(self) -> None:
+        """Print the last throttled line (plain mode) and close the bar."""
+        if self.plain and self._pending is not None and self.n != self._printed_n:
+            self._emit(_monotonic())
+        self.bar.close()
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) <= 1 else f"{v:.3g}"
+    return str(v)
+
+
+def _headline(rows: Rows) -> dict[str, float | None]:
+    """The best accuracy and the lowest loss of the program's runs at one evaluation (finite only)."""
+    def vals(key):
+        out = []
+        for r in rows:
+            v = r.get(key)
+            if v is not None and not isinstance(v, (bool, str)):
+                try:
+                    out.append(float(v))
+                except (TypeError, ValueError):
+                    continue
+        return [v for v in out if math.isfinite(v)]
+    acc = vals("test_accuracy")
+    loss = vals("test_loss") or vals("train_loss")
+    return {"acc": max(acc) if acc else None, "loss": min(loss) if loss else None}
 
 
 class _NoCheckpoints:
@@ -94,7 +217,9 @@ class RunLoop:
     ``checkpoints``: the program's checkpoint files (one directory only; None: no checkpoints, no
     resume); ``save(step)`` writes the checkpoint of ``step`` into them, due every
     ``checkpoint_every`` steps (0: only at the end) and at ``total_steps``; ``keep_checkpoints``
-    False keeps only the latest. ``progress``: show a tqdm bar labelled ``desc``.
+    False keeps only the latest. ``progress``: show the progress labelled ``desc`` (:class:`Progress`).
+    The metrics sinks of ``ICURR_LOG`` are read here (:func:`infra.sinks.requested_sinks`: an unknown
+    name or a missing package raises before any work).
     """
 
     def __init__(
@@ -121,7 +246,9 @@ class RunLoop:
         self.start = 0
         self.diverged: dict[int, int] = {}  # run of the program -> the step it diverged at
         self._logged_through = -1  # the last step in the log: a step is logged once
-        self._bar = None
+        self._bar: Progress | None = None
+        self._sink_names = _sinks.requested_sinks()
+        self._sinks: _sinks.MetricsSinks | None = None
 
     def start_or_resume(self, device, restore: Callable[[], int] | None = None) -> int:
         """Resume or start every directory (see the module doc); returns the step training goes on from.
@@ -144,8 +271,10 @@ class RunLoop:
                 self._logged_through = int(kept["step"].max()) if len(kept) else -1
                 self.diverged = rd.divergence(kept)
                 log.info("resuming from step %d: %s", self.start, rd.path)
-        self._bar = tqdm(total=self.total_steps, initial=self.start, desc=self.desc, unit="step",
-                         disable=None if self.progress else True, leave=False)
+        self._bar = Progress(self.total_steps, initial=self.start, desc=self.desc, enabled=self.progress)
+        if self._sink_names:
+            self._sinks = _sinks.open_sinks(self._sink_names, [rd.path for rd in self.rds], self.configs,
+                                            start=self.start)
         return self.start
 
     def _restore(self, rd: RunDir, config, device, restore: Callable[[], int]) -> int | None:
@@ -187,6 +316,8 @@ class RunLoop:
         self._mark_divergence(step, rows, share)
         for j, rd in enumerate(self.rds):
             rd.append_metrics(rows[j * share:(j + 1) * share])
+            if self._sinks is not None:
+                self._sinks.write(j, rows[j * share:(j + 1) * share])
         self._logged_through = step
         stop = bool(rows) and len(self.diverged) == len(rows)
         if self.checkpoint_due(step) and not stop:
@@ -196,10 +327,7 @@ class RunLoop:
                     if old != step:
                         self.checkpoints.path(old).unlink()
         if self._bar is not None:
-            self._bar.n = step
-            acc = [r["test_accuracy"] for r in rows if r.get("test_accuracy") is not None]
-            if acc:
-                self._bar.set_postfix(acc=f"{max(acc):.3f}")
+            self._bar.update_to(step, **_headline(rows))
         if stop:
             raise AllRunsDiverged(f"every run diverged by step {step}")
         return rows
@@ -235,10 +363,13 @@ class RunLoop:
             self.close()
 
     def close(self) -> None:
-        """Close the progress bar (the metrics and checkpoints are already on disk)."""
+        """Close the progress bar and the sinks (the metrics and checkpoints are already on disk)."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+        if self._sinks is not None:
+            self._sinks.close()
+            self._sinks = None
 
 
 def _one_line(exc: BaseException) -> str:

@@ -4,7 +4,10 @@ measures and probes of a saved run, the exact Bayes-optimal masked predictor). I
 
 A PCFG teacher stores the grammar it trains on in its run directory (``grammar.json``, with its hash);
 its students and ``icurr pcfg probe`` use that copy, not what the grammar's name resolves to from
-their working directory (a name that now resolves to another grammar gets a one-line warning)."""
+their working directory (a name that now resolves to another grammar gets a one-line warning).
+
+``probe`` and ``optimal`` show a progress bar on stderr (over the checkpoints, over the sentences;
+plain lines when stderr is not a terminal); ``--no-progress`` hides it."""
 from __future__ import annotations
 
 from ..output import FORMATS, emit
@@ -28,6 +31,7 @@ def register(sub) -> None:
     pr.add_argument("--steps", default="all", help="checkpoint steps, comma-separated, or 'all' (default)")
     pr.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None)
     pr.add_argument("--format", choices=FORMATS, default="table")
+    pr.add_argument("--no-progress", action="store_true", help="hide the progress bar (over the checkpoints)")
     pr.set_defaults(handler=_probe)
     about = ("exact Bayes-optimal masked accuracy and cross-entropy of a grammar (inside-outside posteriors): "
              "the ceiling of masked-LM models")
@@ -44,6 +48,7 @@ def register(sub) -> None:
     op.add_argument("--chunk", type=int, default=None, help="sentences per inside-outside chunk (default: sized "
                                                             "to the cache on CPU, to memory on CUDA)")
     op.add_argument("--format", choices=FORMATS, default="table")
+    op.add_argument("--no-progress", action="store_true", help="hide the progress bar (over the sentences)")
     op.set_defaults(handler=_optimal)
 
 
@@ -84,7 +89,8 @@ def _optimal(args) -> None:
     device = resolve_device(args.device)
     grammar = load_grammar(args.grammar)
     m, seconds = grammar_ceiling(grammar, rate=rate, samples=args.samples, seed=args.seed,
-                                 replacement=args.replacement, device=device, chunk=args.chunk)
+                                 replacement=args.replacement, device=device, chunk=args.chunk,
+                                 progress=not args.no_progress)
     row = {"grammar": grammar.name, "mask_rate": rate, "replacement": args.replacement, "sentences": m.sentences,
            "positions": m.positions, "bayes_accuracy": m.accuracy, "bayes_accuracy_se": m.accuracy_se,
            "bayes_loss": m.loss, "bayes_loss_se": m.loss_se, "expected_accuracy": m.expected_accuracy,
@@ -97,5 +103,6 @@ def _optimal(args) -> None:
 def _probe(args) -> None:
     from distill.probe_runs import probe_run
 
-    rows = probe_run(args.run, steps=args.steps, overrides=args.overrides, device=args.device)
+    rows = probe_run(args.run, steps=args.steps, overrides=args.overrides, device=args.device,
+                     progress=not args.no_progress)
     emit(rows, args.format)

@@ -4,6 +4,9 @@ DIR may hold MLP runs (``icurr sweep run`` of teacher/student/compare kinds) and
 a plain ``icurr pcfg compare`` / ``icurr parity-transformer compare`` directory, or a sweep of
 ``pcfg-compare`` / ``parity-transformer-compare`` (or Transformer teacher/student) runs, or a scaling
 directory of ``icurr scaling run`` (Algorithm 1's B1* searches and the online-SGD d-sweep in ``DIR/online``).
+
+A progress bar on stderr names the step the report is at (plain lines when stderr is not a terminal);
+``--no-progress`` hides it.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ def register(subparsers) -> None:
                    help="delta of Lemma B.10's width-optimization frontier, in (0, 1)")
     p.add_argument("--frontier-tau", type=float, default=0.5,
                    help="gradient tolerance tau of Lemma B.10's frontier, in (0, 1)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(handler=_report)
 
 
@@ -41,11 +45,21 @@ def _report(args) -> None:
     check_int("--theory-d", args.theory_d, 3, 10**9)
     check_real("--frontier-delta", args.frontier_delta, 0, 1, lo_open=True, hi_open=True)
     check_real("--frontier-tau", args.frontier_tau, 0, 1, lo_open=True, hi_open=True)
+    import inspect
+
+    from infra.runloop import Progress
     from reports.build import build_report
 
-    sections = build_report(args.dir, args.out, target=args.target, n_boot=args.n_boot, seed=args.seed,
-                            theory_d=args.theory_d, frontier_delta=args.frontier_delta,
-                            frontier_tau=args.frontier_tau)
+    bar = Progress(None, desc="report", unit="step", enabled=not args.no_progress)
+    kw = {}
+    if "progress" in inspect.signature(build_report).parameters:  # build_report(progress=name -> None)
+        kw["progress"] = lambda name: bar.update(1, now=name)
+    try:
+        sections = build_report(args.dir, args.out, target=args.target, n_boot=args.n_boot, seed=args.seed,
+                                theory_d=args.theory_d, frontier_delta=args.frontier_delta,
+                                frontier_tau=args.frontier_tau, **kw)
+    finally:
+        bar.close()
     for s in sections:
         print(f"{s.name}: {s.figure}" if s.figure else s.note)
     print(f"wrote {args.out}/report.md and {args.out}/report.html")

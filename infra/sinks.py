@@ -1,0 +1,193 @@
+"""Optional metrics sinks: TensorBoard (and Weights & Biases, MLflow) fed the rows of ``metrics.jsonl``.
+
+Off by default. A sink is not a config field (it changes no result, so it must not change a config
+hash): it is chosen by the environment, read once per :class:`infra.runloop.RunLoop`:
+
+* ``ICURR_LOG``: a comma list of sink names, ``tensorboard``, ``wandb``, ``mlflow`` (empty or
+  ``none``: no sink);
+* ``ICURR_LOG_DIR``: where the sinks write; each run directory gets ``ICURR_LOG_DIR/<its name>``.
+  Unset: the run directory's own ``tb/`` folder (TensorBoard and W&B files; MLflow writes where its
+  tracking URI says), or, inside a sweep, ``OUT/tb/<group>/<name>`` (:func:`default_log_root`: a
+  sweep's programs train in work directories that are removed once split).
+
+Every row :meth:`RunLoop.log` appends to a directory is written once: each numeric value (not
+``step``, ``run``, ``seed``; bools, strings and non-finite values left out) as a scalar at the
+row's ``step``, one TensorBoard run per run of the program (``<dir>/run<r>/``, tag = the metrics column), so that
+TensorBoard overlays the seeds; W&B and MLflow get ``<column>/run<r>``. The packages are imported
+only when a sink is asked for; a missing one raises a one-line ``ParameterError`` naming its extra.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+from theory._checks import ParameterError
+
+__all__ = ["SINKS", "requested_sinks", "log_dir_for", "default_log_root", "open_sinks", "MetricsSinks"]
+
+#: The sink names of ``ICURR_LOG``.
+SINKS = ("tensorboard", "wandb", "mlflow")
+
+_EXTRA = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
+_SKIP = frozenset({"step", "run", "seed"})
+_ROOT: ContextVar[Path | None] = ContextVar("icurr_log_root", default=None)
+
+
+def requested_sinks(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The sink names of ``ICURR_LOG`` (comma list; ``""``/``none``: none), each checked and its
+    package importable; ParameterError (one line, the install command) otherwise."""
+    env = os.environ if environ is None else environ
+    words = [w.strip().lower() for w in env.get("ICURR_LOG", "").split(",") if w.strip()]
+    names = tuple(dict.fromkeys(w for w in words if w != "none"))
+    bad = [w for w in names if w not in SINKS]
+    if bad:
+        raise ParameterError(f"ICURR_LOG must be a comma list of {', '.join(SINKS)} (or none), got {bad[0]!r}")
+    for name in names:
+        _import(name)
+    return names
+
+
+def _import(name: str):
+    try:
+        if name == "tensorboard":
+            from torch.utils.tensorboard import SummaryWriter  # needs the tensorboard package
+
+            return SummaryWriter
+        if name == "wandb":
+            import wandb
+
+            return wandb
+        import mlflow
+
+        return mlflow
+    except ImportError:
+        raise ParameterError(f"ICURR_LOG={name} needs the {name} package: pip install -e \".[{_EXTRA[name]}]\" "
+                             f"from a checkout (pip install 'implicit-curriculum[{_EXTRA[name]}]' from an index)"
+                             ) from None
+
+
+@contextlib.contextmanager
+def default_log_root(path) -> Iterator[None]:
+    """Inside the block, runs without ``ICURR_LOG_DIR`` log to ``path/<run directory name>`` instead
+    of their own ``tb/`` (a sweep's work directories are removed after the split)."""
+    token = _ROOT.set(Path(path))
+    try:
+        yield
+    finally:
+        _ROOT.reset(token)
+
+
+def log_dir_for(run_dir, environ: Mapping[str, str] | None = None) -> Path:
+    """Where the sinks of run directory ``run_dir`` write (module doc)."""
+    env = os.environ if environ is None else environ
+    run_dir = Path(run_dir)
+    root = env.get("ICURR_LOG_DIR", "").strip()
+    if root:
+        return Path(root) / run_dir.name
+    if _ROOT.get() is not None:
+        return _ROOT.get() / run_dir.name
+    return run_dir / "tb"
+
+
+def _scalars(row: Mapping[str, Any]) -> dict[str, float]:
+    out = {}
+    for k, v in row.items():
+        if k in _SKIP or v is None or isinstance(v, (bool, str)):
+            continue
+        if hasattr(v, "item"):
+            v = v.item()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            out[k] = float(v)  # non-finite values are null in metrics.jsonl: left out here too
+    return out
+
+
+class _TensorBoard:
+    def __init__(self, where: Path, config, start: int) -> None:
+        self.cls, self.where, self.start, self.writers = _import("tensorboard"), where, start, {}
+
+    def write(self, rows) -> None:
+        for row in rows:
+            r = int(row.get("run", 0))
+            if r not in self.writers:  # purge_step: a resumed run's events after its checkpoint are dropped
+                self.writers[r] = self.cls(log_dir=str(self.where / f"run{r}"), purge_step=self.start)
+            for k, v in _scalars(row).items():
+                self.writers[r].add_scalar(k, v, global_step=int(row["step"]))
+
+    def close(self) -> None:
+        for w in self.writers.values():
+            w.close()
+
+
+def _flat(rows) -> dict[int, dict[str, float]]:
+    by_step: dict[int, dict[str, float]] = {}
+    for row in rows:
+        r = int(row.get("run", 0))
+        by_step.setdefault(int(row["step"]), {}).update({f"{k}/run{r}": v for k, v in _scalars(row).items()})
+    return by_step
+
+
+class _Wandb:  # not exercised by the tests (no wandb here)
+    def __init__(self, where: Path, config, start: int) -> None:
+        wandb = _import("wandb")
+        where.mkdir(parents=True, exist_ok=True)
+        self.run = wandb.init(dir=str(where), name=where.name, id=where.name, resume="allow", config=dict(config),
+                              project=os.environ.get("WANDB_PROJECT", "implicit-curriculum"), reinit=True)
+
+    def write(self, rows) -> None:
+        for step, values in sorted(_flat(rows).items()):
+            self.run.log(values, step=step)
+
+    def close(self) -> None:
+        self.run.finish()
+
+
+class _Mlflow:  # not exercised by the tests (no mlflow here)
+    def __init__(self, where: Path, config, start: int) -> None:
+        mlflow = _import("mlflow")
+        self.client = mlflow.tracking.MlflowClient()
+        exp = self.client.get_experiment_by_name("implicit-curriculum")
+        exp_id = exp.experiment_id if exp else self.client.create_experiment("implicit-curriculum")
+        self.run_id = self.client.create_run(exp_id, run_name=where.name).info.run_id
+
+    def write(self, rows) -> None:
+        for step, values in sorted(_flat(rows).items()):
+            for k, v in values.items():
+                self.client.log_metric(self.run_id, k.replace("/", "."), v, step=step)
+
+    def close(self) -> None:
+        self.client.set_terminated(self.run_id)
+
+
+_CLASSES = {"tensorboard": _TensorBoard, "wandb": _Wandb, "mlflow": _Mlflow}
+
+
+class MetricsSinks:
+    """The sinks of one program: ``write(j, rows)`` sends the rows appended to directory ``j``."""
+
+    def __init__(self, per_dir: Sequence[list]) -> None:
+        self.per_dir = list(per_dir)
+
+    def __bool__(self) -> bool:
+        return any(self.per_dir)
+
+    def write(self, j: int, rows) -> None:
+        if rows and self.per_dir[j]:
+            rows = [dict(r) for r in rows]  # the sinks never touch the rows of metrics.jsonl
+            for sink in self.per_dir[j]:
+                sink.write(rows)
+
+    def close(self) -> None:
+        for sinks in self.per_dir:
+            for sink in sinks:
+                sink.close()
+        self.per_dir = [[] for _ in self.per_dir]
+
+
+def open_sinks(names: Sequence[str], run_dirs, configs, *, start: int = 0) -> MetricsSinks:
+    """The sinks ``names`` for each run directory (configs parallel), the program going on from ``start``."""
+    return MetricsSinks([[_CLASSES[n](log_dir_for(d), c, start) for n in names] for d, c in zip(run_dirs, configs)])
+
