@@ -108,11 +108,13 @@ class Progress:
     """Progress over ``total`` units (``unit``: ``step``, ``run``, ...) starting at ``initial``: a tqdm
     bar labelled ``desc`` when stderr is a terminal (``leave``: keep it when closed; ``position``:
     tqdm's row, None: below the bars already open); else plain lines on stderr (module doc), at
-    most one per ``every_s`` seconds (None: :data:`PLAIN_EVERY_S`) plus the first and the last update. ``enabled`` False: nothing."""
+    most one per ``every_s`` seconds (None: :data:`PLAIN_EVERY_S`) plus the first and the last update. ``enabled`` False: nothing.
+    ``rate`` False leaves the rate and the eta out of the plain lines (parts of unequal cost, e.g. a report's sections)."""
 
     def __init__(self, total: int | None, *, desc: str, unit: str = "step", initial: int = 0, enabled: bool = True,
-                 leave: bool = False, position: int | None = None, every_s: float | None = None) -> None:
-        self.total, self.desc, self.unit = total, desc, unit
+                 leave: bool = False, position: int | None = None, every_s: float | None = None,
+                 rate: bool = True) -> None:
+        self.total, self.desc, self.unit, self.rate = total, desc, unit, rate
         self.every_s = PLAIN_EVERY_S if every_s is None else every_s
         self.bar = tqdm(total=total, initial=initial, desc=desc, unit=unit, leave=leave, position=position,
                         disable=None if enabled else True)
@@ -154,7 +156,7 @@ class Progress:
         of = f"/{self.total}" if self.total is not None else ""
         parts = [f"[{self.desc}] {self.unit} {n}{of}", *(f"{k} {_fmt(v)}" for k, v in values.items())]
         dt = now - self._t0
-        if dt > 0 and n > self._n0:
+        if self.rate and dt > 0 and n > self._n0:
             rate = (n - self._n0) / dt
             parts.append(f"{_si(rate)} {self.unit}s/s")
             if self.total is not None:

@@ -1,5 +1,7 @@
 """Build a report of a results directory: ``report.md``, a self-contained ``report.html`` and, per
-figure, ``<name>.png`` with the numbers behind it in ``<name>.csv``.
+figure, ``<name>.png`` (200 dpi) and ``<name>.pdf`` (:mod:`reports.style`) with the numbers behind it in
+``<name>.csv``. The HTML page shows each figure at its size in inches and never wider than the page, and
+no text below :data:`MIN_FONT_PX` pixels.
 
 Only the run directories are read (through :mod:`infra.store`). A figure whose data is missing
 is left out, with a one-line note in the report, never drawn empty.
@@ -217,7 +219,13 @@ def _batch_width(out: Path, results: pd.DataFrame, target: int, delta: float, ta
     return sec
 
 
-def _markdown(title: str, source: str, sections: list[Section]) -> str:
+def _vector(out: Path, figure: str) -> str | None:
+    """The figure's vector copy (``<stem>.pdf`` beside the PNG, :func:`reports.style.save`), if written."""
+    pdf = Path(figure).with_suffix(".pdf")
+    return pdf.as_posix() if (out / pdf).is_file() else None
+
+
+def _markdown(title: str, source: str, out: Path, sections: list[Section]) -> str:
     lines = [f"# {title}", "", f"Results directory: `{source}`", ""]
     notes = [s.note for s in sections if s.note]
     if notes:
@@ -225,18 +233,48 @@ def _markdown(title: str, source: str, sections: list[Section]) -> str:
     for s in sections:
         if s.figure is None:
             continue
+        pdf = _vector(out, s.figure)
+        vector = f"; vector figure: [{pdf}]({pdf})" if pdf else ""
         lines += [f"## {s.title}", "", s.text, "", f"![{s.title}]({s.figure})", "",
-                  "Data: " + ", ".join(f"[{c}]({c})" for c in s.csvs), ""]
+                  "Data: " + ", ".join(f"[{c}]({c})" for c in s.csvs) + vector, ""]
         if s.table is not None:
             lines += [s.table_caption, "", markdown_table(s.table), ""]
     return "\n".join(lines)
 
 
+#: Smallest font size of the HTML report's text, in CSS pixels (tests/test_report_screenshot.py checks it).
+MIN_FONT_PX = 12
+#: CSS pixels per inch: a figure is shown at its size in inches (``width = pixels * CSS_DPI / DPI``), never wider
+#: than the page (``max-width: 100%``).
+CSS_DPI = 96
+_CSS = ("body{font-family:sans-serif;font-size:16px;line-height:1.45;max-width:1200px;margin:auto;padding:0 12px}"
+        "h1{font-size:28px}h2{font-size:22px;margin-top:1.6em}"
+        "img{display:block;max-width:100%;height:auto;margin:8px 0}"
+        f"code,.files,table{{font-size:{MIN_FONT_PX + 2}px}}"
+        ".table{max-width:100%;overflow-x:auto}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}")
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` in pixels from a PNG's IHDR chunk; None if ``data`` is not a PNG."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def _dpi(data: bytes) -> float:
+    """Dots per inch from a PNG's pHYs chunk (:data:`reports.style.DPI` when absent)."""
+    at = data.find(b"pHYs")
+    if at < 0 or data[at + 12] != 1:  # unit 1: metres
+        return 200.0
+    return int.from_bytes(data[at + 4:at + 8], "big") * 0.0254
+
+
 def _html(title: str, source: str, out: Path, sections: list[Section]) -> str:
     esc = html.escape
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(title)}</title>",
-             "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}img{max-width:100%}"
-             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body>",
+             "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+             f"<style>{_CSS}</style></head><body>",
              f"<h1>{esc(title)}</h1><p>Results directory: <code>{esc(source)}</code></p>"]
     notes = [s.note for s in sections if s.note]
     if notes:
@@ -244,19 +282,25 @@ def _html(title: str, source: str, out: Path, sections: list[Section]) -> str:
     for s in sections:
         if s.figure is None:
             continue
-        png = base64.b64encode((out / s.figure).read_bytes()).decode("ascii")
+        data = (out / s.figure).read_bytes()
+        size = _png_size(data)
+        width = f" width='{round(size[0] * CSS_DPI / _dpi(data))}'" if size else ""
+        png = base64.b64encode(data).decode("ascii")
+        pdf = _vector(out, s.figure)
         parts += [f"<h2>{esc(s.title)}</h2><p>{esc(s.text)}</p>",
-                  f"<img alt='{esc(s.title)}' src='data:image/png;base64,{png}'>",
-                  "<p>Data: " + ", ".join(f"<code>{esc(c)}</code>" for c in s.csvs) + "</p>"]
+                  f"<img alt='{esc(s.title)}'{width} src='data:image/png;base64,{png}'>",
+                  "<p class='files'>Data: " + ", ".join(f"<code>{esc(c)}</code>" for c in s.csvs)
+                  + (f"; vector figure: <code>{esc(pdf)}</code>" if pdf else "") + "</p>"]
         if s.table is not None:
-            parts.append(s.table.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep=""))
+            parts.append("<div class='table'>" + s.table.to_html(index=False, float_format=lambda v: f"{v:.3g}",
+                                                                  na_rep="") + "</div>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
 def build_report(results_dir, out_dir, *, target: int = 95, n_boot: int = 1000, seed: int = 0,
                  theory_d: int = 51, gap_ks=(2, 4, 6), gap_ds=None, frontier_delta: float = 0.5,
-                 frontier_tau: float = 0.5) -> list[Section]:
+                 frontier_tau: float = 0.5, progress=None) -> list[Section]:
     """Write the report of ``results_dir`` into ``out_dir`` (created); return its sections.
 
     MLP sections (strategies, curriculum, theory, scaling, batch/width) appear when the directory
@@ -270,7 +314,8 @@ def build_report(results_dir, out_dir, *, target: int = 95, n_boot: int = 1000, 
     ``n_boot``/``seed``: bootstrap resamples and the seed of its ``numpy.random.Generator``;
     ``theory_d``, ``gap_ks``, ``gap_ds``: the theory figure's d, the k of its gap curves and their d;
     ``frontier_delta``, ``frontier_tau``: delta and tau (both in (0, 1)) of Lemma B.10's frontier on
-    the batch/width figure (``target`` is also its accuracy). Every argument is checked before anything is
+    the batch/width figure (``target`` is also its accuracy); ``progress(name)``, when given, is called as
+    each step starts (the bar of ``icurr report``). Every argument is checked before anything is
     read or written; finished runs whose files cannot be read are left out with one warning line
     (:func:`infra.store.load_results`).
     """
@@ -282,6 +327,8 @@ def build_report(results_dir, out_dir, *, target: int = 95, n_boot: int = 1000, 
     check_int("seed", seed, 0, 2**53 - 1)
     check_real("frontier_delta", frontier_delta, 0, 1, lo_open=True, hi_open=True)
     check_real("frontier_tau", frontier_tau, 0, 1, lo_open=True, hi_open=True)
+    step = progress or (lambda name: None)
+    step("reading results")
     scaling = is_scaling_dir(results_dir)  # a scaling directory: its online sweep is OUT/online
     source = Path(results_dir) / "online" if scaling else results_dir
     empty = scaling and not Path(source).is_dir()
@@ -291,21 +338,30 @@ def build_report(results_dir, out_dir, *, target: int = 95, n_boot: int = 1000, 
     gap_ds = gap_ds if gap_ds is not None else [d for d in range(5, 402, 8)]
     rng = np.random.default_rng(seed)
     transformer = has_transformer_runs(results)
+    if scaling:
+        step("scaling")
     sections = scaling_sections(out, Path(results_dir), n_boot=n_boot, rng=rng) if scaling else []
     if has_mlp_runs(results) or not transformer:  # MLP sections: MLP runs, or nothing else to show
-        sections += [_strategies(out, metrics, results), _curriculum(out, metrics, results),
-                     _theory(out, theory_d, gap_ks, gap_ds), _scaling(out, results, target, n_boot, rng),
-                     _batch_width(out, results, target, frontier_delta, frontier_tau)]
+        for name, make in (("strategies", lambda: _strategies(out, metrics, results)),
+                           ("curriculum", lambda: _curriculum(out, metrics, results)),
+                           ("theory", lambda: _theory(out, theory_d, gap_ks, gap_ds)),
+                           ("scaling in d", lambda: _scaling(out, results, target, n_boot, rng)),
+                           ("batch/width", lambda: _batch_width(out, results, target, frontier_delta, frontier_tau))):
+            step(name)
+            sections.append(make())
     if transformer:
         from .transformer import transformer_sections
 
+        step("transformer sections")
         sections += transformer_sections(out, source, metrics)
     from .extraction import extraction_section
 
+    step("extraction")
     extraction = extraction_section(out, source, metrics) if not empty else None
     if extraction is not None and extraction.figure is not None:
         sections.append(extraction)
     title = "Progressive distillation: report"
-    atomic_write_text(out / "report.md", _markdown(title, str(results_dir), sections))
+    step("report.md, report.html")
+    atomic_write_text(out / "report.md", _markdown(title, str(results_dir), out, sections))
     atomic_write_text(out / "report.html", _html(title, str(results_dir), out, sections))
     return sections

@@ -138,7 +138,7 @@ def test_plot_curriculum_one_row_per_setting_wrapped_at_three(tmp_path):
                           "checkpoint_rule": ["accuracy"], "checkpoint_step": [400.0]})
     labels = F.plot_curriculum(curves, marks, tmp_path / "c.png")
     h, w = mpimg.imread(tmp_path / "c.png").shape[:2]
-    assert w == pytest.approx(3 * 5.0 * 110, abs=2) and h == pytest.approx((3 * 3.7 + 0.5) * 110, abs=2)  # 3 x 3
+    assert w == pytest.approx(3 * 4.8 * 200, rel=0.03) and 3 * 3.6 * 200 < h < (3 * 3.6 + 1.0) * 200  # 3 x 3 at 200 dpi
     assert labels[:4] == ["in-support mean over monomials", "off-support mean over monomials",
                           "in-support max over monomials", "off-support max over monomials"]
     assert "bars: +-2 Monte Carlo SE" in labels and "chosen checkpoint (accuracy rule)" in labels

@@ -128,9 +128,12 @@ def exact_verdict(holds: bool, why: str) -> tuple[str, str]:
 
 
 def write_png(fig, path) -> None:
-    """A claim's figure: tight layout, PNG at 200 dpi, closed."""
+    """A claim's figure: tight layout, ``path`` as a PNG at 200 dpi and its PDF beside it (same stem, no
+    creation date: a redraw is byte-stable), closed. The same files as ``reports.style.save``, which this
+    layer cannot import."""
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
     fig.savefig(path, dpi=200)
+    fig.savefig(Path(path).with_suffix(".pdf"), metadata={"CreationDate": None})
     plt.close(fig)

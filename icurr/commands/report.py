@@ -45,19 +45,14 @@ def _report(args) -> None:
     check_int("--theory-d", args.theory_d, 3, 10**9)
     check_real("--frontier-delta", args.frontier_delta, 0, 1, lo_open=True, hi_open=True)
     check_real("--frontier-tau", args.frontier_tau, 0, 1, lo_open=True, hi_open=True)
-    import inspect
-
     from infra.runloop import Progress
     from reports.build import build_report
 
-    bar = Progress(None, desc="report", unit="step", enabled=not args.no_progress)
-    kw = {}
-    if "progress" in inspect.signature(build_report).parameters:  # build_report(progress=name -> None)
-        kw["progress"] = lambda name: bar.update(1, now=name)
+    bar = Progress(None, desc="report", unit="part", enabled=not args.no_progress, rate=False)
     try:
         sections = build_report(args.dir, args.out, target=args.target, n_boot=args.n_boot, seed=args.seed,
                                 theory_d=args.theory_d, frontier_delta=args.frontier_delta,
-                                frontier_tau=args.frontier_tau, **kw)
+                                frontier_tau=args.frontier_tau, progress=lambda name: bar.update(1, now=name))
     finally:
         bar.close()
     for s in sections:
