@@ -175,19 +175,19 @@ class PcfgTeacherConfig:
     lr_schedule: Literal["constant", "cosine", "linear"] = "cosine"  # decay after warmup
     min_lr_ratio: float = 0.0  # final lr / peak lr
     seeds: tuple[int, ...] = (0,)  # one run per seed (init and data), trained as one batched program
-    eval_every: int = 50  # steps between evaluations on the fixed held-out set
+    eval_every: int = 50  # steps between evaluations on the fixed held-out set; follows steps (icurr config show)
     eval_size: int = 256  # held-out sentences (fixed masks)
     bayes_eval: bool = True  # mlm: exact Bayes-optimal accuracy / loss on the held-out set into summary.json (inside-outside)
-    checkpoint_every: int = 50  # steps between safetensors checkpoints (model, Adam state, generators)
-    measure_every: int = 50  # steps between M_robust / M_close (0: never); multiple of eval_every
+    checkpoint_every: int = 50  # steps between checkpoints (model, Adam state, generators); follows steps
+    measure_every: int = 50  # steps between M_robust / M_close (0: never); multiple of eval_every; follows steps
     measure_ns: tuple[int, ...] = (3, 5, 7)  # n of the n-gram measures
     measure_positions: int = 256  # sampled (sentence, position) pairs per measure
-    probe_every: int = 300  # steps between non-terminal probes (0: never); multiple of eval_every
+    probe_every: int = 300  # steps between non-terminal probes (0: never); multiple of eval_every; follows steps
     probe_train: int = 512  # probe training sentences (the paper: 51200)
     probe_test: int = 256  # probe test sentences (the paper: 1024)
     probe_steps: int = 200  # Adam steps of each probe
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda when available
 
     def __post_init__(self) -> None:
         _check_teacher(self)
@@ -201,6 +201,7 @@ class PcfgStudentConfig:
 
     teacher: str = ""  # teacher run directory; required except for strategy=ce
     teacher_run: int = 0  # which of the teacher's runs (seeds) supervises
+    # supervision schedule, as in every engine (infra.schedule; icurr config show student says what each does)
     strategy: Literal["ce", "oneshot", "progressive", "two-shot", "equal-split", "extraction"] = "equal-split"
     layers: int = 2
     heads: int = 2  # the paper's student: 8 (teacher 32)
@@ -242,15 +243,15 @@ class PcfgStudentConfig:
     # of the teacher block at the same relative depth and A a fixed N(0, projection_scale^2 / teacher
     # width) matrix per run; then the final teacher's outputs for the remaining steps
     extract_layers: tuple[int, ...] = ()
-    extract_steps: int = 100
-    projection_scale: float = 1.0
+    extract_steps: int = 100  # extraction: alignment steps per extracted block
+    projection_scale: float = 1.0  # extraction: the scale of A's entries (above)
     projection_seed: int = 0  # A is fixed by (projection_seed, run seed, layer)
-    eval_every: int = 50
+    eval_every: int = 50  # steps between evaluations; follows steps (icurr config show)
     eval_size: int = 256
-    measure_every: int = 300
+    measure_every: int = 300  # M_robust / M_close (0: never); multiple of eval_every; follows steps
     measure_ns: tuple[int, ...] = (3, 5, 7)
     measure_positions: int = 256
-    probe_every: int = 600
+    probe_every: int = 600  # non-terminal probes (0: never); multiple of eval_every; follows steps
     probe_train: int = 512
     probe_test: int = 256
     probe_steps: int = 200
@@ -270,26 +271,27 @@ class ParityTransformerTeacherConfig:
     d: int = 20  # sequence length = input dimension (the paper: 100)
     k: int = 3  # parity degree (the paper: 6)
     support: Literal["first", "random"] = "first"  # the paper: the first k positions
-    support_seed: int = 0
+    support_seed: int = 0  # seed of the random support
     readout: Literal["last", "cls"] = "last"  # label at the last position (causal, as the paper) or a CLS token
     layers: int = 2  # the paper: 2
-    heads: int = 16  # the paper's teacher: 32
-    head_dim: int = 8
-    mlp_ratio: int = 4
-    steps: int = 3000
-    batch: int = 64
-    lr: float = 1e-3
-    warmup: int = 0
-    lr_schedule: Literal["constant", "cosine", "linear"] = "constant"
-    min_lr_ratio: float = 0.0
-    seeds: tuple[int, ...] = (0,)
-    eval_every: int = 100
-    eval_size: int = 4096
-    checkpoint_every: int = 200
-    probe_every: int = 200  # degree-1 correlations and attention on the support (Figures 11-12)
+    heads: int = 16  # the paper's teacher: 32; width = heads * head_dim
+    head_dim: int = 8  # dimension per head (the paper: 8)
+    mlp_ratio: int = 4  # MLP hidden width / model width
+    steps: int = 3000  # Adam steps (betas 0.9, 0.95, no weight decay)
+    batch: int = 64  # sequences per step
+    lr: float = 1e-3  # peak learning rate
+    warmup: int = 0  # linear warmup steps
+    lr_schedule: Literal["constant", "cosine", "linear"] = "constant"  # after warmup
+    min_lr_ratio: float = 0.0  # final lr / peak lr (cosine, linear)
+    seeds: tuple[int, ...] = (0,)  # one run per seed (init and data), trained as one batched program
+    eval_every: int = 100  # steps between evaluations on the held-out set; follows steps (icurr config show)
+    eval_size: int = 4096  # held-out inputs
+    checkpoint_every: int = 200  # steps between checkpoints; multiple of eval_every; follows steps
+    # degree-1 correlations and attention on the support (Figures 11-12), multiple of eval_every; follows steps
+    probe_every: int = 200
     probe_samples: int = 4096  # Monte Carlo inputs of the probes
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda when available
 
     def __post_init__(self) -> None:
         _check_teacher(self)
@@ -301,42 +303,43 @@ class ParityTransformerTeacherConfig:
 class ParityTransformerStudentConfig:
     """A student of a saved parity Transformer teacher (Appendix C.2, Figures 13-14)."""
 
-    teacher: str = ""
-    teacher_run: int = 0
+    teacher: str = ""  # teacher run directory; required except for strategy=ce
+    teacher_run: int = 0  # which of the teacher's runs (seeds) supervises
+    # supervision schedule, as in every engine (infra.schedule; icurr config show student says what each does)
     strategy: Literal["ce", "oneshot", "progressive", "two-shot", "equal-split", "extraction"] = "two-shot"
     layers: int = 2
     heads: int = 4  # the paper's student: 4
-    head_dim: int = 8
-    mlp_ratio: int = 4
-    steps: int = 3000
-    batch: int = 64
-    lr: float = 1e-3
-    warmup: int = 0
-    lr_schedule: Literal["constant", "cosine", "linear"] = "constant"
-    min_lr_ratio: float = 0.0
-    seeds: tuple[int, ...] = (0, 1, 2)
-    temperature: float = 1e-4
-    top_k: int = 0
-    alpha: float = 0.0
+    head_dim: int = 8  # dimension per head
+    mlp_ratio: int = 4  # MLP hidden width / model width
+    steps: int = 3000  # Adam steps
+    batch: int = 64  # sequences per step
+    lr: float = 1e-3  # peak learning rate
+    warmup: int = 0  # linear warmup steps
+    lr_schedule: Literal["constant", "cosine", "linear"] = "constant"  # after warmup
+    min_lr_ratio: float = 0.0  # final lr / peak lr
+    seeds: tuple[int, ...] = (0, 1, 2)  # student runs, batched; the same seeds see the same samples
+    temperature: float = 1e-4  # teacher temperature tau (0: argmax label)
+    top_k: int = 0  # keep only the teacher's top-k logits (0: all)
+    alpha: float = 0.0  # loss = alpha * CE(labels) + (1 - alpha) * KL(teacher)
     first_checkpoint: str = "auto"  # the first checkpoint C_1 and the other schedule fields: as in PcfgStudentConfig
     first_rule: Literal["accuracy", "m_robust"] = "accuracy"  # accuracy only: M_robust is a PCFG measure
     first_skip: float = 0.1  # fraction of the teacher's steps left out of the automatic choice
     first_smooth: int = 3  # accuracy rule: moving-average window in log points
-    n_checkpoints: int = 0
+    n_checkpoints: int = 0  # N of the schedule (0: every saved checkpoint / every multiple), as in PcfgStudentConfig
     checkpoints: tuple[int, ...] = ()  # progressive: explicit intermediate checkpoints, as in PcfgStudentConfig
-    stage_steps: int = 0
-    kappa: float = 0.5
-    split: Literal["teacher", "student"] = "teacher"
+    stage_steps: int = 0  # T: two-shot: steps on C_1 (0: steps / 4); progressive: per checkpoint (0: spacing)
+    kappa: float = 0.5  # equal-split with split=teacher: the first kappa * T0 steps are split over the N
+    split: Literal["teacher", "student"] = "teacher"  # equal-split: kappa*T0 or the student's own steps
     extract_layers: tuple[int, ...] = ()  # extraction: as in PcfgStudentConfig
-    extract_steps: int = 300
-    projection_scale: float = 1.0
-    projection_seed: int = 0
-    eval_every: int = 100
-    eval_size: int = 4096
-    probe_every: int = 0
-    probe_samples: int = 4096
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    extract_steps: int = 300  # extraction: alignment steps per extracted block
+    projection_scale: float = 1.0  # extraction: the scale of A's entries
+    projection_seed: int = 0  # A is fixed by (projection_seed, run seed, layer)
+    eval_every: int = 100  # steps between evaluations; follows steps (icurr config show)
+    eval_size: int = 4096  # held-out inputs
+    probe_every: int = 0  # degree-1 correlations (0: never); multiple of eval_every; follows steps
+    probe_samples: int = 4096  # Monte Carlo inputs of the probes
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda when available
 
     def __post_init__(self) -> None:
         _check_student(self)
@@ -368,7 +371,7 @@ class PcfgCompareConfig:
 
     teacher: PcfgTeacherConfig = field(default_factory=PcfgTeacherConfig)
     student: PcfgStudentConfig = field(default_factory=PcfgStudentConfig)
-    strategies: tuple[str, ...] = ("ce", "oneshot", "equal-split")
+    strategies: tuple[str, ...] = ("ce", "oneshot", "equal-split")  # student strategies to compare
 
     def __post_init__(self) -> None:
         _check_compare(self)
@@ -380,7 +383,7 @@ class ParityTransformerCompareConfig:
 
     teacher: ParityTransformerTeacherConfig = field(default_factory=ParityTransformerTeacherConfig)
     student: ParityTransformerStudentConfig = field(default_factory=ParityTransformerStudentConfig)
-    strategies: tuple[str, ...] = ("ce", "oneshot", "two-shot", "equal-split")
+    strategies: tuple[str, ...] = ("ce", "oneshot", "two-shot", "equal-split")  # student strategies to compare
 
     def __post_init__(self) -> None:
         _check_compare(self)

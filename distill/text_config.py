@@ -75,14 +75,14 @@ class TextTeacherConfig:
     lr_schedule: Literal["constant", "cosine", "linear"] = "cosine"  # decay after warmup (the paper: cosine)
     min_lr_ratio: float = 0.0  # final lr / peak lr
     seeds: tuple[int, ...] = (0,)  # one run per seed (init and data), trained as one batched program
-    eval_every: int = 100  # steps between evaluations on the fixed held-out blocks
+    eval_every: int = 100  # steps between evaluations on the fixed held-out blocks; follows steps
     eval_size: int = 256  # held-out blocks (fixed masks; fewer when the held-out split is smaller)
-    checkpoint_every: int = 200  # steps between safetensors checkpoints (model, Adam state, generators)
-    measure_every: int = 100  # steps between M_robust / M_close (0: never); multiple of eval_every
+    checkpoint_every: int = 200  # steps between checkpoints (model, Adam state, generators); follows steps
+    measure_every: int = 100  # steps between M_robust / M_close (0: never); multiple of eval_every; follows steps
     measure_ns: tuple[int, ...] = (3, 5, 7)  # n of the n-gram measures (eqs. 5-6)
     measure_positions: int = 128  # held-out document windows, one measured position each
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda when available
 
     def __post_init__(self) -> None:
 
@@ -97,6 +97,7 @@ class TextStudentConfig:
 
     teacher: str = ""  # teacher run directory (required: it holds the tokenizer and the token streams)
     teacher_run: int = 0  # which of the teacher's runs (seeds) supervises
+    # supervision schedule, as in every engine (infra.schedule; icurr config show student says what each does)
     strategy: Literal["ce", "oneshot", "progressive", "two-shot", "equal-split", "extraction"] = "equal-split"
     layers: int = 2  # the paper: 12
     heads: int = 2  # the paper's student: 4 (teacher 12)
@@ -128,12 +129,12 @@ class TextStudentConfig:
     kappa: float = 0.5  # equal-split with split=teacher: the first kappa * T0 steps are split over the N
     split: Literal["teacher", "student"] = "teacher"  # equal-split: kappa*T0 (App. D.2 var. 2) or the student's steps
     extract_layers: tuple[int, ...] = ()  # extraction (Curriculum Extraction): as in PcfgStudentConfig
-    extract_steps: int = 100
-    projection_scale: float = 1.0
-    projection_seed: int = 0
-    eval_every: int = 100
+    extract_steps: int = 100  # extraction: alignment steps per extracted block
+    projection_scale: float = 1.0  # extraction: the scale of A's entries
+    projection_seed: int = 0  # A is fixed by (projection_seed, run seed, layer)
+    eval_every: int = 100  # steps between evaluations; follows steps (icurr config show)
     eval_size: int = 256
-    measure_every: int = 500
+    measure_every: int = 500  # M_robust / M_close (0: never); multiple of eval_every; follows steps
     measure_ns: tuple[int, ...] = (3, 5, 7)
     measure_positions: int = 128
     precision: Literal["auto", "fp32", "bf16"] = "auto"
@@ -152,7 +153,7 @@ class TextCompareConfig:
 
     teacher: TextTeacherConfig = field(default_factory=TextTeacherConfig)
     student: TextStudentConfig = field(default_factory=TextStudentConfig)
-    strategies: tuple[str, ...] = ("ce", "oneshot", "equal-split")
+    strategies: tuple[str, ...] = ("ce", "oneshot", "equal-split")  # student strategies to compare
 
     def __post_init__(self) -> None:
 

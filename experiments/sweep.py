@@ -42,14 +42,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from infra.config import apply_overrides, config_hash, config_to_dict, value_text
+from infra.config import apply_overrides, config_hash, config_to_dict, did_you_mean, value_text
 from infra.yamlfile import load_yaml
 from theory._checks import ParameterError
 
 from .registry import KINDS, get_kind, preset_words, presets
 
 __all__ = ["SWEEPS_DIR", "config_class", "Sweep", "RunSpec", "Group", "load_sweep", "parse_sweep", "expand", "group_runs",
-           "run_sweep", "SweepOutcome"]
+           "run_sweep", "SweepOutcome", "flatten_mapping"]
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class Group:
 
 # ---------------------------------------------------------------- file format
 
-def _flatten(mapping: Mapping, where: str, prefix: str = "") -> dict[str, Any]:
+def flatten_mapping(mapping: Mapping, where: str, prefix: str = "") -> dict[str, Any]:
     """Nested mappings become dotted keys (``{teacher: {width: 8}}`` -> ``teacher.width``)."""
     if not isinstance(mapping, Mapping):
         raise ParameterError(f"{where} must be a mapping of config keys, got {type(mapping).__name__}")
@@ -124,7 +124,7 @@ def _flatten(mapping: Mapping, where: str, prefix: str = "") -> dict[str, Any]:
     for key, value in mapping.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
-            out.update(_flatten(value, where, name + "."))
+            out.update(flatten_mapping(value, where, name + "."))
         else:
             out[name] = value
     return out
@@ -138,7 +138,7 @@ def _frozen(value):
 def _axis(data, name: str) -> tuple[tuple[str, tuple], ...]:
     if data is None:
         return ()
-    flat = _flatten(data, name)
+    flat = flatten_mapping(data, name)
     out = []
     for key, values in flat.items():
         if not isinstance(values, (list, tuple)) or not values:
@@ -153,7 +153,9 @@ def parse_sweep(data: Mapping, *, source: str = "<sweep>") -> Sweep:
         raise ParameterError(f"sweep {source} must be a mapping with kind, base, grid, zip")
     unknown = sorted(set(data) - set(_TOP_KEYS))
     if unknown:
-        raise ParameterError(f"sweep {source}: unknown top-level key(s) {unknown}; known: {', '.join(_TOP_KEYS)}")
+        hint = did_you_mean(str(unknown[0]), _TOP_KEYS)
+        hint = hint.split("; known keys")[0] if "did you mean" in hint else ""
+        raise ParameterError(f"sweep {source}: unknown top-level key(s) {unknown}{hint}; known: {', '.join(_TOP_KEYS)}")
     kind = data.get("kind")
     if kind not in KINDS:
         raise ParameterError(f"kind must be one of {', '.join(KINDS)} in sweep {source}, got {kind!r}")
@@ -161,7 +163,7 @@ def parse_sweep(data: Mapping, *, source: str = "<sweep>") -> Sweep:
     if preset is not None and preset not in presets(KINDS[kind].family):
         raise ParameterError(f"preset must be one of {', '.join(presets(KINDS[kind].family)) or '(none)'} for kind "
                              f"{kind} in sweep {source}, got {preset!r}")
-    base = tuple((k, _frozen(v)) for k, v in _flatten(data.get("base") or {}, "base").items())
+    base = tuple((k, _frozen(v)) for k, v in flatten_mapping(data.get("base") or {}, "base").items())
     grid, zipped = _axis(data.get("grid"), "grid"), _axis(data.get("zip"), "zip")
     both = sorted({k for k, _ in grid} & {k for k, _ in zipped})
     if both:

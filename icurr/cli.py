@@ -34,16 +34,25 @@ from . import __version__
 #: Modules that add subcommands; each defines ``register(subparsers)``. Heavy imports (torch)
 #: happen inside the handlers, so ``icurr theory`` never imports torch.
 COMMAND_MODULES = ("icurr.commands.theory", "icurr.commands.experiment", "icurr.commands.sweep", "icurr.commands.report",
-                   "icurr.commands.demo", "icurr.commands.scaling", "icurr.commands.verify")
+                   "icurr.commands.demo", "icurr.commands.scaling", "icurr.commands.verify", "icurr.commands.config")
 #: Argument destinations that name output directories / output files, with their flags.
 OUTPUT_DIRS = {"out": "--out", "report_out": "--report-out"}
 OUTPUT_FILES = {"csv": "--csv", "parquet": "--parquet"}
 
 
 class _Parser(argparse.ArgumentParser):
+    #: A function giving text appended to the epilog when the help is shown (so that what it reads,
+    #: e.g. a kind's field list, costs nothing when the help is not asked for).
+    help_extra = None
+
     def error(self, message):  # one line, exit 2, no usage dump
         sys.stderr.write(f"icurr: error: {message} (see '{self.prog} --help')\n")
         sys.exit(2)
+
+    def format_help(self):
+        if self.help_extra is not None:
+            self.epilog, self.help_extra = f"{self.epilog or ''} {self.help_extra()}".strip(), None
+        return super().format_help()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"icurr {__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="print the traceback behind a one-line error (also: ICURR_DEBUG=1)")
+    parser.add_argument("--log", metavar="SINKS", default=None,
+                        help="also send every metrics row to tensorboard, wandb and/or mlflow (a comma list; sets "
+                             "ICURR_LOG; ICURR_LOG_DIR picks the folder; pip install -e '.[tensorboard]'). Not part "
+                             "of any config: results and hashes are the same with and without it")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
@@ -166,6 +179,14 @@ def main(argv=None) -> int:
         warnings.simplefilter("always", IcurrWarning)
         warnings.showwarning = _one_line_warnings()
         try:
+            if args.log is not None:  # checked (names, packages) before any work
+                from infra.sinks import requested_sinks
+
+                try:
+                    requested_sinks({"ICURR_LOG": args.log})
+                except ParameterError as exc:
+                    raise ParameterError(str(exc).replace("ICURR_LOG", "--log", 1)) from None
+                os.environ["ICURR_LOG"] = args.log
             _check_outputs(args)
             args.handler(args)
         except Exception as err:  # noqa: BLE001 (only input errors become one line; the rest re-raises)

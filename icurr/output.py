@@ -1,9 +1,11 @@
 """Printing rows (lists of dicts) as an aligned table, JSON or CSV."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import logging
 import math
 import sys
 
@@ -54,3 +56,26 @@ def emit(rows, fmt: str = "table", *, title: str | None = None, stream=None, sin
         stream.write(buf.getvalue())
     else:
         stream.write(render_table(rows, title))
+
+
+#: The loggers whose messages the command line shows: "finished (not retrained): DIR", "resuming from
+#: step N: DIR", a corrupt checkpoint set aside, a run that diverged (one line each).
+_LOGGERS = ("infra", "simulate", "distill", "experiments")
+
+
+@contextlib.contextmanager
+def library_messages():
+    """The library's INFO messages, one plain line each, on this command's stderr while it trains."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    loggers = [logging.getLogger(name) for name in _LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(handler)
+        lg.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.removeHandler(handler)
+            lg.setLevel(level)

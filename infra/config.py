@@ -1,12 +1,8 @@
-"""``key=value`` overrides of frozen dataclass configs, and their JSON form.
+"""Frozen dataclass configs: their JSON form, hashes, stored configs, and the checks shared by the engines'
+configs (seeds, checkpoints, extraction, memory).
 
-One frozen dataclass per experiment kind holds every setting with a commented default and checks
-itself in ``__post_init__``; the command line changes it with ``key=value`` words:
-
-    cfg = apply_overrides(TeacherConfig(), ["width=1000", "lr=0.01", "seeds=0,1,2"])
-
-Values are parsed by the field's annotated type (int, float, str, bool, tuples of those, or
-``X | None``); an unknown key raises with the list of known keys.
+``key=value`` overrides (``apply_overrides``, ``value_text``, the alias table of renamed fields, the
+intervals that follow ``steps``) live in :mod:`infra.overrides` and are re-exported here.
 """
 from __future__ import annotations
 
@@ -14,147 +10,24 @@ import contextvars
 import dataclasses
 import hashlib
 import json
-import re
-import types
 import typing
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from theory._checks import ParameterError, check_int, check_real
 
+from .overrides import (CONFIG_ALIASES, INTERVAL_MULTIPLES, MAX_INT, apply_overrides, did_you_mean, follow_steps,
+                        parse_int, parse_overrides, value_text)
+
 __all__ = ["apply_overrides", "parse_overrides", "config_to_dict", "config_from_dict", "config_hash", "value_text",
            "check_seeds", "check_checkpoints", "check_extraction", "CONFIG_ALIASES", "HASH_NEW_FIELDS",
-           "renamed_config_keys", "MAX_INT", "parse_int", "machine_memory", "check_memory", "human_bytes", "read_json_file", "stored_config", "IcurrWarning"]
+           "renamed_config_keys", "MAX_INT", "follow_steps", "INTERVAL_MULTIPLES", "did_you_mean", "parse_int",
+           "machine_memory", "check_memory", "human_bytes", "read_json_file", "stored_config", "IcurrWarning"]
+
 
 class IcurrWarning(UserWarning):
     """A warning about an input that does not stop the work (a run skipped by a report, a grammar name that
     resolves to another grammar than the stored copy); the command line prints it as one line."""
-
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-#: The largest integer a config field may hold (2^53 - 1): every integer up to it is exact as a float64,
-#: so steps, sample counts and seeds survive JSON, pandas and Parquet columns unchanged.
-MAX_INT = 2**53 - 1
-
-
-def parse_int(name: str, text: str) -> int:
-    """``text`` as an exact int: decimal digits (``1_000`` allowed) as they are; a number in another notation
-    (``1e6``, ``2.5e3``, ``1000.0``) only when it is exactly an integer of magnitude <= :data:`MAX_INT`
-    (read by :class:`decimal.Decimal`, never through a float). Anything else raises ``ParameterError``."""
-    s = str(text).strip()
-    try:
-        return int(s)
-    except ValueError:
-        pass
-    try:
-        dec = Decimal(s)  # underscores between digits allowed, as int()
-    except InvalidOperation:
-        dec = None
-    if dec is None or not dec.is_finite():
-        raise ParameterError(f"{name} must be an integer, got {text!r}")
-    if dec.adjusted() > 15 or abs(dec) > MAX_INT:  # adjusted(): the exponent of the leading digit
-        raise ParameterError(f"{name} written as {text!r} must be at most 2^53 - 1 = {MAX_INT} in magnitude "
-                             f"(write larger integers with digits only)")
-    if dec != dec.to_integral_value():
-        raise ParameterError(f"{name} must be an integer, got {text!r}")
-    return int(dec)
-
-
-def _parse_value(name: str, text: str, tp):
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        inner = [a for a in args if a is not type(None)]
-        if text.strip().lower() in ("none", "null", ""):
-            if type(None) in args:
-                return None
-        return _parse_value(name, text, inner[0])
-    if origin is tuple:
-        elem = args[0] if args else str
-        parts = [p for p in text.split(",") if p.strip()]
-        return tuple(_parse_value(name, p.strip(), elem) for p in parts)
-    if origin is typing.Literal:
-        if text not in args:
-            raise ParameterError(f"{name} must be one of {', '.join(map(str, args))}; got {text!r}")
-        return text
-    if tp is int:
-        return parse_int(name, text)
-    try:
-        if tp is bool:
-            low = text.strip().lower()
-            if low in _TRUE:
-                return True
-            if low in _FALSE:
-                return False
-            raise ValueError(text)
-        if tp is float:
-            return float(text)
-    except ValueError:
-        raise ParameterError(f"{name} must be of type {tp.__name__}, got {text!r}") from None
-    return text
-
-
-def parse_overrides(words) -> dict[str, str]:
-    out = {}
-    for word in words:
-        if "=" not in word:
-            raise ParameterError(f"overrides are key=value words, got {word!r}")
-        key, value = word.split("=", 1)
-        out[key.strip()] = value.strip()
-    return out
-
-
-def apply_overrides(cfg, words):
-    """A copy of the frozen dataclass ``cfg`` with ``key=value`` words applied (validated anew)."""
-    raw = parse_overrides(words) if not isinstance(words, dict) else words
-    hints = typing.get_type_hints(type(cfg))
-    fields = {f.name for f in dataclasses.fields(cfg)}
-    changes, nested = {}, {}
-    for key, value in raw.items():
-        head, dot, rest = key.partition(".")
-        if head not in fields:
-            renamed = CONFIG_ALIASES.get(type(cfg).__name__, {}).get(head)
-            if renamed:
-                raise ParameterError(f"config key {head!r} was renamed {renamed!r} (the same name in every engine)")
-            raise ParameterError(f"unknown config key {key!r}; known keys: {', '.join(sorted(fields))}")
-        if dot:
-            if not dataclasses.is_dataclass(getattr(cfg, head)):
-                raise ParameterError(f"config key {head!r} has no sub-keys (got {key!r})")
-            nested.setdefault(head, {})[rest] = value
-        elif dataclasses.is_dataclass(getattr(cfg, head)):
-            raise ParameterError(f"config key {key!r} is a section; set its fields as {key}.FIELD=VALUE")
-        else:
-            changes[key] = _parse_value(key, value, hints[key]) if isinstance(value, str) else value
-    for head, sub in nested.items():
-        try:
-            changes[head] = apply_overrides(getattr(cfg, head), sub)
-        except ParameterError as exc:  # name the field by its section: student.width, not width
-            text = str(exc)
-            first = re.match(r"[A-Za-z_]\w*", text)
-            section_fields = {f.name for f in dataclasses.fields(getattr(cfg, head))}
-            named = first is not None and first.group() in section_fields and not text.startswith(f"{head}.")
-            raise type(exc)(f"{head}.{text}" if named else f"{head}: {text}") from None
-    return dataclasses.replace(cfg, **changes)
-
-
-def value_text(key: str, value) -> str:
-    """A YAML/TOML value (number, string, bool, None or a list of those) as the ``key=value`` text that
-    :func:`apply_overrides` parses and checks."""
-    if isinstance(value, (list, tuple)):
-        parts = [value_text(key, v) for v in value]
-        if any("," in p for p in parts):
-            raise ParameterError(f"{key}: list items must not contain ',', got {value!r}")
-        return ",".join(parts)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "none"
-    if isinstance(value, (int, float, str)):
-        return repr(value) if isinstance(value, float) else str(value)
-    raise ParameterError(f"{key} must be a number, string, bool or list, got {type(value).__name__}")
 
 
 def config_to_dict(cfg) -> dict:
@@ -164,14 +37,6 @@ def config_to_dict(cfg) -> dict:
         v = getattr(cfg, f.name)
         out[f.name] = config_to_dict(v) if dataclasses.is_dataclass(v) else list(v) if isinstance(v, tuple) else v
     return out
-
-
-#: Renamed config fields, ``{config class name: {old key: new key}}``: a stored ``config.json`` written
-#: with an old key loads as the new field (:func:`config_from_dict`; nested sections included).
-CONFIG_ALIASES: dict[str, dict[str, str]] = {
-    # one vocabulary of the first checkpoint in every engine (infra.first_checkpoint)
-    "StudentConfig": {"intermediate": "first_checkpoint", "intermediate_rule": "first_rule"},
-}
 
 
 def _unalias(cls, data: dict) -> dict:
@@ -216,7 +81,8 @@ def _config_from_dict(cls, data: dict):
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = set(data) - fields
     if unknown:
-        raise ParameterError(f"unknown config key(s) {sorted(unknown)} for {cls.__name__}")
+        hint = did_you_mean(sorted(unknown)[0], fields, ()).partition("; known keys")[0] if len(unknown) == 1 else ""
+        raise ParameterError(f"unknown config key(s) {sorted(unknown)} for {cls.__name__}{hint}")
     kwargs = {}
     for key, value in data.items():
         if dataclasses.is_dataclass(hints[key]):

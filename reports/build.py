@@ -327,8 +327,7 @@ def build_report(results_dir, out_dir, *, target: int = 95, n_boot: int = 1000, 
     check_int("seed", seed, 0, 2**53 - 1)
     check_real("frontier_delta", frontier_delta, 0, 1, lo_open=True, hi_open=True)
     check_real("frontier_tau", frontier_tau, 0, 1, lo_open=True, hi_open=True)
-    step = progress or (lambda name: None)
-    step("reading results")
+    step = progress or (lambda name: None)  # the first part is named once the results are read (bad input: one line)
     scaling = is_scaling_dir(results_dir)  # a scaling directory: its online sweep is OUT/online
     source = Path(results_dir) / "online" if scaling else results_dir
     empty = scaling and not Path(source).is_dir()

@@ -183,10 +183,10 @@ class TeacherConfig:
     # per-run learning rates, one per entry of seeds (empty: lr for every run); a seed may then repeat,
     # e.g. seeds=0,0 run_lrs=0.05,0.1 trains the same init and samples at two rates in one program
     run_lrs: tuple[float, ...] = ()
-    eval_every: int = 1000  # steps between evaluations on the held-out set
+    eval_every: int = 1000  # steps between evaluations on the held-out set; follows steps (icurr config show)
     eval_size: int = 4096  # held-out examples (exact evaluation on all of {+-1}^d when d <= 20)
-    checkpoint_every: int = 2000  # steps between safetensors checkpoints; multiple of eval_every
-    probe_every: int = 2000  # steps between correlation probes (0: never); multiple of eval_every
+    checkpoint_every: int = 2000  # steps between safetensors checkpoints; multiple of eval_every; follows steps
+    probe_every: int = 2000  # steps between correlation probes (0: never); multiple of eval_every; follows steps
     probe_samples: int = 16384  # Monte Carlo samples of the probes when d > 20
     # degrees of the probed monomials (Figure 2: 1; Figure 9: 2, 3), strictly increasing in [1, d]; each adds
     # corr{g}_* columns to the metrics (in-support monomials and 100 sampled off-support ones)
@@ -229,6 +229,7 @@ class StudentConfig:
     # only its task)
     teacher: str = ""
     teacher_run: int = 0  # which of the teacher's runs (seeds) supervises
+    # supervision schedule (infra.schedule; the class docstring and icurr config show say what each does)
     strategy: Literal["ce", "oneshot", "progressive", "two-shot", "equal-split", "extraction"] = "progressive"
     width: int = 64  # hidden width of the student
     init: Literal["default", "symmetric"] = "default"
@@ -280,11 +281,11 @@ class StudentConfig:
     # final teacher's outputs; A (width x teacher width) has N(0, projection_scale^2 / teacher width) entries
     extract_steps: int = 5_000  # (24, 5)-parity defaults: 5000 -> 18k samples to 95%, 10000 -> 19k, 20000 -> 28k
     extract_lr: float = 0.0  # rate of the alignment steps (0: lr), times the lr schedule
-    projection_scale: float = 1.0
+    projection_scale: float = 1.0  # extraction: the scale of A's entries (above)
     projection_seed: int = 0  # A is fixed by (projection_seed, run seed)
-    eval_every: int = 1000
+    eval_every: int = 1000  # steps between evaluations; follows steps (icurr config show)
     eval_size: int = 4096
-    probe_every: int = 2000  # student probes (0: never); multiple of eval_every
+    probe_every: int = 2000  # student probes (0: never); multiple of eval_every; follows steps
     probe_samples: int = 16384
     probe_degrees: tuple[int, ...] = (1, 2, 3)  # probed monomial degrees, strictly increasing in [1, teacher's d]
     device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -92,7 +92,7 @@ class ParityTwoStageTeacherConfig:
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # one run per seed (init and samples), one batched program
     eval_every: int = 0  # stage-2 steps between evaluations; 0: T2 // 20
     eval_size: int = 16384  # held-out points (all of {+-1}^d when 2^d <= eval_size): test loss, correlations
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda when available
 
     def __post_init__(self) -> None:
         _check_dk(self.d, self.k, self.eta1)
@@ -106,6 +106,7 @@ class ParityTwoStageStudentConfig:
 
     teacher: str = ""  # teacher run directory (parity-two-stage-teacher); required except for labels
     teacher_run: int = -1  # the teacher run that supervises; -1: run i of the teacher for seed i (cycling)
+    # labels (hinge loss on labels), oneshot (the final teacher), progressive (stage-1 checkpoint, then final)
     supervision: Literal["labels", "oneshot", "progressive"] = "progressive"
     d: int = 0  # labels without a teacher: the task's d (0: the teacher's)
     k: int = 0  # labels without a teacher: the task's k (0: the teacher's)
@@ -152,7 +153,7 @@ class ParityTwoStageCompareConfig:
 
     teacher: ParityTwoStageTeacherConfig = field(default_factory=ParityTwoStageTeacherConfig)
     student: ParityTwoStageStudentConfig = field(default_factory=ParityTwoStageStudentConfig)  # teacher: set by compare
-    supervisions: tuple[str, ...] = SUPERVISIONS
+    supervisions: tuple[str, ...] = SUPERVISIONS  # student supervisions to compare
 
     def __post_init__(self) -> None:
         if not self.supervisions:

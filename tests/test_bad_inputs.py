@@ -641,7 +641,7 @@ def test_results_say_how_many_runs_they_left_out_and_why(results_dir):
 
 
 def test_report_leaves_unreadable_runs_out_with_a_warning(results_dir, tmp_path):
-    out = run_icurr("report", str(results_dir), "--out", str(tmp_path / "report"), "--n-boot", "10")
+    out = run_icurr("report", str(results_dir), "--out", str(tmp_path / "report"), "--n-boot", "10", "--no-progress")
     assert out.returncode == 0, out.stderr
     lines = out.stderr.strip().splitlines()
     assert lines and all(line.startswith("icurr: warning: ") for line in lines), out.stderr

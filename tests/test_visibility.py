@@ -235,3 +235,20 @@ def test_pcfg_optimal_shows_its_progress_over_the_sentences(capsys):
     assert [line.split()[2] for line in lines] == ["16/64", "64/64"]  # the first chunk, then (throttled) the last
     assert all(line.startswith("[inside-outside] sentence ") for line in lines)
     assert m.accuracy == quiet.accuracy and m.loss == quiet.loss  # the bar changes no number
+
+
+def test_the_log_flag_checks_its_names_first_and_feeds_the_sink(tmp_path, monkeypatch, no_sinks):
+    """``icurr --log NAMES``: a bad name is one line naming --log, before any file is written; a good one
+    sets ICURR_LOG for the run (a tiny teacher writes its TensorBoard events under ``tb/``)."""
+    from cli_helpers import run_icurr
+
+    out = run_icurr("--log", "tensorbord", "parity", "teacher", "--out", tmp_path / "bad", "steps=10")
+    assert out.returncode == 2 and out.stderr.strip().splitlines() == [
+        "icurr: error: --log must be a comma list of tensorboard, wandb, mlflow (or none), got 'tensorbord'"]
+    assert not (tmp_path / "bad").exists()
+    pytest.importorskip("tensorboard")
+    monkeypatch.setenv("ICURR_LOG", "")  # restored after the test (the flag sets it for the process)
+    words = [f"{k}={v}" if k != "seeds" else "seeds=0" for k, v in TINY.items()]
+    out = run_icurr("--log", "tensorboard", "parity", "teacher", "--out", tmp_path / "good", "--no-progress", *words)
+    assert out.returncode == 0, out.stderr
+    assert list((tmp_path / "good" / "tb" / "run0").glob("events.out.tfevents.*"))

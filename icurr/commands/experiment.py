@@ -15,18 +15,19 @@ shown as a column of the table).
 """
 from __future__ import annotations
 
-import contextlib
 import importlib
-import logging
-import sys
 
 from experiments.registry import FAMILIES, family_kinds, presets
 from infra.schedule import STRATEGIES
 from simulate.two_stage_config import SUPERVISIONS
 
-from ..output import FORMATS, emit
+from ..output import FORMATS, emit, library_messages
 
-EPILOG = "Fields are changed with key=value words (e.g. width=1000 lr=0.01 seeds=0,1,2); unknown keys raise."
+EPILOG = ("Fields are changed with key=value words (e.g. width=1000 lr=0.01 seeds=0,1,2 or seeds=[0,1,2]); unknown "
+          "keys raise with the closest known ones. Order: defaults, --preset, --config, the option flags, key=value "
+          "words.{follow} Every field with its type, range and comment: icurr config show {kind}.")
+FOLLOW = (" Changing steps moves the intervals that were following it (eval_every, checkpoint_every, ...) unless "
+          "they are given.")
 _HELP = {"teacher": "train a teacher (saves checkpoints and metrics)",
          "student": "train students of a saved teacher",
          "compare": "train one teacher and a student per strategy; one row per strategy"}
@@ -43,8 +44,11 @@ def register(subparsers) -> None:
         p = subparsers.add_parser(family, help=about, description=about)
         sub = p.add_subparsers(dest=f"{family}_command", metavar="SUBCOMMAND", parser_class=type(p), required=True)
         for role, kind in kinds.items():
-            epilog = EPILOG + (" Use teacher.FIELD=... and student.FIELD=..." if role == "compare" else "")
+            follow = FOLLOW if family != "parity-two-stage" else ""  # its T2 has eval_every=0 (T2 // 20)
+            epilog = EPILOG.format(kind=kind.name, follow=follow) + (" Use teacher.FIELD=... and student.FIELD=..."
+                                                                     if role == "compare" else "")
             s = sub.add_parser(role, help=_HELP[role], description=f"{_HELP[role]} ({kind.name})", epilog=epilog)
+            s.help_extra = _field_list(kind)
             s.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
             if role == "student":
                 s.add_argument("--teacher", default=None, help="teacher run directory (overrides teacher=)")
@@ -56,7 +60,12 @@ def register(subparsers) -> None:
             s.add_argument("--out", default=None, help=f"output directory (default: {default_out})")
             s.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, help="overrides device=")
             s.add_argument("--preset", choices=tuple(presets(family)), default=None,
-                           help=f"start from a named preset (experiments/sweeps/presets/{family}.yaml)")
+                           help=f"start from a named preset (experiments/sweeps/presets/{family}.yaml; tiny: a run "
+                                "of seconds)")
+            s.add_argument("--config", default=None, metavar="FILE.yaml",
+                           help="fields from a YAML file, as a sweep's base: {field: value}"
+                                + (", teacher.FIELD / student.FIELD or nested teacher: {...}" if role == "compare"
+                                   else ""))
             s.add_argument("--format", choices=FORMATS, default="table")
             s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
             s.add_argument("--overwrite", action="store_true",
@@ -70,15 +79,55 @@ def register(subparsers) -> None:
             importlib.import_module(FAMILY_TOOLS[family]).register(sub)
 
 
+def _field_list(kind):
+    """The ``--help`` text listing ``kind``'s fields and defaults (read from the source, not imported)."""
+
+    def text() -> str:
+        from experiments.registry import field_defaults
+
+        if kind.role == "compare":
+            fields = [f"{n}.FIELD (icurr config show {kind.family_kind(n).name})" if n in ("teacher", "student")
+                      else f"{n}={d}" if d else n for n, d in field_defaults(kind)]
+        else:
+            fields = [f"{n}={d}" if d else n for n, d in field_defaults(kind)]
+        return f"Fields and defaults: {', '.join(fields)}."
+
+    return text
+
+
+def config_file_words(path) -> dict[str, str]:
+    """The ``key=value`` words of a ``--config`` YAML file: a mapping of fields as a sweep's ``base``
+    (nested mappings give dotted keys, lists as lists), read by the sweep's own parser."""
+    from pathlib import Path
+
+    from experiments.sweep import flatten_mapping
+    from infra.config import value_text
+    from infra.yamlfile import load_yaml
+    from theory._checks import ParameterError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ParameterError(f"--config {str(path)!r} is not a file")
+    data = load_yaml(path.read_text(encoding="utf-8"), f"config file {path}")
+    return {key: value_text(key, value) for key, value in flatten_mapping(data or {}, f"config file {path}").items()}
+
+
 def resolve_config(kind, args):
-    """``kind``'s config: the defaults, then ``--preset``, the option flags (``--teacher``,
-    ``--strategy``, the kind's own options), the KEY=VALUE words and ``--device``, in that order."""
+    """``kind``'s config: the defaults, then ``--preset``, ``--config FILE``, the option flags
+    (``--teacher``, ``--strategy``, the kind's own options), the KEY=VALUE words and ``--device``, in
+    that order."""
     from experiments.registry import preset_words
     from infra.config import apply_overrides
+    from theory._checks import ParameterError
 
     cfg = kind.config_class()()
     if args.preset:
         cfg = apply_overrides(cfg, preset_words(kind, args.preset))
+    if getattr(args, "config", None):
+        try:
+            cfg = apply_overrides(cfg, config_file_words(args.config))
+        except ParameterError as exc:
+            raise ParameterError(f"{exc} (--config {args.config})") from None
     extra = {}
     if kind.role == "student":
         if args.teacher is not None:
@@ -119,7 +168,7 @@ def _run(args) -> None:
         return
     prefix = "compare-" if kind.role == "compare" else ""
     out = args.out or f"runs/{prefix}{config_hash(cfg)}"
-    with _report_to_stderr():
+    with library_messages():
         result = kind.train()(cfg, out, progress=not args.no_progress, overwrite=args.overwrite,
                               allow_thread_change=args.allow_thread_change)
     if kind.role == "compare":
@@ -127,26 +176,3 @@ def _run(args) -> None:
         return
     what = "teacher" if kind.role == "teacher" else f"students ({getattr(cfg, kind.choice)})"
     emit(_rows(result), args.format, title=f"# {kind.family} {what}: {result.path}" if args.format == "table" else None)
-
-
-#: The loggers whose messages the command line shows: "finished (not retrained): DIR", "resuming from
-#: step N: DIR", a corrupt checkpoint set aside, a run that diverged (one line each).
-_LOGGERS = ("infra", "simulate", "distill")
-
-
-@contextlib.contextmanager
-def _report_to_stderr():
-    """The library's INFO messages, one plain line each, on this command's stderr while it trains."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    loggers = [logging.getLogger(name) for name in _LOGGERS]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.addHandler(handler)
-        lg.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.removeHandler(handler)
-            lg.setLevel(level)

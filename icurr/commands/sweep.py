@@ -76,9 +76,12 @@ def _run(args) -> None:
         emit(rows, args.format, title=f"# {len(runs)} runs in {len(set(group_of.values()))} groups"
              if args.format == "table" else None)
         return
-    outcome = run_sweep(sweep, args.out, backend=args.backend, address=args.address, progress=not args.no_progress,
-                        gpu_fraction=args.gpu_fraction, cpus_per_group=args.cpus_per_group,
-                        allow_thread_change=args.allow_thread_change)
+    from ..output import library_messages
+
+    with library_messages():  # "resuming from step N", "K of M runs finished (not retrained)"
+        outcome = run_sweep(sweep, args.out, backend=args.backend, address=args.address,
+                            progress=not args.no_progress, gpu_fraction=args.gpu_fraction,
+                            cpus_per_group=args.cpus_per_group, allow_thread_change=args.allow_thread_change)
     emit(outcome.rows(), args.format, single=True)
     if outcome.failed:
         for h in outcome.failed:
