@@ -3,7 +3,7 @@
 * :func:`format_eng` / :func:`count_axis`: engineering tick labels (``20k``, ``1.5M``, ``0.001``) on every
   axis of steps, samples or d, with few enough ticks that labels never run together; on log axes ticks at
   the data's values (``at=``, e.g. the swept d) or at 1-2-5 / decade steps.
-* :data:`STRATEGY_STYLES`, :func:`colour_of`, :func:`marker_of`: one fixed colour and marker per strategy
+* :data:`STRATEGY_STYLES`, :func:`colour_of`, :func:`marker_of` (from :mod:`infra.palette`): one fixed colour and marker per strategy
   (``infra.schedule.STRATEGIES``), per Algorithm 1 supervision (``simulate.two_stage_config.SUPERVISIONS``:
   ``labels`` takes ``ce``'s place) and for the teacher; an unknown name gets a colour of
   :data:`FALLBACK_COLOURS` chosen by a CRC of its name (never one a strategy owns). Lines that are not a
@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import math
 import re
-import zlib
 from pathlib import Path
 
 import matplotlib
@@ -29,6 +28,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from cycler import cycler  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, Locator, MaxNLocator, NullLocator  # noqa: E402
 
+from infra.palette import (ALIASES, FALLBACK_COLOURS, OTHER_COLOURS, STRATEGY_STYLES,  # noqa: E402,F401
+                           SUPPORT_COLOURS, colour_of, marker_of, style_of)
 from theory._checks import ParameterError  # noqa: E402
 
 __all__ = ["DPI", "MAX_COLUMNS", "PANEL", "RC", "STRATEGY_STYLES", "FALLBACK_COLOURS", "OTHER_COLOURS",
@@ -44,27 +45,6 @@ MAX_COLUMNS = 3
 PANEL = (4.8, 3.6)
 #: Mathtext labels of the papers' symbols.
 D, K, TAU, D_KM1 = r"$d$", r"$k$", r"$\tau$", r"$d^{k-1}$"
-
-#: Fixed (colour, marker) per strategy, supervision and the teacher; the colours are matplotlib's tab10.
-STRATEGY_STYLES = {
-    "ce": ("#1f77b4", "o"),
-    "oneshot": ("#ff7f0e", "s"),
-    "progressive": ("#2ca02c", "^"),
-    "two-shot": ("#d62728", "D"),
-    "equal-split": ("#9467bd", "v"),
-    "extraction": ("#8c564b", "P"),
-    "teacher": ("#000000", "*"),
-}
-#: Other spellings of the same strategy: Algorithm 1's hinge loss on labels is cross-entropy's place.
-ALIASES = {"labels": "ce", "one-shot": "oneshot", "cross-entropy": "ce", "twoshot": "two-shot",
-           "equal_split": "equal-split"}
-#: Colours of unknown names (chosen by a CRC-32 of the name): none of them is a strategy's.
-FALLBACK_COLOURS = ("#e377c2", "#bcbd22", "#17becf", "#7f7f7f", "#393b79", "#637939", "#e7ba52", "#a55194")
-_FALLBACK_MARKERS = ("X", "h", "p", "<", ">", "d", "H", "8")
-#: The colour cycle of lines that are not strategies (one per k, n, level, ...): no strategy's colour.
-OTHER_COLOURS = ("#393b79", "#17becf", "#bcbd22", "#e377c2", "#7f7f7f", "#637939", "#e7ba52", "#a55194")
-#: Monomials / coordinates inside the parity's support vs outside it, in every curriculum-like figure.
-SUPPORT_COLOURS = {"in": "#1f77b4", "off": "#d62728"}
 
 #: Matplotlib settings of every figure (sizes in points): readable at :data:`PANEL` and in print.
 RC = {
@@ -145,30 +125,6 @@ def count_axis(ax, which: str = "x", *, log: bool = False, at=None, nbins: int =
     axis.set_major_formatter(ENG)
     if log or at is not None:
         axis.set_minor_locator(NullLocator())
-
-
-def _canonical(name) -> str:
-    name = str(name)
-    return ALIASES.get(name, name)
-
-
-def style_of(name) -> tuple[str, str]:
-    """``(colour, marker)`` of a strategy, supervision or ``teacher``; an unknown name's is fixed by its CRC-32."""
-    key = _canonical(name)
-    if key in STRATEGY_STYLES:
-        return STRATEGY_STYLES[key]
-    h = zlib.crc32(key.encode("utf-8"))
-    return FALLBACK_COLOURS[h % len(FALLBACK_COLOURS)], _FALLBACK_MARKERS[h % len(_FALLBACK_MARKERS)]
-
-
-def colour_of(name) -> str:
-    """The fixed colour of a strategy (hex); see :func:`style_of`."""
-    return style_of(name)[0]
-
-
-def marker_of(name) -> str:
-    """The fixed marker of a strategy; see :func:`style_of`."""
-    return style_of(name)[1]
 
 
 def no_hash(text: str) -> str:

@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from infra.palette import SUPPORT_COLOURS, colour_of
+
 from .ledger import Claim, Outcome, Rule, Source, interval_verdict, register, write_png
 from .mlp_claims import FIXED, ratio_interval, ratio_panel
 
@@ -195,7 +197,7 @@ def _f2(tier: str, out: Path, progress: bool = False) -> Outcome:
 
         fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
         js = np.arange(cfg.d)
-        colour = np.where(np.isin(js, support), "#d62728", "#1f77b4")
+        colour = np.where(np.isin(js, support), SUPPORT_COLOURS["in"], SUPPORT_COLOURS["off"])
         jitter = np.random.default_rng(0).uniform(-0.25, 0.25, p["draws"])
         for ax, vals, lab in ((axes[0], draws[0], "E_x[(A f_t^(1))(x) x_j] (hidden-unit units)"),
                               (axes[1], pearson[0], "corr_x((A f_t^(1))(x), x_j)")):
@@ -313,7 +315,7 @@ def _f3_figure(curves: pd.DataFrame, table: pd.DataFrame, p: dict, title: str, p
     import matplotlib.pyplot as plt
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8))
-    colours = dict(zip(_STUDENTS, ("#1f77b4", "#2ca02c", "#d62728", "#ff7f0e")))
+    colours = {name: colour_of(name) for name in _STUDENTS}
     for name in _STUDENTS:
         med = curves.groupby("step")[name].median()
         a.plot(med.index, med.values, color=colours[name], label=name)

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from infra.palette import colour_of
+
 from .ledger import Claim, Outcome, Rule, Source, interval_verdict, register, write_png
 from .mlp_claims import FIXED, PAPER, ratio_interval, ratio_panel
 from .mlp_claims_r2 import _SETUP as _R2
@@ -123,7 +125,7 @@ def _temperature_figure(runs, table, marks, log, path) -> None:
     fig, (a, b, c) = _plt().subplots(1, 3, figsize=(18, 4), gridspec_kw={"width_ratios": (1, 1, 1.9)})
     teacher_panel(a, log, marks, "teachers and the two-shot checkpoints")
     xs = np.arange(len(TEMPERATURES))
-    for off, (s, colour) in zip((-0.1, 0.1), (("two-shot", "#2ca02c"), ("oneshot", "gray"))):
+    for off, (s, colour) in zip((-0.1, 0.1), (("two-shot", colour_of("two-shot")), ("oneshot", colour_of("oneshot")))):
         at = runs[runs["student"] == s]
         v = [at.loc[at["temperature"] == t, "samples_to_95"].astype(float).fillna(np.inf) for t in TEMPERATURES]
         med, q1, q3 = (np.array([np.percentile(x, q) for x in v]) for q in (50, 25, 75))

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from infra.palette import SUPPORT_COLOURS
+
 from .ledger import Claim, Outcome, Rule, Source, register, write_png
 from .mlp_claims import FIXED, PAPER
 
@@ -87,7 +89,7 @@ def _r1(tier: str, out: Path, progress: bool = False) -> Outcome:
         probed = log.dropna(subset=["corr1_in_mean"])
         fig, axes = plt.subplots(1, len(DEGREES), figsize=(4.2 * len(DEGREES), 3.6))
         for ax, g in zip(axes, DEGREES):
-            for side, colour in (("in", "#2ca02c"), ("off", "gray")):
+            for side, colour in (("in", SUPPORT_COLOURS["in"]), ("off", SUPPORT_COLOURS["off"])):
                 col = f"corr{g}_{side}_mean"
                 stats = probed.groupby("step")[col].agg(["mean", "min", "max"])
                 ax.plot(stats.index, stats["mean"], color=colour, label=f"{side}-support mean")

@@ -45,6 +45,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from infra.palette import colour_of
+
 from .ledger import Claim, Outcome, Rule, Source, exact_verdict, interval_verdict, register, write_png
 from .mlp_claims import FIXED, PAPER, ratio_interval, ratio_panel
 
@@ -254,7 +256,7 @@ def _accuracy_lines(ax, tsum: dict) -> None:
 def _student_curves(ax, logs: dict, tsum: dict, target: float | None = None) -> None:
     for name, df in logs.items():
         g = df.groupby("samples")["test_accuracy"].median()
-        ax.plot(g.index, g.to_numpy(), lw=1.2, label=name)
+        ax.plot(g.index, g.to_numpy(), lw=1.2, color=colour_of(name), label=name)
     _accuracy_lines(ax, tsum)
     if target:
         ax.axhline(target, color="r", lw=0.6, label="target (80% of teacher)")
@@ -425,7 +427,7 @@ def _r5_measures(tier: str, out: Path, progress: bool = False) -> Outcome:
                 v = runs.loc[runs["student"] == name, [f"final_{kind}_{n}" for n in ns]]
                 med, lo, hi = v.median().to_numpy(), v.min().to_numpy(), v.max().to_numpy()
                 ax.errorbar(np.arange(len(ns)) + 0.2 * (j - 1), med, yerr=[med - lo, hi - med], fmt="o", capsize=3,
-                            label=name)
+                            color=colour_of(name), label=name)
             ax.set_xticks(np.arange(len(ns)), [f"{n}-gram" for n in ns])
             ax.set(ylabel="median TV (seed median, range)", title=f"Figure 5: {kind} of the students")
             ax.legend(fontsize=7)
@@ -478,7 +480,7 @@ def _r5_probe(tier: str, out: Path, progress: bool = False) -> Outcome:
         plt = _figure_setup()
         fig, ax = plt.subplots(figsize=(6.4, 3.6))
         for name in _R5:
-            ax.plot(levels, probed.loc[probed["student"] == name, cols].median(), marker="o", label=name)
+            ax.plot(levels, probed.loc[probed["student"] == name, cols].median(), marker="o", color=colour_of(name), label=name)
         for i, label, style in ((0, "untrained teacher", "k:"), (-1, "trained teacher", "k--")):
             ax.plot(levels, teacher[cols].iloc[i], style, marker=".", label=label)
         ax.set(xlabel="non-terminal level (from the root)", ylabel="probe accuracy (median over seeds)",

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from infra.palette import SUPPORT_COLOURS, colour_of
+
 from .ledger import Claim, Outcome, Rule, Source, interval_verdict, register, write_png
 from .mlp_claims import FIXED, PAPER, ratio_interval, ratio_panel
 
@@ -190,7 +192,7 @@ def _with_runs(table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:  # a cl
 def _curves_panel(ax, curves: pd.DataFrame, names, title: str) -> None:
     for s in names:
         g = curves[curves["strategy"] == s].groupby("samples")["accuracy"].median()
-        ax.plot(g.index, g.values, label=s)
+        ax.plot(g.index, g.values, color=colour_of(s), label=s)
     ax.axhline(TARGET, ls=":", color="gray", lw=0.8)
     ax.set(xlabel="samples seen", ylabel="test accuracy (median of the programs' medians)", title=title)
     ax.legend(fontsize=7)
@@ -298,8 +300,8 @@ def _f11(tier: str, out: Path, progress: bool = False) -> Outcome:
         probed = log.dropna(subset=["attn_in_support"])
         fig, axes = _plt().subplots(1, len(table), figsize=(4.4 * len(table), 3.6), squeeze=False)
         for ax, (r, g) in zip(axes[0], probed.groupby("run")):
-            ax.plot(g["step"], g["attn_in_support"], color="#ff7f0e", label="in-support (mean of medians)")
-            ax.plot(g["step"], g["attn_off_support"], color="#1f77b4", label="off-support")
+            ax.plot(g["step"], g["attn_in_support"], color=SUPPORT_COLOURS["in"], label="in-support (mean of medians)")
+            ax.plot(g["step"], g["attn_off_support"], color=SUPPORT_COLOURS["off"], label="off-support")
             ax.twinx().plot(g["step"], g["test_accuracy"], "k--", lw=0.8, label="test accuracy")
             ax.set(xlabel="teacher step", ylabel="path attention (dashed: accuracy)", title=f"seed {p['tseeds'][r]}")
             ax.legend(fontsize=6)
