@@ -9,7 +9,8 @@ and of its students is measured on the same sentences and the same masks.
 * PCFG, every ``measure_every`` steps: ``m_robust_{n}`` and ``m_close_{n}`` (eqs. (5)-(6), or
   (11)-(12) for next-token models), medians over sampled positions (natural text,
   :mod:`distill.text_task`: on windows of held-out documents; no non-terminal probe);
-* PCFG, every ``probe_every`` steps: ``probe_level_{l}``, the accuracy of the multi-head linear
+* PCFG, every ``probe_every`` steps: ``probe_level_{l}`` (and its surface baseline ``probe_base_level_{l}``,
+  the same probe on one-hot (token, position) features), the accuracy of the multi-head linear
   probe of Appendix D.3 predicting the level-l non-terminal at span boundaries (levels from the
   root, Definition 4.3; the root level is skipped, it has a single non-terminal);
 * parity, every ``probe_every`` steps: the degree-1 correlations of Figure 12
@@ -81,7 +82,7 @@ class Evaluator:
             draw = task.heldout if hasattr(task, "heldout") else task.parsed
             self.parsed = draw(gen, cfg.eval_size)
             self.batch = task.from_parsed(self.parsed, gen)
-        self._probe_sets = self._segments = None
+        self._probe_sets = self._segments = self._probe_base = None
 
     # ------------------------------------------------------------------ model calls
     def _forward(self, model, tokens, valid, **kw):
@@ -141,18 +142,28 @@ class Evaluator:
         return masked_lm_measures(self.predict_fn(model), tokens, valid, mask_id=vocab.mask_id, **kw)
 
     def nonterminal_probe(self, model) -> dict[str, np.ndarray]:
-        """``probe_level_{l}`` for every level below the root (Appendix D.3), per run."""
-        from .probes import nonterminal_probe_accuracy
+        """``probe_level_{l}`` for every level below the root (Appendix D.3), per run, and beside it
+        ``probe_base_level_{l}``: the same probe (same sentences, steps and generator) on the one-hot
+        (token, position) features of :func:`distill.probes.position_token_features`, computed once per
+        evaluator: what the surface string alone gives, the level a model must beat to hold the parse."""
+        from .probes import nonterminal_probe_accuracy, position_token_features
 
         if self._probe_sets is None:
             self._probe_sets = (self.task.parsed(generator(0, Stream.PROBE_TRAIN, self.device), self.cfg.probe_train),
                                 self.task.parsed(generator(0, Stream.PROBE_TEST, self.device), self.cfg.probe_test))
         train, test = self._probe_sets
         levels = list(range(1, self.task.grammar.depth))
+        kw = dict(n_classes=[len(self.task.grammar.levels[lv]) for lv in levels], steps=self.cfg.probe_steps)
         acc = nonterminal_probe_accuracy(self.embed_fn(model), train, test, levels,
-                                         n_classes=[len(self.task.grammar.levels[lv]) for lv in levels],
-                                         steps=self.cfg.probe_steps, generator=generator(0, Stream.PROBE_TRAIN, self.device))
-        return {f"probe_level_{lv}": acc[:, j] for j, lv in enumerate(levels)}
+                                         generator=generator(0, Stream.PROBE_TRAIN, self.device), **kw)
+        if self._probe_base is None:
+            embed = position_token_features(self.task.vocab_size)
+            self._probe_base = nonterminal_probe_accuracy(embed, train, test, levels,
+                                                          generator=generator(0, Stream.PROBE_TRAIN, self.device),
+                                                          **kw)[0]
+        out = {f"probe_level_{lv}": acc[:, j] for j, lv in enumerate(levels)}
+        out.update({f"probe_base_level_{lv}": np.full(acc.shape[0], self._probe_base[j]) for j, lv in enumerate(levels)})
+        return out
 
     def parity_probes(self, model) -> dict[str, np.ndarray]:
         """Degree-1 correlations (Figure 12) and attention on the support (Figure 11), per run."""

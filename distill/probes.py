@@ -24,7 +24,7 @@ from torch import nn
 from theory._checks import ParameterError, check_int, check_real
 
 __all__ = [
-    "NonTerminalProbe", "train_nonterminal_probe", "nonterminal_probe_accuracy",
+    "NonTerminalProbe", "train_nonterminal_probe", "nonterminal_probe_accuracy", "position_token_features",
     "attention_paths", "support_attention_summary",
 ]
 
@@ -183,6 +183,22 @@ def nonterminal_probe_accuracy(
                                     n_classes=c, generator=generator, **probe_kwargs)
             for lv, c in zip(levels, counts)]
     return np.stack(cols, axis=1)
+
+
+def position_token_features(vocab_size: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The probe's baseline representation: ``embed(tokens, valid) -> (1, B, T, vocab_size + T)``, the
+    one-hot token beside the one-hot position (zeros at padding). A probe on these features reads what
+    the surface string alone gives (token identities and where they stand, mixed across positions by
+    the probe's own attention); a model's probe accuracy above it is structure the model computed."""
+    vocab_size = check_int("vocab_size", vocab_size, 1)
+
+    def embed(tokens: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        b, t = tokens.shape
+        tok = nn.functional.one_hot(tokens.long().clamp(0, vocab_size - 1), vocab_size).float()
+        pos = torch.eye(t, device=tokens.device).expand(b, t, t)
+        return (torch.cat([tok, pos], dim=-1) * valid[..., None].float()).unsqueeze(0)
+
+    return embed
 
 
 def attention_paths(attentions: Sequence[torch.Tensor], query: int = -1) -> torch.Tensor:

@@ -176,7 +176,7 @@ def run_summary(df: pd.DataFrame, run: int, *, parity: bool, reference: float | 
             out[f"samples_to_{round(q * 100)}pct_of_{of}"] = int(frame["samples"].iloc[hit[0]]) if len(hit) else None
     out["final_loss"] = float(frame["test_loss"].iloc[-1])
     for col in frame.columns:
-        if col.startswith(("m_robust_", "m_close_", "probe_level_", "attn_")):
+        if col.startswith(("m_robust_", "m_close_", "probe_level_", "probe_base_level_", "attn_")):
             out[f"final_{col}"] = _final(frame, col)
     return out
 

@@ -38,7 +38,7 @@ PCFG_FRACTIONS = (0.8, 0.9, 0.95)
 #: Parity speed targets: absolute test accuracy (as :func:`simulate.probes.summary_from_log`).
 PARITY_THRESHOLDS = (0.95, 0.99)
 _BASE = ["step", "run", "seed", "samples", "test_loss", "test_accuracy", "train_loss"]
-_MEASURES = ("m_robust_", "m_close_", "probe_level_", "corr1_", "attn_")
+_MEASURES = ("m_robust_", "m_close_", "probe_level_", "probe_base_level_", "corr1_", "attn_")
 _LABEL_KEYS = {"pcfg": ("grammar", "objective", "heads", "layers"), "parity": ("d", "k", "heads", "layers"),
                "text": ("corpus", "vocab_size", "heads", "layers")}
 
@@ -291,9 +291,15 @@ def run_finals(students: pd.DataFrame) -> pd.DataFrame:
     return s.groupby(keys, sort=False)[cols].last().reset_index()
 
 
+#: The strategy name of the probe's surface baseline rows in :func:`feature_table`.
+SURFACE_BASELINE = "baseline: token + position"
+
+
 def feature_table(students: pd.DataFrame) -> pd.DataFrame:
     """Figure 5: per experiment, strategy and measure (``m_close`` / ``m_robust`` with ``n``,
-    ``probe_level`` with level ``l`` in ``n``) the median, min and max over seeds of the run finals."""
+    ``probe_level`` with level ``l`` in ``n``) the median, min and max over seeds of the run finals;
+    the probe's surface baseline (``probe_base_level_l``, the same probe on one-hot token and position
+    features) as the strategy :data:`SURFACE_BASELINE`."""
     finals = run_finals(students)
     rows = []
     for prefix in ("m_close_", "m_robust_", "probe_level_"):
@@ -301,6 +307,11 @@ def feature_table(students: pd.DataFrame) -> pd.DataFrame:
             g = finals.dropna(subset=[col]).groupby(["family", "experiment", "strategy"], sort=False)[col]
             part = pd.DataFrame({"median": g.median(), "min": g.min(), "max": g.max(), "seeds": g.size()}).reset_index()
             rows.append(part.assign(measure=prefix[:-1], n=int(col[len(prefix):])))
+    base = "probe_base_level_"  # the probe's surface baseline (one-hot token and position): one row per experiment
+    for col in measure_columns(finals, base) if not finals.empty else []:
+        g = finals.dropna(subset=[col]).groupby(["family", "experiment"], sort=False)[col]
+        part = pd.DataFrame({"median": g.median(), "min": g.min(), "max": g.max(), "seeds": g.size()}).reset_index()
+        rows.append(part.assign(strategy=SURFACE_BASELINE, measure="probe_level", n=int(col[len(base):])))
     if not rows:
         return pd.DataFrame()
     out = pd.concat(rows, ignore_index=True)

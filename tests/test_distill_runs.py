@@ -138,6 +138,11 @@ def test_pcfg_teacher_learns_and_logs_measures(pcfg_teacher):
         assert len(vals) == 4 and ((vals >= 0) & (vals <= 1)).all()
     probe = df.dropna(subset=["probe_level_1"])
     assert list(probe["step"]) == [0, 60]
+    # the surface baseline (one-hot token and position) is computed once: one value for every run and step
+    for lv in (1, 2):
+        base = probe[f"probe_base_level_{lv}"]
+        assert base.nunique() == 1 and 0 < base.iloc[0] <= 1
+        assert rd.read_json("summary.json")["runs"][0][f"final_probe_base_level_{lv}"] == base.iloc[0]
     assert TransformerCheckpointDir(rd.ckpt).steps() == [0, 20, 40, 60]
 
 

@@ -401,6 +401,36 @@ def test_nonterminal_probe_accuracy_wrapper_and_validation():
                                 test.boundary, level=1, n_classes=2, generator=gen(0))
 
 
+def test_position_token_baseline_reads_the_surface_and_nothing_more():
+    """The baseline features (one-hot token beside one-hot position) decode a label that is the token at
+    the boundary (planted: > 0.95) and stay at chance on a label independent of the string (iid uniform
+    labels: within a 4-sd binomial bound of 1/3)."""
+    from distill.probes import position_token_features
+
+    def data(seed):
+        g = gen(seed)
+        n, t = 256, 10
+        valid = torch.ones(n, t, dtype=torch.bool)
+        valid[n // 2:, 8:] = False
+        tokens = torch.randint(0, 3, (n, t), generator=g).masked_fill(~valid, 4)   # 4: padding id
+        anc = torch.stack([torch.randint(0, 3, (n, t), generator=g), tokens]).transpose(0, 1).clone()
+        anc = anc.masked_fill(~valid[:, None], -1)                                  # level 1: the token itself
+        bnd = (torch.rand(n, 2, t, generator=g) < 0.4) & valid[:, None]
+        return SimpleNamespace(tokens=tokens, valid=valid, ancestors=anc, boundary=bnd)
+
+    embed = position_token_features(5)
+    train, test = data(10), data(11)
+    f = embed(test.tokens[:2], test.valid[:2])
+    assert f.shape == (1, 2, 10, 15) and torch.equal(f[0, 0, 3, :5], torch.eye(5)[test.tokens[0, 3]])
+    assert f[0, 0, 3, 5:].argmax() == 3 and float(f[0, 1].sum()) == 20.0  # two ones per valid position
+    assert float(embed(test.tokens[-1:], test.valid[-1:])[0, 0, 8:].abs().sum()) == 0.0  # padding: zeros
+    acc = nonterminal_probe_accuracy(embed, train, test, [1, 0], n_classes=[3, 3], generator=gen(4), steps=150,
+                                     batch_size=128)
+    assert acc.shape == (1, 2) and acc[0, 0] > 0.95, acc
+    n0 = int(test.boundary[:, 0].sum())
+    assert abs(acc[0, 1] - 1 / 3) < 4 * math.sqrt(2 / 9 / n0), acc
+
+
 def test_probe_mixing_weights_follow_d3():
     """G_i = sum_{r,k} softmax_k<P_i,r, P_k,r> f_r(e_k) over non-padding k, checked by a loop."""
     probe = NonTerminalProbe(1, 2, 5, 3, 2, d_p=4, generator=gen(0)).double()

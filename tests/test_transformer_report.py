@@ -136,6 +136,11 @@ def test_pcfg_features_are_medians_of_the_per_seed_finals(pcfg):
             finals = [r[f"final_{row.measure}_{row.n}"] for r in summary["runs"]]  # the engine's per-seed finals
             assert row.median == pytest.approx(float(np.median(finals)), rel=1e-12)
             assert (row.min, row.max, row.seeds) == pytest.approx((min(finals), max(finals), 3), rel=1e-12)
+    base = csv[csv["strategy"] == TD.SURFACE_BASELINE].set_index("n")  # the probe's surface baseline, per level
+    assert sorted(base.index) == [1, 2] and set(base["measure"]) == {"probe_level"}
+    for n in (1, 2):  # one value: the same sentences and probe for every student program
+        finals = {r[f"final_probe_base_level_{n}"] for s in pcfg["summaries"].values() for r in s["runs"]}
+        assert len(finals) == 1 and base.loc[n, "median"] == pytest.approx(finals.pop(), rel=1e-12)
 
 
 def test_pcfg_speed_table_agrees_with_compare_json(pcfg):
