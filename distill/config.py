@@ -160,7 +160,7 @@ def _check_parity(cfg) -> None:
 class PcfgTeacherConfig:
     """A Transformer teacher on a PCFG: BERT masked prediction (Def. 4.1) or GPT next-token (App. E)."""
 
-    grammar: str = "random:levels=5,seed=1"  # name (cfg3b, ... on ICURR_GRAMMAR_PATH / ../shared/data/pcfg), JSON path, or random:levels=L,seed=S
+    grammar: str = "random:levels=5,seed=1"  # name (cfg3b, ... on ICURR_GRAMMAR_PATH / ../shared/data/pcfg / the package copies), JSON path, or random:levels=L,seed=S
     objective: Literal["mlm", "next-token"] = "mlm"  # masked prediction (bidirectional) or next-token (causal)
     mask_rate: float = 0.3  # mlm: probability p that a position is masked (80/10/10 replacement)
     boundary_level: int = 1  # next-token: loss on level-l boundary tokens (App. E numbering, 1 = every token)

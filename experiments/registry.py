@@ -85,7 +85,7 @@ _FAMILY_HELP = {
     "parity-transformer": "Transformers on sparse parity (App. C.2): teacher, student, compare",
     "text": "BERT masked LM on natural text (Section 4.2, App. F)",
 }
-_GRAMMAR = ("a grammar name (NAME.json on $ICURR_GRAMMAR_PATH, then ../shared/data/pcfg), a JSON path, or "
+_GRAMMAR = ("a grammar name (NAME.json on $ICURR_GRAMMAR_PATH, then ../shared/data/pcfg, then the package copies), a JSON path, or "
             "random:levels=L,seed=S")
 _CORPUS = ("a text file, a directory of text files (recursive; corpus_glob=, documents=file|blank-line), or "
            "python-docs (the Python documentation installed with this interpreter)")

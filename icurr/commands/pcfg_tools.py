@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..output import FORMATS, emit
 
-_GRAMMAR_HELP = ("a grammar name (looked up as NAME.json in $ICURR_GRAMMAR_PATH, then ../shared/data/pcfg), "
+_GRAMMAR_HELP = ("a grammar name (looked up as NAME.json in $ICURR_GRAMMAR_PATH, then ../shared/data/pcfg, then the package's copies), "
                  "a JSON path, or random:levels=L,seed=S")
 
 
