@@ -5,7 +5,6 @@ tier end to end."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -138,15 +137,10 @@ def test_probe_reads_planted_nonterminals_and_not_positions_alone():
     assert positional < 0.93  # the majority class given the position alone is 0.87 on this grammar
 
 
-def test_sources_are_on_their_lines():
+def test_registered_as_transformer_claims():
+    """(Each quote on its line: tests/test_claims.py::test_every_quote_is_on_its_line, for every claim.)"""
     claims = load_claims()
-    papers = Path(__file__).resolve().parents[2] / "shared" / "papers"
-    if not papers.is_dir():
-        pytest.skip("../shared/papers is not beside this checkout")
-    for cid in IDS:
-        c = claims[cid]
-        line = " ".join((papers / c.source.file).read_text().splitlines()[c.source.line - 1].split())
-        assert " ".join(c.source.quote.split()) in line and c.kind == "transformer"
+    assert all(claims[cid].kind == "transformer" for cid in IDS)
 
 
 @pytest.mark.slow

@@ -1,17 +1,15 @@
 """``icurr demo`` (the main job) builds its report; here on a tiny version of the demo sweep, as the
 gallery (reports/gallery, built by the same command on the defaults) would be."""
-import dataclasses
-import json
 import subprocess
 import sys
 
 import pytest
 from cli_helpers import run_icurr
+from test_results_cli import plant_compare
 
 from icurr.commands.demo import TINY as TINY_WORDS
 from icurr.commands.demo import finding
 from infra.compare import ratio_interval
-from infra.config import config_hash, config_to_dict
 
 TINY = TINY_WORDS.split()  # the tiny run that `icurr demo --help` suggests
 
@@ -65,27 +63,11 @@ def test_demo_rejects_unknown_keys(tmp_path):
     assert len(out.stderr.strip().splitlines()) == 1 and not tmp_path.joinpath("runs").exists()
 
 
-def _plant(root, seed: int, samples: dict) -> None:
-    """A finished compare run of student seed ``seed`` (config and summary, as a sweep writes them), whose
-    students of each strategy needed ``samples[strategy][seed]`` samples to 95% (None: never)."""
-    from simulate.config import CompareConfig
-
-    cfg = CompareConfig()
-    cfg = dataclasses.replace(cfg, strategies=tuple(samples), student=dataclasses.replace(cfg.student, seeds=(seed,)))
-    path = root / config_hash(cfg)
-    path.mkdir(parents=True)
-    (path / "config.json").write_text(json.dumps(config_to_dict(cfg)))
-    students = {s: {"run": 0, "seed": seed, "samples_to_95": v[seed], "samples_to_99": v[seed],
-                    "final_accuracy": 1.0 if v[seed] else 0.6} for s, v in samples.items()}
-    (path / "summary.json").write_text(json.dumps({"kind": "compare", "strategies": list(samples), "students": students,
-                                                   "teacher": {"run": 0, "seed": 0, "final_accuracy": 1.0}}))
-
-
 def test_the_demos_finding_on_planted_runs(tmp_path):
     samples = {"ce": [1000, 2000, 6000], "oneshot": [4000, 4000, 4000], "progressive": [None, None, 1000],
                "two-shot": [500, 1000, None]}
     for seed in range(3):
-        _plant(tmp_path, seed, samples)
+        plant_compare(tmp_path, seed, samples)  # config, summary (and metrics) as a sweep writes them
     rows = finding(tmp_path)
     assert [r["strategy"] for r in rows] == list(samples)  # the compare's order, not the summaries' (sorted)
     by = {r["strategy"]: r for r in rows}
