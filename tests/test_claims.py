@@ -195,3 +195,27 @@ def test_the_header_says_whether_the_build_reused_runs(tmp_path):
     verify(["t-even-degree"], "smoke", tmp_path / "v", progress=False)
     assert "reusing the finished runs of an earlier build" in (tmp_path / "v" / "CLAIMS.md").read_text()
     assert json.loads((tmp_path / "v" / "claims.json").read_text())["from_scratch"] is False
+
+
+def test_ratio_panel_draws_censored_intervals_without_warnings():
+    """Bounds at 0 / infinity run to the panel's edges, an infinite estimate is marked at the top, NaN is
+    left out: no invalid-value warnings (they came from inf - inf in the error bars)."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from experiments.claims.mlp_claims import ratio_panel
+
+    fig, ax = plt.subplots()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ratio_panel(ax, ["a", "b", "c", "d"], [1.33, np.inf, np.nan, 2.0], [0.0, 0.0, 0.0, 1.5],
+                    [np.inf, np.inf, np.inf, 2.5], ylabel="y", title="t")
+    lo, hi = ax.get_ylim()
+    assert lo == 0.5 and hi == pytest.approx(2.5 * 2 * 1.3)  # half the smallest value shown (the line at 1), twice the largest
+    assert any(line.get_marker() == "^" for line in ax.lines)  # the infinite estimate
+    plt.close(fig)

@@ -72,12 +72,23 @@ def _f1_left(tier: str, out: Path, progress: bool = False) -> Outcome:
 
 
 def ratio_panel(ax, labels, est, lo, hi, *, ylabel: str, title: str) -> None:
-    """Speed-up ratios with their intervals on a log axis, 1 dashed (one point per label)."""
+    """Speed-up ratios with their intervals on a log axis, 1 dashed (one point per label). Bounds at 0 or
+    infinity (a median that never reached the target) run to the panel's edge; an infinite or undefined
+    estimate is an open triangle at the top edge (NaN: not drawn)."""
     xs = np.arange(len(labels))
     est, lo, hi = (np.asarray(v, float) for v in (est, lo, hi))
-    ax.errorbar(xs, est, yerr=[est - lo, hi - est], fmt="o", capsize=4, color="#2ca02c")
+    shown = np.concatenate([v[np.isfinite(v) & (v > 0)] for v in (est, lo, hi)] + [np.array([1.0])])
+    bottom, top = shown.min() / 2, shown.max() * 2
+    lo_d = np.where(np.isfinite(lo) & (lo > 0), lo, bottom)
+    hi_d = np.where(np.isfinite(hi), hi, top)
+    ok = np.isfinite(est) & (est > 0)
+    ax.errorbar(xs[ok], est[ok], yerr=[est[ok] - lo_d[ok], hi_d[ok] - est[ok]], fmt="o", capsize=4, color="#2ca02c")
+    for i in np.flatnonzero(~ok & ~np.isnan(est)):  # an infinite (or zero) estimate: its interval, open at the top
+        ax.plot([xs[i], xs[i]], [lo_d[i], hi_d[i]], color="#2ca02c", lw=1)
+        ax.plot([xs[i]], [top], marker="^", mfc="none", color="#2ca02c", ms=7)
     ax.axhline(1.0, ls="--", color="gray", lw=1)
     ax.set_yscale("log")
+    ax.set_ylim(bottom, top * 1.3)
     ax.set_xticks(xs, labels, fontsize=7)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
