@@ -51,7 +51,7 @@ from .ledger import Claim, Outcome, Rule, Source, exact_verdict, interval_verdic
 from .mlp_claims import FIXED, PAPER, ratio_interval, ratio_panel
 
 __all__ = ["SETUP", "teacher_config", "student_config", "three_phases", "candidate_steps", "diff_interval",
-           "r4_verdict", "all_below", "paired"]
+           "r4_verdict", "all_below", "paired", "accuracy_lines", "figure_setup", "teacher_dir"]
 
 _SHARED = "pcfg-shared"
 TAU = 1e-4  # the teacher temperature of App. D.6 (line 936)
@@ -202,7 +202,7 @@ def _runs(tier: str, root: Path, strategies, progress: bool):
 
     p = SETUP[tier]
     tcfg = teacher_config(p)
-    trd = train_teacher(tcfg, _teacher_dir(tier, root), progress=progress)
+    trd = train_teacher(tcfg, teacher_dir(tier, root), progress=progress)
     tsum, tlog = trd.read_json("summary.json"), trd.metrics()
     phases = three_phases(tlog)
     cands = candidate_steps(phases, tsum["checkpoints"])
@@ -219,7 +219,7 @@ def _runs(tier: str, root: Path, strategies, progress: bool):
     return tsum, tlog, phases, cands, pd.DataFrame(rows), logs
 
 
-def _teacher_dir(tier: str, root: Path) -> str:
+def teacher_dir(tier: str, root: Path) -> str:
     from infra.config import config_hash
 
     return str(root / "teacher" / config_hash(teacher_config(SETUP[tier])))
@@ -244,7 +244,7 @@ def paired(runs: pd.DataFrame, column: str) -> pd.DataFrame:
     return wide.astype(float).fillna(np.inf) if column.startswith("samples") else wide.astype(float)
 
 
-def _accuracy_lines(ax, tsum: dict) -> None:
+def accuracy_lines(ax, tsum: dict) -> None:
     """The teacher's final accuracy, the Bayes ceiling and the unigram predictor as horizontal lines."""
     b = tsum.get("bayes_optimal", {})
     ax.axhline(tsum["runs"][0]["final_accuracy"], color="k", lw=0.8, ls="--", label="teacher final")
@@ -257,14 +257,14 @@ def _student_curves(ax, logs: dict, tsum: dict, target: float | None = None) -> 
     for name, df in logs.items():
         g = df.groupby("samples")["test_accuracy"].median()
         ax.plot(g.index, g.to_numpy(), lw=1.2, color=colour_of(name), label=name)
-    _accuracy_lines(ax, tsum)
+    accuracy_lines(ax, tsum)
     if target:
         ax.axhline(target, color="r", lw=0.6, label="target (80% of teacher)")
     ax.set(xlabel="student samples", ylabel="masked accuracy (median over seeds)")
     ax.legend(fontsize=6)
 
 
-def _figure_setup():
+def figure_setup():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -289,7 +289,7 @@ def _phases(tier: str, out: Path, progress: bool = False) -> Outcome:
               "M_robust peaks at " + ", ".join(f"{c[9:]}-gram step {s}" for c, s in peak.items()))
 
     def figure(path) -> None:
-        plt = _figure_setup()
+        plt = figure_setup()
         fig, (a, b, c) = plt.subplots(1, 3, figsize=(13, 3.6))
         a.plot(g.index, g["test_loss"], "k-", lw=1.2)
         for lo, hi, col in ((ph["s1"], ph["p2_start"], "#cde"), (ph["p2_start"], ph["p2_end"], "#fdc"),
@@ -299,7 +299,7 @@ def _phases(tier: str, out: Path, progress: bool = False) -> Outcome:
             a.scatter([st], [g.loc[st, "test_loss"]], marker="v", s=40, label=f"{name} ({st})", zorder=3)
         a.set(xlabel="teacher step", ylabel="held-out masked loss", title="Figure 4 (left): phases 1 / 2 / 3 shaded")
         b.plot(g.index, g["test_accuracy"], "k-", lw=1.2, label="teacher")
-        _accuracy_lines(b, tsum)
+        accuracy_lines(b, tsum)
         b.set(xlabel="teacher step", ylabel="masked accuracy", title="teacher accuracy, Bayes ceiling")
         for col in mr:
             c.plot(g[col].dropna().index, g[col].dropna().to_numpy(), marker=".", label=f"M_robust, n={col[9:]}")
@@ -355,7 +355,7 @@ def _r4(tier: str, out: Path, progress: bool = False) -> Outcome:
               + "; final accuracy " + ", ".join(f"{s} {final[s].median():.3f}" for s in final.columns))
 
     def figure(path) -> None:
-        plt = _figure_setup()
+        plt = figure_setup()
         fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8))
         _student_curves(a, logs, tsum, target)
         a.set_title("(2, T)-progressive students by first checkpoint", fontsize=9)
@@ -420,7 +420,7 @@ def _r5_measures(tier: str, out: Path, progress: bool = False) -> Outcome:
                           for x in table.itertuples() if x.decisive))
 
     def figure(path) -> None:
-        plt = _figure_setup()
+        plt = figure_setup()
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
         for ax, kind in zip(axes, ("m_close", "m_robust")):
             for j, name in enumerate(_R5):
@@ -462,7 +462,7 @@ def _r5_probe(tier: str, out: Path, progress: bool = False) -> Outcome:
                         for name, d in runs.groupby("student")["dir"].first().items()], ignore_index=True)
     levels = sorted(int(c.split("_")[-1]) for c in probed.columns if c.startswith("probe_level_"))[:-1]
     cols = [f"probe_level_{lv}" for lv in levels]
-    teacher = _probes(tier, _teacher_dir(tier, out.parent / _SHARED), f"0,{p['tsteps']}", True)
+    teacher = _probes(tier, teacher_dir(tier, out.parent / _SHARED), f"0,{p['tsteps']}", True)
     for df in (probed, teacher):
         df["probe_mean"] = df[cols].mean(axis=1)
     ref = {"untrained teacher": float(teacher["probe_mean"].iloc[0]),
@@ -477,7 +477,7 @@ def _r5_probe(tier: str, out: Path, progress: bool = False) -> Outcome:
               + "; ".join(f"{x.baseline} {x.diff:+.4f} [{x.ci_lo:+.4f}, {x.ci_hi:+.4f}]" for x in d.itertuples()))
 
     def figure(path) -> None:
-        plt = _figure_setup()
+        plt = figure_setup()
         fig, ax = plt.subplots(figsize=(6.4, 3.6))
         for name in _R5:
             ax.plot(levels, probed.loc[probed["student"] == name, cols].median(), marker="o", color=colour_of(name), label=name)
