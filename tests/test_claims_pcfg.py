@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from claims_helpers import smoke_records
 import torch
 
 from experiments.claims import load_claims
@@ -147,10 +148,6 @@ def test_registered_as_transformer_claims():
 def test_smoke_tier_end_to_end(tmp_path):
     from experiments.claims.verify import verify
 
-    recs = verify(list(IDS), "smoke", tmp_path, progress=False)
-    assert [r["status"] for r in recs] == ["done"] * len(IDS)
-    for r in recs:
-        assert r["verdict"] in ("PASS", "FAIL", "INCONCLUSIVE") and r["reason"]
-        assert (tmp_path / f"{r['id']}.csv").is_file() and (tmp_path / f"{r['id']}.png").is_file()
+    recs = smoke_records(IDS, tmp_path)
     again = verify([IDS[1]], "smoke", tmp_path, progress=False)  # every run reused
     assert again[0]["seconds"] < recs[1]["seconds"] / 2 + 1

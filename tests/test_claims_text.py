@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from claims_helpers import smoke_records
 
 from experiments.claims import load_claims
 from experiments.claims.pcfg_claims import three_phases
@@ -117,11 +118,7 @@ def test_smoke_tier_end_to_end(tmp_path):
     pytest.importorskip("tokenizers")
     from experiments.claims.verify import verify
 
-    recs = verify(list(IDS), "smoke", tmp_path, progress=False)
-    assert [r["status"] for r in recs] == ["done"] * len(IDS)
-    for r in recs:
-        assert r["verdict"] in ("PASS", "FAIL", "INCONCLUSIVE") and r["reason"]
-        assert (tmp_path / f"{r['id']}.csv").is_file() and (tmp_path / f"{r['id']}.png").is_file()
+    recs = smoke_records(IDS, tmp_path)
     shared = tmp_path / "runs" / "text-shared"
     assert len(list((shared / "teacher").iterdir())) == 1 and len(list((shared / "students").iterdir())) == 3
     again = verify([IDS[2]], "smoke", tmp_path, progress=False)  # every run reused

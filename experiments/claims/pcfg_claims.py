@@ -51,7 +51,7 @@ from .ledger import Claim, Outcome, Rule, Source, exact_verdict, interval_verdic
 from .mlp_claims import FIXED, PAPER, ratio_interval, ratio_panel
 
 __all__ = ["SETUP", "teacher_config", "student_config", "three_phases", "candidate_steps", "diff_interval",
-           "r4_verdict", "all_below", "paired", "accuracy_lines", "figure_setup", "teacher_dir"]
+           "r4_verdict", "all_below", "paired", "phases_text", "accuracy_lines", "figure_setup", "teacher_dir"]
 
 _SHARED = "pcfg-shared"
 TAU = 1e-4  # the teacher temperature of App. D.6 (line 936)
@@ -148,6 +148,16 @@ def three_phases(log: pd.DataFrame) -> dict:
     out["slow_decline"] = bool(total > 0 and out["phase3_frac"] >= 0.05 and out["rate3_over_rate2"] <= 1 / 3)
     out["holds"] = out["plateau"] and out["rapid_drop"] and out["slow_decline"]
     return out
+
+
+def phases_text(ph: dict) -> str:
+    """The three phases of :func:`three_phases` as one sentence of a claim's reason."""
+    yn = {True: "yes", False: "no"}
+    return (f"teacher loss from step {ph['s1']} to {ph['T0']}: phase 1 [{ph['s1']}, {ph['p2_start']}] falls "
+            f"{ph['phase1_frac']:.1%} of the total {ph['total_fall']:.3f} (plateau {yn[ph['plateau']]}), phase 2 "
+            f"[{ph['p2_start']}, {ph['p2_end']}] {ph['phase2_frac']:.1%} in {ph['phase2_span']:.0%} of training "
+            f"(rapid drop {yn[ph['rapid_drop']]}), phase 3 {ph['phase3_frac']:.1%} at {ph['rate3_over_rate2']:.2f}x "
+            f"phase 2's rate (slow decline {yn[ph['slow_decline']]}); steepest descent at step {ph['inflection']}")
 
 
 def candidate_steps(phases: dict, saved: list[int]) -> dict[str, int]:
@@ -280,13 +290,7 @@ def _phases(tier: str, out: Path, progress: bool = False) -> Outcome:
     g = tlog.groupby("step").mean(numeric_only=True)
     mr = [c for c in g.columns if c.startswith("m_robust_")]
     peak = {c: int(g[c].dropna().idxmax()) for c in mr}
-    yn = {True: "yes", False: "no"}
-    reason = (f"teacher loss from step {ph['s1']} to {ph['T0']}: phase 1 [{ph['s1']}, {ph['p2_start']}] falls "
-              f"{ph['phase1_frac']:.1%} of the total {ph['total_fall']:.3f} (plateau {yn[ph['plateau']]}), phase 2 "
-              f"[{ph['p2_start']}, {ph['p2_end']}] {ph['phase2_frac']:.1%} in {ph['phase2_span']:.0%} of training "
-              f"(rapid drop {yn[ph['rapid_drop']]}), phase 3 {ph['phase3_frac']:.1%} at {ph['rate3_over_rate2']:.2f}x "
-              f"phase 2's rate (slow decline {yn[ph['slow_decline']]}); steepest descent at step {ph['inflection']}; "
-              "M_robust peaks at " + ", ".join(f"{c[9:]}-gram step {s}" for c, s in peak.items()))
+    reason = phases_text(ph) + "; M_robust peaks at " + ", ".join(f"{c[9:]}-gram step {s}" for c, s in peak.items())
 
     def figure(path) -> None:
         plt = figure_setup()

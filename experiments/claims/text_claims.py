@@ -64,7 +64,7 @@ from infra.palette import colour_of
 
 from .ledger import Claim, Outcome, Rule, Source, exact_verdict, interval_verdict, register, write_png
 from .mlp_claims import FIXED, PAPER
-from .pcfg_claims import candidate_steps, combine, diff_interval, paired, three_phases
+from .pcfg_claims import candidate_steps, combine, diff_interval, paired, phases_text, three_phases
 
 __all__ = ["SETUP", "STUDENTS", "teacher_config", "student_config", "mrobust_peak", "progressive_rows",
            "progressive_verdict"]
@@ -225,13 +225,7 @@ def _loss_panel(ax, g: pd.DataFrame, ph: dict, first: int) -> None:
 def _phases(tier: str, out: Path, progress: bool = False) -> Outcome:
     tsum, tlog, ph, first, _, _ = _runs(tier, out.parent / _SHARED, (), progress)
     g = tlog.groupby("step").mean(numeric_only=True)
-    yn = {True: "yes", False: "no"}
-    reason = (f"teacher loss from step {ph['s1']} to {ph['T0']}: phase 1 [{ph['s1']}, {ph['p2_start']}] falls "
-              f"{ph['phase1_frac']:.1%} of the total {ph['total_fall']:.3f} (plateau {yn[ph['plateau']]}), phase 2 "
-              f"[{ph['p2_start']}, {ph['p2_end']}] {ph['phase2_frac']:.1%} in {ph['phase2_span']:.0%} of training "
-              f"(rapid drop {yn[ph['rapid_drop']]}), phase 3 {ph['phase3_frac']:.1%} at {ph['rate3_over_rate2']:.2f}x "
-              f"phase 2's rate (slow decline {yn[ph['slow_decline']]}); steepest descent at step {ph['inflection']}; "
-              f"final accuracy {tsum['runs'][0]['final_accuracy']:.3f}")
+    reason = phases_text(ph) + f"; final accuracy {tsum['runs'][0]['final_accuracy']:.3f}"
 
     def figure(path) -> None:
         plt = _plt()
