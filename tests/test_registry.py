@@ -60,6 +60,11 @@ def test_paper_presets_hold_the_papers_sizes():
     pcfg = presets("pcfg")["paper"]
     assert pcfg["teacher"]["grammar"] == "cfg3b" and pcfg["teacher"]["heads"] == 32 and pcfg["student"]["heads"] == 8
     assert (pcfg["teacher"]["steps"], pcfg["teacher"]["batch"]) == (8000, 512)  # App. D.6
+    # the variants differ from paper in one setting each: 16-head students, cfg3f, GPT next-token on cfg3f (App. E)
+    p16, pf, pg = (presets("pcfg")[n] for n in ("paper-16heads", "paper-cfg3f", "paper-gpt"))
+    assert p16["student"] == {**pcfg["student"], "heads": 16} and p16["teacher"] == pcfg["teacher"]
+    assert pf["teacher"] == {**pcfg["teacher"], "grammar": "cfg3f"} and pf["student"] == pcfg["student"]
+    assert pg["teacher"] == {**pcfg["teacher"], "grammar": "cfg3f", "objective": "next-token"}
     pt = presets("parity-transformer")["paper"]
     assert (pt["teacher"]["d"], pt["teacher"]["k"], pt["teacher"]["heads"]) == (100, 6, 32)  # App. C.2
 
