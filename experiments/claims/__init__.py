@@ -16,7 +16,7 @@ CLAIM_MODULES = ("experiments.claims.theory_claims", "experiments.claims.theory_
                  "experiments.claims.extraction_claims", "experiments.claims.transformer_parity_claims",
                  "experiments.claims.pcfg_claims", "experiments.claims.pcfg_extraction_claims",
                  "experiments.claims.gpt_claims",
-                 "experiments.claims.text_claims")
+                 "experiments.claims.text_claims", "experiments.claims.text_extraction_claims")
 
 
 def load_claims() -> dict:

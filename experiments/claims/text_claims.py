@@ -116,16 +116,17 @@ def teacher_config(p: dict):
                              measure_ns=tuple(p["ns"]), measure_positions=p["positions"], device=p["device"], **extra)
 
 
-def student_config(p: dict, teacher: str, strategy: str, first: int | None = None):
+def student_config(p: dict, teacher: str, strategy: str, first: int | None = None, **extra):
     """A student of setup ``p`` (all its seeds); ``first`` is C_1 of equal-split (its budget split equally over
-    C_1, 2 C_1, ..., ``split=student``). No measures in training (claim c reads accuracy only)."""
+    C_1, 2 C_1, ..., ``split=student``); ``extra``: more fields (e.g. ``extract_steps``). No measures in training
+    (claim c reads accuracy only)."""
     from distill.text_config import TextStudentConfig
 
     return TextStudentConfig(teacher=teacher, strategy=strategy, layers=p["slayers"], heads=p["sheads"],
                              head_dim=p["shd"], steps=p["ssteps"], batch=p["batch"], lr=p["slr"], warmup=p["swarmup"],
                              seeds=p["seeds"], temperature=TAU, first_checkpoint=str(first) if first else "auto",
                              split="student", eval_every=p["every"], eval_size=p["eval_size"], measure_every=0,
-                             measure_ns=tuple(p["ns"]), device=p["device"])
+                             measure_ns=tuple(p["ns"]), device=p["device"], **extra)
 
 
 def mrobust_peak(log: pd.DataFrame, phases: dict) -> dict:

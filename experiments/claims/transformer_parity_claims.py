@@ -393,10 +393,13 @@ register(Claim(
          "teacher block's output at the same depth, then the final teacher at tau 1) and one-shot (the final "
          "teacher at tau 1 from the start). The ratio median(samples to 95% of one-shot) / median(of extraction) over "
          "the 9 paired runs (never reaching 95%: infinite), 95% percentile bootstrap interval over the pairs (2000 "
-         f"resamples, seed 0); cross-entropy / extraction reported alongside. Runs shared with {_SHARED}.",
+         "resamples, seed 0); cross-entropy / extraction and two-shot / extraction reported alongside. Runs shared "
+         f"with {_SHARED}.",
          "PASS if the one-shot / extraction interval lies above 1; FAIL if it lies at or below 1; otherwise "
          "INCONCLUSIVE.", FIXED, CHANGED + "No effect here: both ratios were NaN (both medians never reached 95%). "
          + BUDGET_CHANGED + "The first run (1200 steps): INCONCLUSIVE, ce 1/9, one-shot 1/9, extraction 3/9 runs "
-         "reached 95%."),
-    lambda tier, out, progress=False: _student_claim(tier, out, progress, ("ce", "oneshot", "extraction"),
-                                                     (("oneshot", "extraction"), ("ce", "extraction")), 1)))
+         "reached 95%. Also after the cpu-tier run at 3000 steps: two-shot / extraction added as a reported ratio "
+         "(extraction against progressive, which the ledger's issue asks for); the decision is unchanged."),
+    lambda tier, out, progress=False: _student_claim(tier, out, progress, ("ce", "oneshot", "two-shot", "extraction"),
+                                                     (("oneshot", "extraction"), ("ce", "extraction"),
+                                                      ("two-shot", "extraction")), 1)))
