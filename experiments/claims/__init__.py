@@ -14,7 +14,8 @@ CLAIM_MODULES = ("experiments.claims.theory_claims", "experiments.claims.theory_
                  "experiments.claims.mlp_claims_width", "experiments.claims.mlp_claims_ablations",
                  "experiments.claims.mlp_claims_fig9", "experiments.claims.mlp_claims_hier",
                  "experiments.claims.extraction_claims", "experiments.claims.transformer_parity_claims",
-                 "experiments.claims.pcfg_claims", "experiments.claims.pcfg_extraction_claims",
+                 "experiments.claims.pcfg_claims", "experiments.claims.pcfg_claims_r5",
+                 "experiments.claims.pcfg_extraction_claims",
                  "experiments.claims.gpt_claims",
                  "experiments.claims.text_claims", "experiments.claims.text_extraction_claims")
 
