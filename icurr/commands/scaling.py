@@ -12,7 +12,7 @@ def register(subparsers) -> None:
                     "B1* of every (d, k, supervision, widths) point by bisection over a geometric grid, runs the "
                     "spec's online-SGD sweep, then writes the report (measured exponents beside theory.bounds). "
                     "Rerunning skips finished runs and searches.",
-        epilog="Tiers: smoke (CI, about a minute), cpu (the committed gallery, about 30-45 minutes on 2 cores), "
+        epilog="Tiers: smoke (CI, about a minute), cpu (the committed gallery, 25-30 minutes on one core), "
                "paper (the paper's d and k, for a GPU). Specs: experiments/sweeps/scaling/<tier>.yaml.")
     r.add_argument("--tier", default="cpu", help="smoke | cpu | paper, or a spec YAML path (default: cpu)")
     r.add_argument("--out", required=True, help="output directory")
