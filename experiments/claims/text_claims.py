@@ -66,7 +66,8 @@ from .ledger import Claim, Outcome, Rule, Source, exact_verdict, interval_verdic
 from .mlp_claims import FIXED, PAPER
 from .pcfg_claims import candidate_steps, combine, diff_interval, paired, phases_text, three_phases
 
-__all__ = ["SETUP", "STUDENTS", "teacher_config", "student_config", "mrobust_peak", "progressive_rows",
+__all__ = ["SETUP", "STUDENTS", "teacher_config", "student_config", "mrobust_peak", "diff_rows", "diff_figure",
+           "progressive_rows",
            "progressive_verdict"]
 
 _SHARED = "text-shared"
@@ -159,16 +160,23 @@ def mrobust_peak(log: pd.DataFrame, phases: dict) -> dict:
     return out
 
 
-def progressive_rows(runs: pd.DataFrame, column: str = "final_accuracy") -> pd.DataFrame:
-    """Per baseline (one-shot, ce): the equal-split student's ``column`` minus the baseline's, medians over the
-    paired seeds, with :func:`pcfg_claims.diff_interval` (95%, 2000 resamples, seed 0)."""
+def diff_rows(runs: pd.DataFrame, arm: str, baselines, column: str = "final_accuracy") -> pd.DataFrame:
+    """Per baseline: the ``arm`` student's ``column`` minus the baseline's, medians over the paired seeds, with
+    :func:`pcfg_claims.diff_interval` (95%, 2000 resamples, seed 0); the arm's median under the key ``arm``'s label
+    (``progressive`` for equal-split)."""
     w = paired(runs, column)
+    label = "progressive" if arm == "equal-split" else arm
     rows = []
-    for base in ("oneshot", "ce"):
-        est, lo, hi = diff_interval(w["equal-split"], w[base])
-        rows.append({"baseline": base, "progressive": float(w["equal-split"].median()), "base": float(w[base].median()),
+    for base in baselines:
+        est, lo, hi = diff_interval(w[arm], w[base])
+        rows.append({"baseline": base, label: float(w[arm].median()), "base": float(w[base].median()),
                      "diff": est, "ci_lo": lo, "ci_hi": hi, "pairs": len(w)})
     return pd.DataFrame(rows)
+
+
+def progressive_rows(runs: pd.DataFrame, column: str = "final_accuracy") -> pd.DataFrame:
+    """Claim (c)'s table: equal-split minus one-shot and minus ce (:func:`diff_rows`)."""
+    return diff_rows(runs, "equal-split", ("oneshot", "ce"), column)
 
 
 def progressive_verdict(rows: pd.DataFrame) -> str:
@@ -209,6 +217,31 @@ def _plt():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def diff_figure(path, logs: dict, names, rows: pd.DataFrame, arm: str, title: str, verdict_title: str, *,
+                teacher: float | None = None, marks=()) -> None:
+    """Two panels: the students ``names``' median held-out accuracy by samples (``teacher``: its final accuracy,
+    dashed; ``marks``: dotted sample counts), and ``rows``' differences ``arm`` minus each baseline with their
+    intervals."""
+    plt = _plt()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for name in names:
+        m = logs[name].groupby("samples")["test_accuracy"].median()
+        a.plot(m.index, m.to_numpy(), lw=1.2, color=colour_of(name), label=name)
+    if teacher is not None:
+        a.axhline(teacher, color="k", ls="--", lw=0.8, label="teacher final")
+    for x in marks:
+        a.axvline(x, color="gray", ls=":", lw=0.8)
+    a.set(xlabel="student samples (blocks)", ylabel="masked top-1 accuracy (median over seeds)", title=title)
+    a.legend(fontsize=7)
+    xs = np.arange(len(rows))
+    d = rows["diff"].to_numpy()
+    b.errorbar(xs, d, yerr=[d - rows["ci_lo"], rows["ci_hi"] - d], fmt="o", capsize=4, color=colour_of(arm))
+    b.axhline(0.0, ls="--", color="gray", lw=1)
+    b.set_xticks(xs, [f"{arm}\n- {x}" for x in rows["baseline"]])
+    b.set(ylabel="final accuracy difference (95% interval)", title=verdict_title)
+    write_png(fig, path)
 
 
 def _loss_panel(ax, g: pd.DataFrame, ph: dict, first: int) -> None:
@@ -322,23 +355,9 @@ def _progressive(tier: str, out: Path, progress: bool = False) -> Outcome:
                                    for x in rows.itertuples()))
 
     def figure(path) -> None:
-        plt = _plt()
-        fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
-        for name in STUDENTS:
-            m = logs[name].groupby("samples")["test_accuracy"].median()
-            a.plot(m.index, m.to_numpy(), lw=1.2, color=colour_of(name), label=name)
-        a.axhline(tsum["runs"][0]["final_accuracy"], color="k", ls="--", lw=0.8, label="teacher final")
-        a.set(xlabel="student samples (blocks)", ylabel="masked top-1 accuracy (median over seeds)",
-              title="Figure 6 (c): 2-head students" if tier != "paper" else "Figure 6 (c): 4-head students")
-        a.legend(fontsize=7)
-        xs = np.arange(len(rows))
-        d = rows["diff"].to_numpy()
-        b.errorbar(xs, d, yerr=[d - rows["ci_lo"], rows["ci_hi"] - d], fmt="o", capsize=4,
-                   color=colour_of("equal-split"))
-        b.axhline(0.0, ls="--", color="gray", lw=1)
-        b.set_xticks(xs, [f"equal-split\n- {x}" for x in rows["baseline"]])
-        b.set(ylabel="final accuracy difference (95% interval)", title="progressive wins if above 0")
-        write_png(fig, path)
+        diff_figure(path, logs, STUDENTS, rows, "equal-split",
+                    "Figure 6 (c): 2-head students" if tier != "paper" else "Figure 6 (c): 4-head students",
+                    "progressive wins if above 0", teacher=tsum["runs"][0]["final_accuracy"])
 
     per_run = runs[["student", "seed", "final_accuracy", "final_loss"]].assign(kind="run")
     return Outcome(progressive_verdict(rows), reason,

@@ -14,15 +14,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from infra.palette import colour_of
-
-from .ledger import Claim, Outcome, Rule, Source, interval_verdict, register, write_png
+from .ledger import Claim, Outcome, Rule, Source, interval_verdict, register
 from .mlp_claims import FIXED
-from .pcfg_claims import diff_interval, paired
-from .text_claims import _SCALE, SETUP, _plt, _runs, student_config
+from .text_claims import _SCALE, SETUP, _runs, diff_figure, diff_rows, student_config
 
 __all__ = ["EXTRACT_FRACTION", "extract_steps", "extraction_rows"]
 
@@ -38,15 +34,8 @@ def extract_steps(p: dict) -> int:
 
 
 def extraction_rows(runs: pd.DataFrame, column: str = "final_accuracy") -> pd.DataFrame:
-    """Extraction minus one-shot (decisive) and minus equal-split (reported): medians over paired seeds with
-    :func:`pcfg_claims.diff_interval` (95%, 2000 resamples, seed 0)."""
-    w = paired(runs, column)
-    rows = []
-    for base in ("oneshot", "equal-split"):
-        est, lo, hi = diff_interval(w["extraction"], w[base])
-        rows.append({"baseline": base, "extraction": float(w["extraction"].median()), "base": float(w[base].median()),
-                     "diff": est, "ci_lo": lo, "ci_hi": hi, "pairs": len(w)})
-    return pd.DataFrame(rows)
+    """Extraction minus one-shot (decisive) and minus equal-split (reported): :func:`text_claims.diff_rows`."""
+    return diff_rows(runs, "extraction", ("oneshot", "equal-split"), column)
 
 
 def _extraction(tier: str, out: Path, progress: bool = False) -> Outcome:
@@ -72,24 +61,9 @@ def _extraction(tier: str, out: Path, progress: bool = False) -> Outcome:
               + "; ".join(f"{x.baseline} {x.diff:+.4f} [{x.ci_lo:+.4f}, {x.ci_hi:+.4f}]" for x in rows.itertuples()))
 
     def figure(path) -> None:
-        plt = _plt()
-        fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
-        for name in _ARMS:
-            m = logs[name].groupby("samples")["test_accuracy"].median()
-            a.plot(m.index, m.to_numpy(), lw=1.2, color=colour_of(name), label=name)
-        for k in range(1, p["slayers"] + 1):
-            a.axvline(k * extract_steps(p) * p["batch"], color="gray", ls=":", lw=0.8)
-        a.set(xlabel="student samples (blocks)", ylabel="masked top-1 accuracy (median over seeds)",
-              title="Curriculum Extraction, Figure 3 (c): text (dotted: block changes)")
-        a.legend(fontsize=7)
-        xs = np.arange(len(rows))
-        d = rows["diff"].to_numpy()
-        b.errorbar(xs, d, yerr=[d - rows["ci_lo"], rows["ci_hi"] - d], fmt="o", capsize=4,
-                   color=colour_of("extraction"))
-        b.axhline(0.0, ls="--", color="gray", lw=1)
-        b.set_xticks(xs, [f"extraction\n- {x}" for x in rows["baseline"]])
-        b.set(ylabel="final accuracy difference (95% interval)", title="extraction wins if above 0")
-        write_png(fig, path)
+        diff_figure(path, logs, _ARMS, rows, "extraction",
+                    "Curriculum Extraction, Figure 3 (c): text (dotted: block changes)", "extraction wins if above 0",
+                    marks=[k * extract_steps(p) * p["batch"] for k in range(1, p["slayers"] + 1)])
 
     per_run = runs[["student", "seed", "final_accuracy", "final_loss"]].assign(kind="run")
     return Outcome(verdict, reason, {"rows": rows.to_dict("records"), "extract_steps": extract_steps(p), "C_1": first},
