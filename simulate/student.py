@@ -64,6 +64,10 @@ def _setup(cfg: StudentConfig):
     memory with the teacher's d, every checkpoint file's header (complete, tensors ``W (R, m, d)``,
     ``b (R, m)``, ``a (R, C, m)`` of the teacher's config) and, for an automatic first checkpoint, the
     teacher's metrics."""
+    if not cfg.teacher and cfg.strategy == "ce":
+        raise ParameterError("teacher must name a teacher run directory (teacher=DIR): a ce student takes its task "
+                             "(d, k, support, training pool) from it; labels-only training without a teacher is "
+                             "`icurr parity teacher` (online SGD on labels) with the student's width, lr and steps")
     teacher, tcfg = open_teacher(cfg.teacher, cfg.teacher_run,
                                  lambda path: stored_config(TeacherConfig, Path(path) / "config.json", "teacher config"))
     device = resolve_device(cfg.device)

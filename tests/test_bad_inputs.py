@@ -243,6 +243,7 @@ CLI_ROWS = [
     (["parity", "teacher", "--out", "{s}/out", "--preset", "papr"], "--preset"),
     (["parity", "teacher", "--out", "{s}/out", "--device", "tpu"], "--device"),
     (["parity", "student", "--out", "{s}/out", "--teacher", "{s}/none"], "teacher"),
+    (["parity", "student", "--out", "{s}/out", "--strategy", "ce"], "icurr parity teacher"),  # a ce student: the hint
     (["parity", "student", "--out", "{s}/out", "--teacher", "{s}/none", "--strategy", "fast"], "--strategy"),
     (["parity", "compare", "--out", "{s}/out", f"student.width={BIG}"], "student.width"),
     (["parity", "compare", "--out", "{s}/out", "strategies=slow"], "strategies"),

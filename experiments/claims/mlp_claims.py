@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from infra.compare import ratio_interval
+from infra.palette import colour_of
 
 from .ledger import Claim, Outcome, Rule, Source, interval_verdict, register, write_png
 
@@ -28,10 +29,15 @@ FIXED = "2026-11-30"
 
 _F1_SWEEP = {"smoke": SWEEPS / "scaling_online_smoke.yaml", "cpu": SWEEPS / "scaling_online.yaml",
              "paper": SWEEPS / "claims" / "f1_left_paper.yaml"}
+# Figure 1 (left)'s own progressive students (every checkpoint, in lockstep with the teacher): a sweep of their
+# own on the same teachers at the smoke and cpu tiers (scaling_online.yaml has none); the paper tier's sweep has them
+_F1_PROGRESSIVE = {"smoke": SWEEPS / "claims" / "f1_left_progressive_smoke.yaml",
+                   "cpu": SWEEPS / "claims" / "f1_left_progressive_cpu.yaml", "paper": None}
 _F1_SCALE = {"smoke": "(12, 4) and (24, 4)-parity, teacher width 512, students 48, 1 teacher x 2 student seeds",
              "cpu": "(32, 4) and (48, 4)-parity (the two largest d of scaling_online.yaml), teacher width 512, "
                     "students 48, 3 teacher x 5 student seeds, teacher temperature 1; the paper: (100, 6), 50k / 100, "
-                    "20M steps, temperature 1e-4",
+                    "20M steps, temperature 1e-4; progressive: 10 checkpoints every 4 d^2 teacher steps for T = 4 d^2 "
+                    "student steps each (the paper: every 100k of 20M, T = 100k)",
              "paper": "(100, 6)-parity, teacher width 50000, students 100, 3 teacher x 5 student seeds, 20M steps"}
 
 
@@ -41,7 +47,11 @@ def _f1_left(tier: str, out: Path, progress: bool = False) -> Outcome:
     from ..sweep import load_sweep, run_sweep
 
     run_sweep(load_sweep(_F1_SWEEP[tier]), out / "online", progress=progress)
-    r = load_results(out / "online")
+    parts = [load_results(out / "online")]
+    if _F1_PROGRESSIVE[tier] is not None:
+        run_sweep(load_sweep(_F1_PROGRESSIVE[tier]), out / "online-progressive", progress=progress)
+        parts.append(load_results(out / "online-progressive"))
+    r = pd.concat(parts, ignore_index=True)
     r = r[r["kind"] == "compare"].rename(columns={"teacher.d": "d", "teacher.k": "k"})
     settings = sorted(r["d"].unique())[-2:]
     rows = []
@@ -49,7 +59,7 @@ def _f1_left(tier: str, out: Path, progress: bool = False) -> Outcome:
         at = r[r["d"] == d]
         key = at["teacher.seed"].astype(str) + "-" + at["student.seed"].astype(str)
         by = {s: at.assign(key=key)[at["strategy"] == s].set_index("key")["samples_to_95"] for s in at["strategy"].unique()}
-        for faster in ("two-shot", "equal-split"):
+        for faster in ("two-shot", "equal-split", "progressive"):
             for base in ("ce", "oneshot"):
                 pair = by[base].index.intersection(by[faster].index)
                 est, lo, hi = ratio_interval(by[base][pair], by[faster][pair])
@@ -68,24 +78,33 @@ def _f1_left(tier: str, out: Path, progress: bool = False) -> Outcome:
         verdict = "INCONCLUSIVE"
     reason = "two-shot vs " + "; ".join(f"{x.baseline} at d={x.d}: {x.ratio:.2f}x [{x.ci_lo:.2f}, {x.ci_hi:.2f}]"
                                         for x in decisive.itertuples())
+    for name in ("equal-split", "progressive"):  # reported alongside, not decisive
+        alongside = table[table["strategy"] == name]
+        if len(alongside):
+            reason += f" (alongside, {name} vs " + "; ".join(
+                f"{x.baseline} at d={x.d}: {x.ratio:.2f}x [{x.ci_lo:.2f}, {x.ci_hi:.2f}]" for x in alongside.itertuples()) + ")"
     return Outcome(verdict, reason, {"rows": rows}, table, lambda p: _ratio_figure(table, p), _F1_SCALE[tier])
 
 
-def ratio_panel(ax, labels, est, lo, hi, *, ylabel: str, title: str) -> None:
+def ratio_panel(ax, labels, est, lo, hi, *, ylabel: str, title: str, colours=None) -> None:
     """Speed-up ratios with their intervals on a log axis, 1 dashed (one point per label). Bounds at 0 or
     infinity (a median that never reached the target) run to the panel's edge; an infinite or undefined
-    estimate is an open triangle at the top edge (NaN: not drawn)."""
+    estimate is an open triangle at the top edge (NaN: not drawn). ``colours``: one per point (default
+    all green)."""
     xs = np.arange(len(labels))
     est, lo, hi = (np.asarray(v, float) for v in (est, lo, hi))
+    colours = list(colours) if colours is not None else ["#2ca02c"] * len(xs)
     shown = np.concatenate([v[np.isfinite(v) & (v > 0)] for v in (est, lo, hi)] + [np.array([1.0])])
     bottom, top = shown.min() / 2, shown.max() * 2
     lo_d = np.where(np.isfinite(lo) & (lo > 0), lo, bottom)
     hi_d = np.where(np.isfinite(hi), hi, top)
     ok = np.isfinite(est) & (est > 0)
-    ax.errorbar(xs[ok], est[ok], yerr=[est[ok] - lo_d[ok], hi_d[ok] - est[ok]], fmt="o", capsize=4, color="#2ca02c")
+    for i in np.flatnonzero(ok):
+        ax.errorbar([xs[i]], [est[i]], yerr=[[est[i] - lo_d[i]], [hi_d[i] - est[i]]], fmt="o", capsize=4,
+                    color=colours[i])
     for i in np.flatnonzero(~ok & ~np.isnan(est)):  # an infinite (or zero) estimate: its interval, open at the top
-        ax.plot([xs[i], xs[i]], [lo_d[i], hi_d[i]], color="#2ca02c", lw=1)
-        ax.plot([xs[i]], [top], marker="^", mfc="none", color="#2ca02c", ms=7)
+        ax.plot([xs[i], xs[i]], [lo_d[i], hi_d[i]], color=colours[i], lw=1)
+        ax.plot([xs[i]], [top], marker="^", mfc="none", color=colours[i], ms=7)
     ax.axhline(1.0, ls="--", color="gray", lw=1)
     ax.set_yscale("log")
     ax.set_ylim(bottom, top * 1.3)
@@ -100,10 +119,11 @@ def _ratio_figure(table: pd.DataFrame, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    ratio_panel(ax, [f"{x.strategy} vs {x.baseline}\nd={x.d}" for x in table.itertuples()], table["ratio"],
+    fig, ax = plt.subplots(figsize=(max(6.4, 0.75 * len(table)), 3.6))
+    ratio_panel(ax, [f"{x.strategy}\nvs {x.baseline}\nd={x.d}" for x in table.itertuples()], table["ratio"],
                 table["ci_lo"], table["ci_hi"], ylabel="samples to 95% (baseline / strategy)",
-                title="Figure 1 (left): speed-up over ce and one-shot, 95% bootstrap intervals")
+                title="Figure 1 (left): speed-up over ce and one-shot, 95% bootstrap intervals",
+                colours=[colour_of(s) for s in table["strategy"]])
     write_png(fig, path)
 
 
@@ -114,7 +134,9 @@ register(Claim(
            "**Progressive distillation accelerates training.** *Left:* MLP on (100, 6)-sparse parity"),
     Rule("At the two largest d of the tier's sweep: the ratio median(samples to 95% of ce or one-shot) / "
          "median(samples to 95% of two-shot) over the paired (teacher seed, student seed) runs, with a 95% "
-         "percentile bootstrap interval over the pairs (2000 resamples, seed 0); equal-split reported alongside.",
+         "percentile bootstrap interval over the pairs (2000 resamples, seed 0); equal-split reported alongside. "
+         "Added 2026-11-30, after the cpu run, not part of the decision: Figure 1's own (N, T)-progressive "
+         "students (in lockstep with the teacher's checkpoints) reported alongside too.",
          "PASS if all four intervals (2 settings x {ce, one-shot}) lie above 1; FAIL if any lies at or below 1; "
          "otherwise INCONCLUSIVE.", FIXED),
     _f1_left))
