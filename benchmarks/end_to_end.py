@@ -2,15 +2,18 @@
 user and system time, page faults and peak memory, beside the rate of the training kernel alone on the
 same student program.
 
-The command runs in a child process twice, alternating: as shipped, and with ``ICURR_NO_MALLOPT=1``
-(glibc's default allocator thresholds, :mod:`infra.allocator`), so the ratio of the two is measured in
-one run. The kernel rate is :func:`simulate.blocked.train_online` on the students' program alone
+The command runs in a child process, ``--reps`` times per variant, the variants alternating so that
+their ratios are measured in one run: as shipped; without the students' curriculum probes
+(``student.probe_every=0``); "training only" (the students without probes and with one evaluation, at
+the end: the teacher as shipped, whose evaluations and probes choose two-shot's checkpoint, then the
+students' training program with its teacher outputs and file writes); and with ``ICURR_NO_MALLOPT=1`` (glibc's default allocator
+thresholds, :mod:`infra.allocator`). The kernel rate is :func:`simulate.blocked.train_online` on the students' program alone
 (``R = strategies x seeds`` width-64 runs on the default (24, 5)-parity, cross-entropy, one chunk of
 steps, no evaluations): student samples per second. The command's rate counts every student sample
 of the command (``strategies x seeds x steps``) over its whole wall time, the teacher, evaluations,
 probes and file writes included.
 
-    python benchmarks/end_to_end.py                    # the default compare, twice each (~2-3 minutes)
+    python benchmarks/end_to_end.py                    # the default compare, twice each (~3-4 minutes)
     python benchmarks/end_to_end.py --demo --reps 1    # icurr demo instead
     python benchmarks/end_to_end.py --wide-teacher     # also the peak memory of a width-50000 teacher
 """
@@ -61,10 +64,21 @@ def kernel_rate(runs: int, steps: int) -> float:
     return runs * steps / (time.perf_counter() - start)
 
 
+VARIANTS = {  # name -> (command words after the output options, extra environment)
+    "shipped": ([], {}),
+    "no probes": (["student.probe_every=0"], {}),
+    "training only": (["student.probe_every=0", "student.eval_every={S}"], {}),
+    "glibc defaults": ([], {"ICURR_NO_MALLOPT": "1"}),
+}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--demo", action="store_true", help="time icurr demo instead of icurr parity compare")
     ap.add_argument("--reps", type=int, default=2, help="repetitions of each variant (alternating)")
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS),
+                    help="which variants of the command to time (default: all; 'no probes' and 'training only' "
+                         "apply to the compare)")
     ap.add_argument("--wide-teacher", action="store_true",
                     help="also time a width-50000 teacher (5000 steps, an evaluation every 1000) and its peak memory")
     args = ap.parse_args()
@@ -76,12 +90,15 @@ def main() -> None:
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "
           f"command: icurr {'demo' if args.demo else 'parity compare'} (defaults: {len(cfg.strategies)} strategies x "
           f"{len(cfg.student.seeds)} seeds x {cfg.student.steps} steps = {samples / 1e6:.1f}M student samples)")
-    results: dict[str, list[dict]] = {"shipped": [], "glibc defaults": []}
+    variants = [v for v in args.variants if not (args.demo and v in ("no probes", "training only"))]
+    results: dict[str, list[dict]] = {v: [] for v in variants}
     for _ in range(args.reps):
-        for name, extra in (("shipped", {}), ("glibc defaults", {"ICURR_NO_MALLOPT": "1"})):
+        for name in variants:
+            words, extra = VARIANTS[name]
+            words = [w.format(S=cfg.student.steps) for w in words]
             out = tempfile.mkdtemp(prefix="icurr_e2e_")
             cmd = ["demo", "--out", out, "--no-progress"] if args.demo else \
-                ["parity", "compare", "--out", out, "--no-progress"]
+                ["parity", "compare", "--out", out, "--no-progress", *words]
             try:
                 results[name].append(run_command(cmd, {**os.environ, **extra}))
             finally:
@@ -95,9 +112,17 @@ def main() -> None:
         print(f"{name:>15} {r['wall']:8.1f} {r['user']:8.1f} {r['sys']:8.1f} {r['sys'] / r['user']:9.2f} "
               f"{r['minflt']:10d} {r['maxrss_gb']:8.2f} {samples / r['wall']:18,.0f}")
     k = kernel_rate(runs - len(cfg.student.seeds), 20000)  # the checkpoint strategies' program (extraction apart)
-    print(f"kernel alone (train_online, R = {runs - len(cfg.student.seeds)}, width 64): {k:,.0f} student samples/s")
-    print(f"whole command / kernel: {samples / best['shipped']['wall'] / k:.2f}; "
-          f"shipped vs glibc defaults: {best['glibc defaults']['wall'] / best['shipped']['wall']:.2f}x faster")
+    print(f"kernel alone (train_online, R = {runs - len(cfg.student.seeds)}, width 64, cross-entropy, no teacher): "
+          f"{k:,.0f} student samples/s")
+    line = f"whole command / kernel: {samples / best['shipped']['wall'] / k:.2f}" if "shipped" in best else ""
+    if "shipped" in best and "training only" in best:
+        t, w = best["training only"]["wall"], best["shipped"]["wall"]
+        line += (f"; training only / kernel: {samples / t / k:.2f}; evaluations and probes: {w - t:.1f} s of "
+                 f"{w:.1f} s ({(w - t) / w:.0%}), probes alone: {w - best['no probes']['wall']:.1f} s"
+                 if "no probes" in best else "")
+    if "shipped" in best and "glibc defaults" in best:
+        line += f"; shipped vs glibc defaults: {best['glibc defaults']['wall'] / best['shipped']['wall']:.2f}x faster"
+    print(line)
     if args.wide_teacher:
         words = ["width=50000", "steps=5000", "eval_every=1000", "checkpoint_every=5000", "probe_every=0",
                  "lr=0.005", "lr_a_mult=0.002"]

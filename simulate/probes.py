@@ -28,8 +28,8 @@ from simulate.model import MLPParams, forward
 from theory._checks import ParameterError, check_choice, check_int
 
 __all__ = [
-    "EXACT_MAX_DIM", "ProbeResult", "hypercube_points", "in_support_monomials", "model_fn",
-    "off_support_monomials", "output_probability", "probe", "probe_summary", "summary_rows",
+    "EXACT_MAX_DIM", "PLAN_CACHE_BYTES", "ProbePlan", "ProbeResult", "hypercube_points", "in_support_monomials",
+    "model_fn", "off_support_monomials", "output_probability", "probe", "probe_plan", "probe_summary", "summary_rows",
 ]
 
 EXACT_MAX_DIM = 20       # method="auto" enumerates the cube up to this dimension
@@ -145,27 +145,49 @@ def _chi(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     return out
 
 
+#: A probe plan keeps its points' monomial matrices when they take at most this many bytes (float64)
+PLAN_CACHE_BYTES = 1 << 27
+
+
+@dataclass
+class ProbePlan:
+    """What a probe evaluates, drawn once (:func:`probe_plan`): the monomials per degree, their support
+    mask, and the input points in chunks; with ``chi`` (per chunk, degree -> ``chi_U(x)`` ``(n, M)``
+    float64) kept when they fit in :data:`PLAN_CACHE_BYTES`, so a plan reused at every evaluation of a
+    run computes only the model's outputs and one product per chunk. Results are bit-identical to a
+    plan drawn afresh with the same generator state."""
+
+    monomials: dict[int, torch.Tensor]
+    in_support: dict[int, torch.Tensor]
+    exact: bool
+    batches: list[torch.Tensor] | None  # the chunks, kept (None: regenerated per call, exact and too large)
+    chi: list[dict[int, torch.Tensor]] | None
+    regenerate: Callable[[], Iterable[torch.Tensor]]
+
+
 def _accumulate(
     fn: ModelFn, batches: Iterable[torch.Tensor], monomials: Mapping[int, torch.Tensor],
+    chi: Sequence[Mapping[int, torch.Tensor]] | None = None,
 ) -> tuple[dict[int, torch.Tensor], torch.Tensor, int]:
-    """Sums ``sum_x p(x) chi_U(x)`` ``(R, M)`` per degree, ``sum_x p(x)^2`` ``(R,)`` and the count."""
+    """Sums ``sum_x p(x) chi_U(x)`` ``(R, M)`` per degree, ``sum_x p(x)^2`` ``(R,)`` and the count.
+    ``chi``: the monomial matrices of each batch, precomputed (else computed here)."""
     sums: dict[int, torch.Tensor] = {}
     sq: torch.Tensor | None = None
     count = 0
-    for x in batches:
+    for b, x in enumerate(batches):
         with torch.no_grad():
             p = output_probability(fn(x)).to(torch.float64)  # (R, n)
-        x64 = x.to(torch.float64)
+        x64 = None if chi is not None else x.to(torch.float64)
         for deg, idx in monomials.items():
-            part = p @ _chi(x64, idx.to(x.device))
+            m = chi[b][deg] if chi is not None else _chi(x64, idx.to(x.device))
+            part = p @ m
             sums[deg] = part if deg not in sums else sums[deg] + part
         sq = (p * p).sum(dim=1) if sq is None else sq + (p * p).sum(dim=1)
         count += x.shape[0]
     return sums, sq, count
 
 
-def probe(
-    fn: ModelFn,
+def probe_plan(
     d: int,
     support: Sequence[int],
     *,
@@ -177,15 +199,10 @@ def probe(
     chunk_size: int = 4096,
     dtype: torch.dtype = torch.float32,
     device: str | torch.device | None = None,
-) -> ProbeResult:
-    """Correlations ``|E[p(x) chi_U(x)]|`` of every run of ``fn`` (Section 3.1 R1, Figure 2, Figure 9).
-
-    ``fn``: ``x (N, d) -> (R, N, C)`` with ``C in {1, 2}``. Degree 1 probes every ``x_j``; degrees
-    ``>= 2`` probe all in-support monomials and ``n_off`` off-support ones sampled with
-    ``generator``. ``method``: ``"exact"`` (enumerate ``{+-1}^d``), ``"mc"`` (``n_samples``
-    uniform points drawn with ``generator``) or ``"auto"`` (exact iff ``d <= 20``). Inputs are fed
-    in chunks of ``chunk_size`` points of ``dtype`` on ``device``.
-    """
+    cache_bytes: int = PLAN_CACHE_BYTES,
+) -> ProbePlan:
+    """The monomials and points of :func:`probe` (same arguments, same draws from ``generator``: the
+    off-support monomials first, then the Monte Carlo points), for reuse over many models."""
     d = check_int("d", d, lo=2)
     s = _check_support(support, d)
     method = check_choice("method", method, ("auto", "exact", "mc"))
@@ -208,23 +225,70 @@ def probe(
         in_mask[deg] = torch.isin(idx, torch.tensor(s)).all(dim=1)
     if exact:
         total = 1 << d
-        batches = (hypercube_points(a, min(a + chunk_size, total), d, dtype=dtype, device=device)
-                   for a in range(0, total, chunk_size))
+
+        def regenerate():
+            return (hypercube_points(a, min(a + chunk_size, total), d, dtype=dtype, device=device)
+                    for a in range(0, total, chunk_size))
+        batches = None
     else:
         total = check_int("n_samples", n_samples, lo=2)
-        batches = (_uniform_points(min(chunk_size, total - a), d, generator, dtype, device)
-                   for a in range(0, total, chunk_size))
-    sums, sq, count = _accumulate(fn, batches, monomials)
+        batches = [_uniform_points(min(chunk_size, total - a), d, generator, dtype, device)
+                   for a in range(0, total, chunk_size)]
+
+        def regenerate():
+            return iter(batches)
+    chi = None
+    if total * sum(len(m) for m in monomials.values()) * 8 <= cache_bytes:
+        batches = list(regenerate())
+        chi = []
+        for x in batches:
+            x64 = x.to(torch.float64)
+            chi.append({deg: _chi(x64, idx.to(x.device)) for deg, idx in monomials.items()})
+    return ProbePlan(monomials, in_mask, exact, batches, chi, regenerate)
+
+
+def probe(
+    fn: ModelFn,
+    d: int,
+    support: Sequence[int],
+    *,
+    generator: torch.Generator | None = None,
+    degrees: Sequence[int] = (1, 2, 3),
+    n_off: int = 100,
+    method: str = "auto",
+    n_samples: int = 1 << 16,
+    chunk_size: int = 4096,
+    dtype: torch.dtype = torch.float32,
+    device: str | torch.device | None = None,
+    plan: ProbePlan | None = None,
+) -> ProbeResult:
+    """Correlations ``|E[p(x) chi_U(x)]|`` of every run of ``fn`` (Section 3.1 R1, Figure 2, Figure 9).
+
+    ``fn``: ``x (N, d) -> (R, N, C)`` with ``C in {1, 2}``. Degree 1 probes every ``x_j``; degrees
+    ``>= 2`` probe all in-support monomials and ``n_off`` off-support ones sampled with
+    ``generator``. ``method``: ``"exact"`` (enumerate ``{+-1}^d``), ``"mc"`` (``n_samples``
+    uniform points drawn with ``generator``) or ``"auto"`` (exact iff ``d <= 20``). Inputs are fed
+    in chunks of ``chunk_size`` points of ``dtype`` on ``device``. ``plan``: a :func:`probe_plan`
+    drawn once and reused (the other arguments but ``fn`` are then ignored; ``d`` and ``support``
+    must be the plan's).
+    """
+    if plan is None:
+        if generator is None:
+            raise ParameterError("probe needs a generator (or a plan)")
+        plan = probe_plan(d, support, generator=generator, degrees=degrees, n_off=n_off, method=method,
+                          n_samples=n_samples, chunk_size=chunk_size, dtype=dtype, device=device)
+    batches = plan.batches if plan.batches is not None else plan.regenerate()
+    sums, sq, count = _accumulate(fn, batches, plan.monomials, plan.chi)
     corr, se = {}, {}
-    for deg in degrees:
+    for deg in plan.monomials:
         mean = sums[deg] / count
         corr[deg] = mean.abs()
-        if exact:
+        if plan.exact:
             se[deg] = torch.zeros_like(mean)
         else:
             var = (sq[:, None] - count * mean * mean).clamp_min(0) / (count - 1)
             se[deg] = (var / count).sqrt()
-    return ProbeResult(monomials, in_mask, corr, se, exact, count)
+    return ProbeResult(plan.monomials, plan.in_support, corr, se, plan.exact, count)
 
 
 def _uniform_points(n: int, d: int, generator: torch.Generator, dtype, device) -> torch.Tensor:

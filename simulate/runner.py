@@ -15,7 +15,7 @@ from . import losses as L
 from .blocked import train_online
 from .config import eval_chunk_rows
 from .model import MLPParams, forward, init_default, init_symmetric
-from .probes import model_fn, probe, probe_summary, summary_rows
+from .probes import model_fn, probe, probe_plan, probe_summary, summary_rows
 from .sgd import train_sgd
 from .train_setup import TargetSchedule
 
@@ -167,6 +167,7 @@ class Evaluator:
         self.label = task.labels(self.x)
         self.probe_samples, self.probe_every, self.seed = probe_samples, probe_every, seed
         self.probe_degrees = tuple(probe_degrees)
+        self._plan = None  # simulate.probes.probe_plan, drawn at the first probe
 
     @torch.no_grad()
     def __call__(self, params: MLPParams) -> list[dict]:
@@ -186,10 +187,11 @@ class Evaluator:
         """Curriculum probes (Figure 2) per run; empty rows for tasks without a parity support."""
         if self.task.probe_support is None:
             return [{} for _ in range(params.runs)]
-        g = generator(self.seed, Stream.PROBE, torch.device("cpu"))
-        res = probe(model_fn(params), self.d, list(self.task.probe_support), generator=g,
-                    degrees=self.probe_degrees, n_samples=self.probe_samples, device=self.device)
-        return summary_rows(probe_summary(res))
+        if self._plan is None:  # the same seed at every call: the same monomials and points, drawn once
+            g = generator(self.seed, Stream.PROBE, torch.device("cpu"))
+            self._plan = probe_plan(self.d, list(self.task.probe_support), generator=g, degrees=self.probe_degrees,
+                                    n_samples=self.probe_samples, device=self.device)
+        return summary_rows(probe_summary(probe(model_fn(params), self.d, (), plan=self._plan)))
 
     def rows(self, model: MLPParams, step: int, samples: int, seeds, **extra) -> list[dict]:
         """One metrics row per run of ``model`` (``R`` runs; ``seeds``: one per run) at ``step``,

@@ -43,6 +43,26 @@ def test_random_support_without_replacement():
         data.random_support(5, 6, generator=g)
 
 
+@pytest.mark.parametrize("R, m, shared", [(1, 2000, True), (1, 2000, False), (5, 300, False), (30, 64, True),
+                                           (3, 48, False), (2, 50, False), (3, 99, True)])
+def test_forward_in_cache_sized_pieces_is_bit_identical(R, m, shared):
+    """Without autograd the CPU forward pass runs in pieces of cpu_rows rows (a multiple of 64); the
+    outputs are the bits of one matrix product over all rows, including a remainder piece."""
+    from simulate.model import _forward, cpu_rows
+
+    p = init_default(R, m, 24, 2, generator=gen(3))
+    n = 5 * cpu_rows(R, m) + 37  # pieces and a remainder
+    x = data.sample_cube(n, 24, generator=gen(4))
+    if not shared:
+        x = torch.stack([data.sample_cube(n, 24, generator=gen(5 + r)) for r in range(R)])
+    assert cpu_rows(R, m) % 64 == 0 and n > cpu_rows(R, m)
+    with torch.no_grad():
+        assert torch.equal(forward(p, x), _forward(p, x))
+    p.W.requires_grad_(True)  # autograd: one piece, differentiable
+    out = forward(p, x)
+    assert out.requires_grad and torch.allclose(out.detach(), _forward(MLPParams(p.W.detach(), p.b, p.a), x))
+
+
 def test_parity_labels_products_and_class_mapping():
     S = torch.tensor([1, 4, 7])
     x, y, label = data.sparse_parity_batch(500, 10, S, generator=gen(5), runs=2)

@@ -16,7 +16,7 @@ from infra.version import package_version
 from simulate.checkpoints import CheckpointDir
 from simulate.model import MLPParams, init_default
 from simulate.probes import (
-    hypercube_points, model_fn, off_support_monomials, probe, probe_summary, summary_rows,
+    hypercube_points, model_fn, off_support_monomials, probe, probe_plan, probe_summary, summary_rows,
 )
 from theory._checks import ParameterError
 
@@ -127,6 +127,24 @@ def test_exact_probe_does_not_depend_on_chunk_size():
     for deg in (1, 2, 3):
         # the float32 forward pass may round differently with the batch size; the sums are float64
         assert torch.allclose(a.corr[deg], b.corr[deg], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("d, method, cache", [(24, "mc", 1 << 27), (24, "mc", 0), (12, "exact", 1 << 27),
+                                              (12, "exact", 0)])
+def test_reused_probe_plan_gives_the_bits_of_a_fresh_probe(d, method, cache):
+    """A plan drawn once (its monomials, points and, when they fit, their monomial matrices) and reused for
+    several models gives each model exactly the correlations and standard errors of a fresh probe."""
+    plan = probe_plan(d, [0, 3, 5, 7], generator=gen(11), method=method, n_samples=3000, chunk_size=1024,
+                      cache_bytes=cache)
+    assert (plan.chi is not None) == (cache > 0)
+    for seed in (1, 2):
+        fn = model_fn(init_default(3, 16, d, 2, generator=gen(seed)))
+        fresh = probe(fn, d, [0, 3, 5, 7], generator=gen(11), method=method, n_samples=3000, chunk_size=1024)
+        again = probe(fn, d, (), plan=plan)
+        assert again.n_samples == fresh.n_samples == (3000 if method == "mc" else 2**d)
+        for deg in (1, 2, 3):
+            assert torch.equal(again.monomials[deg], fresh.monomials[deg])
+            assert torch.equal(again.corr[deg], fresh.corr[deg]) and torch.equal(again.se[deg], fresh.se[deg])
 
 
 @pytest.mark.parametrize("d,degree", [(30, 2), (500, 3)])  # enumeration and rejection paths
