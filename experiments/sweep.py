@@ -219,10 +219,12 @@ def _apply(cfg, items, where: str):
 
 def _resolve_teacher(cfg, source: str, kind: str = "student"):
     """A student's teacher directory as an absolute path; it must hold a finished teacher."""
-    if cfg.strategy == "ce" and not cfg.teacher:
+    field = "strategy" if hasattr(cfg, "strategy") else "supervision"  # Algorithm 1's students: supervision
+    choice = getattr(cfg, field)
+    if choice in ("ce", "labels") and not cfg.teacher:
         return cfg
     if not cfg.teacher:
-        raise ParameterError(f"teacher must name a teacher run directory for strategy {cfg.strategy!r} ({source})")
+        raise ParameterError(f"teacher must name a teacher run directory for {field} {choice!r} ({source})")
     path = Path(cfg.teacher).expanduser().resolve()
     if not (path / "config.json").is_file():
         raise ParameterError(f"teacher {cfg.teacher!r} is not a teacher run directory (no config.json) ({source})")
@@ -321,9 +323,16 @@ def expand(sweep: Sweep) -> list[RunSpec]:
     return runs
 
 
+_TWO_STAGE = ("parity-two-stage-teacher", "parity-two-stage-student")  # simulate.two_stage_shared
+
+
 def _seedless(spec: RunSpec) -> str:
     d = config_to_dict(spec.config)
     if not KINDS[spec.kind].split_seeds:
+        if spec.kind in _TWO_STAGE:  # rates, B1 (and supervisions): one program
+            from simulate.two_stage_config import SHARED_FIELDS
+
+            d.update(dict.fromkeys(SHARED_FIELDS))
         return json.dumps(d, sort_keys=True)
     if spec.kind == "compare":
         d["teacher"]["seeds"] = d["student"]["seeds"] = None
@@ -348,15 +357,19 @@ def _batched(specs) -> Any:
 
 def group_runs(runs) -> list[Group]:
     """Runs that differ only in their seeds (teacher and student kinds: also in ``lr``, students also
-    in ``temperature`` and ``strategy``), as batched groups in order of first appearance; run ``i`` of a group's
-    program is ``group.runs[i]`` (compare groups: by teacher seed and student seed)."""
+    in ``temperature`` and ``strategy``; Algorithm 1's teachers and students in ``B1`` and the rates,
+    its students also in ``supervision``), as batched groups in order of first appearance; run ``i`` of
+    a group's program is ``group.runs[i]`` (compare groups: by teacher seed and student seed)."""
     buckets: dict[str, list[RunSpec]] = {}
     for spec in runs:
         buckets.setdefault(_seedless(spec), []).append(spec)
     groups = []
     for specs in buckets.values():
         if not KINDS[specs[0].kind].split_seeds:  # one batched program per run already
-            groups.extend(Group(s.kind, s.config, (s,)) for s in specs)
+            if specs[0].kind in _TWO_STAGE and len(specs) > 1:  # ... or one program of several runs
+                groups.append(Group(specs[0].kind, specs[0].config, tuple(specs)))
+            else:
+                groups.extend(Group(s.kind, s.config, (s,)) for s in specs)
             continue
         first = specs[0].config
         if specs[0].kind == "compare":

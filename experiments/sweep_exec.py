@@ -298,12 +298,25 @@ def _compare(group, out: Path, work: Path, pending, status: _Status) -> None:
 
 
 def _in_place(group, out: Path, work: Path, pending, status: _Status) -> None:
-    """Kinds that keep all seeds of a point in one run directory (the Transformer kinds): the run
-    trains in place (resumable) through its kind's engine function; a compare's teacher and students
-    live below it and its ``metrics.parquet`` stacks their rows with a ``role`` column."""
+    """Kinds that keep all seeds of a point in one run directory (the Transformer and Algorithm 1 kinds):
+    the run trains in place (resumable) through its kind's engine function; a compare's teacher and
+    students live below it and its ``metrics.parquet`` stacks their rows with a ``role`` column. A group
+    of several Algorithm 1 teachers or students (rates, B1, supervisions) trains as one program
+    (:mod:`simulate.two_stage_shared`), each run in its directory."""
     spec, d = pending[0], out / pending[0].hash
     kind = KINDS[spec.kind]
-    if kind.role != "compare":
+    if len(pending) > 1:  # Algorithm 1's runs of several rates (supervisions): one program, a directory each
+        from simulate.two_stage_runs import train_students, train_teachers
+
+        dirs, cfgs = [out / s.hash for s in pending], [s.config for s in pending]
+        if spec.kind == "parity-two-stage-teacher":
+            train_teachers(cfgs, dirs, **status.train_kw)
+        else:
+            train_students(None, None, dirs, configs=cfgs, **status.train_kw)
+        for s in pending:
+            _write_json(out / s.hash / store.TIMING, status.timing())
+            status.finished(out / s.hash)
+    elif kind.role != "compare":
         kind.train()(spec.config, d, **status.train_kw)  # writes summary.json itself
         _write_json(d / store.TIMING, status.timing())
         status.finished(d)

@@ -27,10 +27,12 @@ from typing import Literal
 from infra.config import MAX_INT, check_seeds
 from theory._checks import ParameterError, check_choice, check_int, check_real
 
-__all__ = ["SUPERVISIONS", "ParityTwoStageTeacherConfig", "ParityTwoStageStudentConfig",
+__all__ = ["SUPERVISIONS", "SHARED_FIELDS", "ParityTwoStageTeacherConfig", "ParityTwoStageStudentConfig",
            "ParityTwoStageCompareConfig", "resolved", "paper_b1"]
 
 SUPERVISIONS = ("labels", "oneshot", "progressive")
+#: The fields in which students may differ and still train as one program (simulate.two_stage_shared)
+SHARED_FIELDS = ("supervision", "B1", "eta1", "lambda1", "eta2")
 MAX_EVAL_SIZE = 1 << 22
 _DELTA = 0.01  # the failure probability delta in the paper's batch sizes
 

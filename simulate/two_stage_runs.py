@@ -37,11 +37,12 @@ from .model import MLPParams, forward
 from .runner import Evaluator, TaskStream, init_params, parity_task
 from .sgd import train_sgd
 from .two_stage import first_stage_correlations, stage_one, support_recovery
+from .two_stage_shared import shareable, train_shared
 from .two_stage_config import (
     ParityTwoStageStudentConfig, ParityTwoStageTeacherConfig, resolved,
 )
 
-__all__ = ["train_teacher", "train_student", "train_students", "run_compare", "load_teacher_config",
+__all__ = ["train_teacher", "train_teachers", "train_student", "train_students", "run_compare", "load_teacher_config",
            "paired_teacher"]
 
 _STAGE1_KEYS = ("recovered_frac", "in_min", "off_max", "corr1_in_mean", "corr1_off_max", "corrmaj_in_mean",
@@ -211,10 +212,75 @@ def train_student(cfg: ParityTwoStageStudentConfig, out, *, progress: bool = Tru
 
 
 def train_students(student: ParityTwoStageStudentConfig, supervisions, dirs, *, progress: bool = True,
-                   overwrite: bool = False, allow_thread_change: bool = False) -> list[RunDir]:
-    """One student per supervision (each its own program; they share seeds, hence samples)."""
-    return [train_student(dataclasses.replace(student, supervision=s), d, progress=progress, overwrite=overwrite,
-                          allow_thread_change=allow_thread_change) for s, d in zip(supervisions, dirs)]
+                   overwrite: bool = False, allow_thread_change: bool = False, configs=None) -> list[RunDir]:
+    """One student per supervision (or per config of ``configs``, which then replace ``student`` and
+    ``supervisions``), written to ``dirs``: ONE batched program when they differ only in supervision and
+    rates and every directory to train starts afresh (:mod:`simulate.two_stage_shared`, the same bits as
+    one program each); else one program each (a directory with a stage-1 checkpoint resumes from it)."""
+    cfgs = list(configs) if configs is not None else [dataclasses.replace(student, supervision=s) for s in supervisions]
+    claim = dict(overwrite=overwrite, allow_thread_change=allow_thread_change)
+    rds = [RunDir(d) for d in dirs]
+    plans = [rd.plan_for(c, **claim) for rd, c in zip(rds, cfgs)]  # refusals before any directory is touched
+    todo = [j for j, plan in enumerate(plans) if plan != "finished"]
+    if shareable([cfgs[j] for j in todo]) and all(plans[j] in ("start", "replace") for j in todo):
+        _train_shared([cfgs[j] for j in todo], [rds[j] for j in todo], progress=progress, **claim)
+        return rds
+    return [train_student(c, d, progress=progress, **claim) for c, d in zip(cfgs, dirs)]
+
+
+def _train_shared(cfgs, rds, *, progress: bool, overwrite: bool, allow_thread_change: bool) -> None:
+    cfg = cfgs[0]
+    for c in cfgs:
+        c.check_task()
+    tcfg = None
+    if cfg.teacher:
+        _, tcfg = open_teacher(cfg.teacher, max(cfg.teacher_run, 0), load_teacher_config)
+        if cfg.d and (cfg.d, cfg.k) != (tcfg.d, tcfg.k):
+            raise ParameterError(f"d, k must be the teacher's ({tcfg.d}, {tcfg.k}) or 0, got ({cfg.d}, {cfg.k})")
+    d, k = (tcfg.d, tcfg.k) if tcfg is not None else (cfg.d, cfg.k)
+    width = cfg.width or 2**k * k
+    device = resolve_device(cfg.device)
+    teacher = None
+    if any(c.supervision != "labels" for c in cfgs):
+        teacher = _teacher_params(cfg, tcfg, cfg.teacher, device)
+    for rd, c in zip(rds, cfgs):
+        rd.claim_for(c, overwrite=overwrite, allow_thread_change=allow_thread_change)
+    teacher_runs = None if teacher is None else \
+        [i % len(tcfg.seeds) if cfg.teacher_run < 0 else cfg.teacher_run for i in range(len(cfg.seeds))]
+
+    def write_summary(rd, c, stages, df) -> None:
+        extra = {"kind": "parity-two-stage-student", "supervision": c.supervision,
+                 "teacher_width": None if tcfg is None else tcfg.width}
+        rd.finish(_summary(df, c.seeds, stages, config_to_dict(c), d=d, k=k, width=width, extra=extra,
+                           teacher_runs=teacher_runs if c.supervision != "labels" else [None] * len(c.seeds)))
+
+    train_shared(cfgs, rds, d=d, k=k, width=width, teacher_params=teacher, device=device, progress=progress,
+                 write_summary=write_summary)
+
+
+def train_teachers(cfgs, dirs, *, progress: bool = True, overwrite: bool = False,
+                   allow_thread_change: bool = False) -> list[RunDir]:
+    """Teachers that differ only in ``B1`` and rates as ONE program when every directory to train starts
+    afresh (:mod:`simulate.two_stage_shared`: the bits of one program each); else one program each."""
+    claim = dict(overwrite=overwrite, allow_thread_change=allow_thread_change)
+    rds = [RunDir(d) for d in dirs]
+    plans = [rd.plan_for(c, **claim) for rd, c in zip(rds, cfgs)]
+    todo = [j for j, plan in enumerate(plans) if plan != "finished"]
+    if not (shareable([cfgs[j] for j in todo]) and all(plans[j] in ("start", "replace") for j in todo)):
+        return [train_teacher(c, d, progress=progress, **claim) for c, d in zip(cfgs, dirs)]
+    cfg = cfgs[todo[0]]
+    for j in todo:
+        rds[j].claim_for(cfgs[j], **claim)
+
+    def write_summary(rd, c, stages, df) -> None:
+        rd.finish(_summary(df, c.seeds, stages, config_to_dict(c), d=c.d, k=c.k, width=c.width,
+                           extra={"kind": "parity-two-stage-teacher", "supervision": "labels", "teacher_width": None},
+                           teacher_runs=[None] * len(c.seeds)))
+
+    train_shared([cfgs[j] for j in todo], [rds[j] for j in todo], d=cfg.d, k=cfg.k, width=cfg.width,
+                 teacher_params=None, device=resolve_device(cfg.device), progress=progress,
+                 write_summary=write_summary)
+    return rds
 
 
 def strategy_row(supervision: str, run_dir) -> dict:

@@ -191,6 +191,38 @@ def test_student_resumes_from_its_stage_one_checkpoint_bit_for_bit(teacher_dir, 
     assert [r["teacher_run"] for r in a["runs"]] == [0, 1, 0]  # student seed i <- teacher run i mod 2
 
 
+@pytest.mark.parametrize("seeds", [(0, 1, 2), (3,)])
+def test_supervisions_and_rates_in_one_program_equal_one_program_each(teacher_dir, tmp_path, seeds, monkeypatch):
+    """Students that differ in supervision and rates train as ONE program (simulate.two_stage_shared) and
+    write the bits that one program each writes: metrics, summaries and both checkpoints."""
+    from safetensors.torch import load_file
+
+    from simulate.two_stage_runs import train_student, train_students
+
+    base = ParityTwoStageStudentConfig(teacher=str(teacher_dir), width=8, T2=300, eta2=0.05, eps=0.3, seeds=seeds,
+                                       eval_size=256, eval_every=50, device="cpu")
+    cfgs = [dataclasses.replace(base, supervision="labels", B1=300),
+            dataclasses.replace(base, supervision="oneshot", B1=500, eta2=0.08),
+            dataclasses.replace(base, supervision="progressive"),  # B1 = 0: Theorem B.1's own batch
+            dataclasses.replace(base, supervision="oneshot", B1=500, eta1=0.3, lambda1=1.0)]
+    import simulate.two_stage_runs as runs
+
+    with monkeypatch.context() as m:  # the shared program, not one program each
+        m.setattr(runs, "train_student", lambda *a, **k: pytest.fail("trained one program per member"))
+        shared = train_students(None, None, [tmp_path / f"shared{j}" for j in range(4)], progress=False, configs=cfgs)
+    for j, c in enumerate(cfgs):
+        alone = train_student(c, tmp_path / f"alone{j}", progress=False)
+        assert shared[j].metrics().equals(alone.metrics()), c
+        assert shared[j].read_json("summary.json") == alone.read_json("summary.json")
+        names = sorted(p.name for p in alone.ckpt.iterdir())
+        assert sorted(p.name for p in shared[j].ckpt.iterdir()) == names and len(names) == 2
+        for name in names:
+            a, b = load_file(alone.ckpt / name), load_file(shared[j].ckpt / name)
+            assert a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a)
+    again = train_students(None, None, [tmp_path / f"shared{j}" for j in range(4)], progress=False, configs=cfgs)
+    assert [rd.read_json("summary.json") for rd in again] == [rd.read_json("summary.json") for rd in shared]
+
+
 def test_progressive_needs_the_stage_one_checkpoint(teacher_dir, tmp_path):
     from simulate.two_stage_runs import train_student
 
@@ -318,3 +350,48 @@ def test_sweep_of_two_stage_compares(tmp_path):
     assert len(r) == 4 and set(r["strategy"]) == {"labels", "progressive"}
     assert set(r["kind"]) == {"parity-two-stage-compare"} and (r["seeds"] == 2).all()
     assert sorted(r["student.B1"].unique()) == [100, 1000]
+
+
+def test_sweep_of_two_stage_students_shares_one_program(teacher_dir, tmp_path):
+    """A sweep of parity-two-stage-student points that differ in supervision, B1 and eta2 is one group
+    (one program) and its run directories hold what one program per point writes."""
+    from experiments.sweep import expand, group_runs, parse_sweep, run_sweep
+    from infra.store import load_results
+    from simulate.two_stage_runs import train_student
+
+    sweep = parse_sweep({"kind": "parity-two-stage-student",
+                         "base": {"teacher": str(teacher_dir), "width": 8, "T2": 200, "eval_size": 256,
+                                  "seeds": [0, 1], "device": "cpu"},
+                         "grid": {"supervision": ["labels", "oneshot", "progressive"], "eta2": [0.03, 0.06],
+                                  "B1": [200, 600]}})
+    runs = expand(sweep)
+    assert len(runs) == 12 and len(group_runs(runs)) == 1
+    outcome = run_sweep(sweep, tmp_path / "sw", progress=False)
+    assert len(outcome.done) == 12 and not outcome.failed
+    r = load_results(tmp_path / "sw")
+    assert len(r) == 24 and set(r["supervision"]) == {"labels", "oneshot", "progressive"}  # a row per seed
+    for spec in runs[::5]:  # a few points trained alone: the same bits
+        alone = train_student(spec.config, tmp_path / "alone" / spec.hash, progress=False)
+        shared = tmp_path / "sw" / spec.hash
+        assert json.loads((shared / "summary.json").read_text()) == alone.read_json("summary.json")
+    timing = json.loads((tmp_path / "sw" / runs[0].hash / "timing.json").read_text())
+    assert timing["group_runs"] == 12 and timing["seconds"] > 0  # the program's time, per run
+
+
+def test_sweep_of_two_stage_teachers_shares_one_program(tmp_path):
+    """Algorithm 1 teachers that differ in eta2 and B1 train as one program, with the bits of one each."""
+    from experiments.sweep import expand, group_runs, parse_sweep, run_sweep
+    from simulate.two_stage_runs import train_teacher
+
+    sweep = parse_sweep({"kind": "parity-two-stage-teacher",
+                         "base": {**{k: v for k, v in TEACHER.items() if k not in ("eta2", "B1")}, "T2": 300,
+                                  "seeds": [0, 1]},
+                         "grid": {"eta2": [0.03, 0.05], "B1": [1000, 4000]}})
+    runs = expand(sweep)
+    assert len(runs) == 4 and len(group_runs(runs)) == 1
+    assert not run_sweep(sweep, tmp_path / "sw", progress=False).failed
+    for spec in runs:
+        alone = train_teacher(spec.config, tmp_path / "alone" / spec.hash, progress=False)
+        shared = tmp_path / "sw" / spec.hash
+        assert json.loads((shared / "summary.json").read_text()) == alone.read_json("summary.json")
+        assert sorted(p.name for p in (shared / "ckpt").iterdir()) == sorted(p.name for p in alone.ckpt.iterdir())
