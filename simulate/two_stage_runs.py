@@ -174,9 +174,8 @@ def _teacher_params(cfg: ParityTwoStageStudentConfig, tcfg, path, device) -> tup
     return first, final
 
 
-def train_student(cfg: ParityTwoStageStudentConfig, out, *, progress: bool = True, overwrite: bool = False,
-                  allow_thread_change: bool = False) -> RunDir:
-    """A student of width ``m~`` under ``cfg.supervision`` (Theorem B.1) into ``out``."""
+def _student_task(cfg: ParityTwoStageStudentConfig):
+    """``(teacher config or None, d, k, width)`` of a student, checked before anything is written."""
     cfg.check_task()
     tcfg = None
     if cfg.teacher:
@@ -184,7 +183,13 @@ def train_student(cfg: ParityTwoStageStudentConfig, out, *, progress: bool = Tru
         if cfg.d and (cfg.d, cfg.k) != (tcfg.d, tcfg.k):
             raise ParameterError(f"d, k must be the teacher's ({tcfg.d}, {tcfg.k}) or 0, got ({cfg.d}, {cfg.k})")
     d, k = (tcfg.d, tcfg.k) if tcfg is not None else (cfg.d, cfg.k)
-    width = cfg.width or 2**k * k
+    return tcfg, d, k, cfg.width or 2**k * k
+
+
+def train_student(cfg: ParityTwoStageStudentConfig, out, *, progress: bool = True, overwrite: bool = False,
+                  allow_thread_change: bool = False) -> RunDir:
+    """A student of width ``m~`` under ``cfg.supervision`` (Theorem B.1) into ``out``."""
+    tcfg, d, k, width = _student_task(cfg)
     rd = RunDir(out)
     if rd.claim_for(cfg, overwrite=overwrite, allow_thread_change=allow_thread_change) == "finished":
         return rd
@@ -230,15 +235,9 @@ def train_students(student: ParityTwoStageStudentConfig, supervisions, dirs, *, 
 
 def _train_shared(cfgs, rds, *, progress: bool, overwrite: bool, allow_thread_change: bool) -> None:
     cfg = cfgs[0]
-    for c in cfgs:
+    for c in cfgs[1:]:
         c.check_task()
-    tcfg = None
-    if cfg.teacher:
-        _, tcfg = open_teacher(cfg.teacher, max(cfg.teacher_run, 0), load_teacher_config)
-        if cfg.d and (cfg.d, cfg.k) != (tcfg.d, tcfg.k):
-            raise ParameterError(f"d, k must be the teacher's ({tcfg.d}, {tcfg.k}) or 0, got ({cfg.d}, {cfg.k})")
-    d, k = (tcfg.d, tcfg.k) if tcfg is not None else (cfg.d, cfg.k)
-    width = cfg.width or 2**k * k
+    tcfg, d, k, width = _student_task(cfg)
     device = resolve_device(cfg.device)
     teacher = None
     if any(c.supervision != "labels" for c in cfgs):
