@@ -9,6 +9,7 @@ from typing import Callable
 import torch
 
 from infra.seeding import Stream, generator
+from theory._checks import ParameterError
 
 from . import data as D
 from . import losses as L
@@ -86,6 +87,15 @@ class TaskStream:
             keys.append(torch.randint(0, 2**62, (1,), generator=g, device=g.device))
         x = torch.stack(xs)
         return D.TrainingPool(x, self.task.labels(x), torch.cat(keys))
+
+    def select(self, runs: slice) -> "TaskStream":
+        """The stream of the runs ``runs`` alone, drawing from the same generators (so the two streams
+        advance together); fresh samples only (a finite pool is not split)."""
+        if self.pool is not None:
+            raise ParameterError("a stream with a finite training pool cannot be split by runs")
+        sub = object.__new__(TaskStream)
+        sub.task, sub.seeds, sub.gens, sub.pool = self.task, self.seeds[runs], self.gens[runs], None
+        return sub
 
     def seek(self, samples: int) -> None:
         """Continue from sample ``samples`` (a pool's position; fresh samples follow the generators' states)."""

@@ -98,11 +98,10 @@ def train_shared(cfgs: list, rds: list[RunDir], *, d: int, k: int, width: int, t
     def supervise_with(j: int):
         first = None if teacher_params is None or sups[j] == "labels" else \
             teacher_params[1 if sups[j] == "oneshot" else 0]
-        gens = stream.gens[members[j]]
+        own = stream.select(members[j])
 
         def draw(m: int):
-            x = torch.stack([D.sample_cube(m, d, generator=g) for g in gens])
-            label = task.labels(x)
+            x, label = own(m)
             if first is None:
                 return x, labels_to_pm1(label, torch.float32)
             return x, torch.cat([forward(first, x[:, i:i + 4096]) for i in range(0, x.shape[1], 4096)], 1)[..., 0]
