@@ -36,7 +36,7 @@ of split groups log to ``DIR/tb/<group id>/`` unless ``ICURR_LOG_DIR`` is set (t
 directories are removed after the split).
 
 This module is imported by Ray workers, so its entry point :func:`execute_group` takes a
-picklable :class:`~experiments.sweep.Group` and returns a plain dict.
+picklable :class:`~experiments.sweep_groups.Group` and returns a plain dict.
 """
 from __future__ import annotations
 
