@@ -234,7 +234,7 @@ def _assert_params_close(p, q, tol=1e-10):
         assert torch.allclose(getattr(p, k), getattr(q, k), rtol=tol, atol=tol), k
 
 
-@pytest.mark.parametrize("backend", ["native", "torch"])
+@pytest.mark.parametrize("backend", ["native", "torch", "graph"])
 @pytest.mark.parametrize("R,shared", [(1, True), (3, True), (3, False)])
 @pytest.mark.parametrize("loss,C,train,wdW,wda", CASES)
 def test_blocked_equals_autograd_reference(backend, R, shared, loss, C, train, wdW, wda):
@@ -251,6 +251,56 @@ def test_blocked_equals_autograd_reference(backend, R, shared, loss, C, train, w
     assert torch.allclose(out, ref_out, rtol=1e-10, atol=1e-10)
     for k in "Wba":  # frozen tensors untouched, trained ones moved
         assert torch.equal(getattr(fast, k), getattr(p, k)) == (k not in train)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_graph_backend_replays_blocks_with_the_torch_backend_bits(shared):
+    """backend="graph" (simulate.blocked_graph): blocks captured once per shape and replayed from static
+    buffers; on the CPU the same body runs eagerly, and the iterates, outputs and evaluations are the
+    torch backend's bits through segments of several block shapes (evaluations every 50 steps, T = 16)."""
+    from simulate.blocked_graph import graphed_blocks
+
+    d, S = 12, torch.tensor([2, 5, 7])
+    runs = None if shared else 3
+    graphed_blocks().clear()
+    got = {}
+    for backend in ("torch", "graph"):
+        p = init_default(3, 20, d, 2, generator=gen(31))
+        logged = []
+        blocked.train_online(p, _parity_sampler(gen(32), d, S, runs, dtype=torch.float32), 230,
+                             torch.tensor([0.05, 0.1, 0.2]), loss="ce", block_size=16, every=50, backend=backend,
+                             on_block=lambda step, q: logged.append((step, q.W.clone(), q.a.clone())))
+        got[backend] = (p, logged)
+    (p1, log1), (p2, log2) = got["torch"], got["graph"]
+    assert all(torch.equal(getattr(p1, k), getattr(p2, k)) for k in "Wba")
+    assert [s for s, *_ in log1] == [s for s, *_ in log2] == [50, 100, 150, 200]
+    assert all(torch.equal(a[1], b[1]) and torch.equal(a[2], b[2]) for a, b in zip(log1, log2))
+    assert 2 <= len(graphed_blocks()) <= 4  # one entry per block shape (16 and the segments' remainders)
+    graphed_blocks().clear()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (benchmarks/gpu_checks.sh)")
+@pytest.mark.parametrize("backend", ["torch", "graph"])
+def test_cuda_backends_equal_the_cpu_reference(backend):
+    """On a GPU: the torch block and its CUDA-graph replay follow the float64 CPU iterates of the native
+    kernel (1e-9), and the graph replays the torch backend's bits."""
+    d, S = 12, torch.tensor([2, 5, 7])
+    finals = {}
+    for dev, name in (("cpu", "auto"), ("cuda", "torch"), ("cuda", backend)):
+        p = init_default(3, 40, d, 2, generator=gen(41), dtype=F64)
+        p = MLPParams(p.W.to(dev), p.b.to(dev), p.a.to(dev))
+        g = gen(42)
+
+        def sampler(n):
+            x, _, label = data.sparse_parity_batch(n, d, S, generator=g, runs=3, dtype=F64)
+            return x.to(dev), label.to(dev)
+        blocked.train_online(p, sampler, 300, torch.tensor([0.05, 0.1, 0.2]), loss="ce", block_size=32, every=100,
+                             backend=name)
+        finals[dev, name] = p
+    ref, eager, out = finals["cpu", "auto"], finals["cuda", "torch"], finals["cuda", backend]
+    for k in "Wba":
+        assert torch.allclose(getattr(out, k).cpu(), getattr(ref, k), rtol=1e-9, atol=1e-9), k
+        assert torch.equal(getattr(out, k), getattr(eager, k)), k
 
 
 @pytest.mark.parametrize("R,m,T", [(1, 4096, 16), (8, 2048, 8)])
