@@ -30,7 +30,9 @@ where ``Gam_t = prod_{s<t} (1 - 2 eta_s lambda_W)`` folds the weight decay of Al
 the rank-one terms; at the end ``U`` is multiplied by ``Gam_T`` so that
 ``W_T = Gam_T W_0 + U^T X``. Loss 0 is the hinge ``max(0, 1 - t f)`` (``C = 1``, target value
 ``t``); ``lr_a_mult`` is the per-layer rate multiplier of the output layer (1: plain SGD);
-loss 1 is soft cross-entropy with target distribution ``q`` (gradient ``softmax(f) - q``).
+loss 1 is soft cross-entropy with target distribution ``q`` (gradient ``softmax(f) - q``); loss 2 is
+Curriculum Extraction's hidden-layer alignment ``1/2 ||relu(z_t) - t_t||^2`` with per-step targets
+``t_t`` of width ``m`` (``u_t = -eta_t (relu(z_t) - t_t) 1[z_t > 0]``, no output layer, ``a`` untouched).
 The sum over ``s < t`` is split at sub-blocks of ``SUB = 8`` steps: the earlier sub-blocks'
 share of the next 8 pre-activations is summed in one cache-friendly pass (each row of ``U`` read
 once per sub-block, not once per step), the rest step by step. Measured per step at width 1000,

@@ -151,10 +151,27 @@ static void run_SFX(const args_SFX *A, int r, REAL *restrict z, REAL *restrict Z
       const REAL *restrict bb = b + j0;
       #pragma omp simd
       for (int i = 0; i < n; i++) zz[i] = gam * zz[i] + bb[i];
+      if (A->loss == 2) continue;  /* alignment: no output layer in the loss */
       for (int c = 0; c < C; c++) {
         const REAL *restrict ac = a + (long)c * m + j0;
         f[c] += dot_relu_SFX(n, ac, zz);
       }
+    }
+    if (A->loss == 2) {
+      /* hidden-layer alignment 1/2 ||relu(z) - t||^2 (Curriculum Extraction), coordinate by coordinate:
+         u_i = -eta (relu(z_i) - t_i) 1[z_i > 0]; no output, no coupling across coordinates */
+      const REAL *restrict ti = tg + (long)t * m + i0;
+      REAL *restrict Ut = A->train_W ? U + t * A->u_t + i0 : 0;
+      REAL *restrict bi = A->train_b ? b + i0 : 0;
+      const int n = i1 - i0;
+      #pragma omp simd
+      for (int i = 0; i < n; i++) {
+        const REAL zi = z[i], u = zi > 0 ? -eta * (zi - ti[i]) : (REAL)0;
+        if (Ut) Ut[i] = u;
+        if (bi) bi[i] += u;
+      }
+      if (A->team_k == 0) for (int c = 0; c < C; c++) F[t * C + c] = 0;
+      continue;
     }
     if (A->team_n > 1) {
       REAL *fp = A->fpart + (long)(t & 1) * A->team_n * C;

@@ -44,7 +44,7 @@ from . import _ckernel
 from .model import MLPParams
 from .train_setup import TargetSchedule, check_train, decay_check, lr_steps, segments, setup_training
 
-__all__ = ["BACKENDS", "block_sgd_", "default_block_size", "resolve_backend", "train_online"]
+__all__ = ["BACKENDS", "align_block_", "block_sgd_", "default_block_size", "resolve_backend", "train_online"]
 
 BACKENDS = ("auto", "native", "torch", "compile", "graph")
 _compiled: dict = {}
@@ -147,6 +147,38 @@ def _block_native(params: MLPParams, x, tgt, lr, loss_kind, train_W, train_b, tr
         else:
             W.baddbmm_(U.transpose(1, 2), x)
     return F
+
+
+def align_block_(params: MLPParams, x: torch.Tensor, targets: torch.Tensor, lr: torch.Tensor, *,
+                 threads: int | None = None) -> None:
+    """``T`` batch-1 SGD steps of ``W, b`` on the hidden-layer alignment loss ``1/2 ||relu(W x + b) - t||^2``
+    (Curriculum Extraction's first stage, :func:`simulate.extraction.match_hidden`), in place, through
+    the native kernel's rank-one recurrence (loss kind 2: ``u_t = -eta_t (relu(z_t) - t_t) 1[z_t > 0]``,
+    ``a`` untouched, no weight decay). ``x`` ``(R, T, d)``, ``targets`` ``(R, T, m)``, ``lr`` ``(R, T)``;
+    CPU tensors of ``params``' dtype (float32 or float64). Same iterates as the per-step loop up to
+    floating-point rounding (tests/test_extraction.py)."""
+    W, b, a = params.W, params.b, params.a
+    R, m, d = W.shape
+    T = x.shape[-2]
+    if x.shape != (R, T, d) or targets.shape != (R, T, m) or lr.shape != (R, T):
+        raise ParameterError(f"align_block_ needs x (R, T, d) = {(R, T, d)}, targets (R, T, m) = {(R, T, m)} and "
+                             f"lr (R, T); got {tuple(x.shape)}, {tuple(targets.shape)}, {tuple(lr.shape)}")
+    x, targets, lr = (v.to(W.dtype).contiguous() for v in (x, targets, lr))
+    for key in ("W", "b", "a"):
+        if not getattr(params, key).is_contiguous():
+            setattr(params, key, getattr(params, key).contiguous())
+    W, b, a = params.W, params.b, params.a
+    P = torch.bmm(x, W.transpose(1, 2))  # (R, T, m)
+    G = torch.bmm(x, x.transpose(1, 2))
+    U = torch.empty(R, T, m, dtype=W.dtype)
+    F = torch.empty(R, T, a.shape[1], dtype=W.dtype)
+    gam = torch.empty(R, dtype=W.dtype)
+    threads = threads or torch.get_num_threads()
+    split = m >= 4096 and R < 4 * threads
+    nthreads = threads if (split or R > 1) and R * m * T >= 50_000 else 1
+    _ckernel.call(W.dtype, R, T, m, a.shape[1], 2, True, True, False, P, T * m, m, G, T * T, b, a, U, T * m, m,
+                  targets, T * m, lr, 0.0, 0.0, F, gam, nthreads, split, 1.0)
+    W.baddbmm_(U.transpose(1, 2), x)
 
 
 def block_sgd_(

@@ -11,7 +11,8 @@ teacher's output logits (KL, the one-shot loss). No intermediate teacher checkpo
 * :func:`match_hidden`: online SGD on ``L(x) = 1/2 sum_i (relu(W x + b)_i - t_i(x))^2`` (batch
   mean) for ``W`` and ``b``; ``a`` is untouched. Each neuron fits its own scalar target, so the
   step size does not depend on the student's width. Targets of a block of steps are computed in one
-  product, the steps themselves are a short loop of batched tensor ops (no host syncs).
+  product; at batch 1 on the CPU the steps go through the native blocked rank-one kernel
+  (:func:`simulate.blocked.align_block_`), else a short loop of batched tensor ops (no host syncs).
 * :func:`hidden_mse`: the held-out alignment error, per hidden unit (mean over units and inputs).
 * :func:`projection_correlations`: ``corr(t_i(x), x_j)`` for every projected unit ``i`` and
   coordinate ``j`` (their Figure 2: in-support coordinates have a much larger spread over ``i``).
@@ -77,15 +78,29 @@ def hidden_mse(student: MLPParams, teacher: MLPParams, proj: torch.Tensor, x: to
 @torch.no_grad()
 def match_hidden(params: MLPParams, stream: Callable, steps: int, lr, *, teacher: MLPParams, proj: torch.Tensor,
                  batch: int = 1, schedule=None, start_step: int = 0, every: int | None = None, on_block=None,
-                 block: int = 256) -> MLPParams:
+                 block: int = 256, backend: str = "auto") -> MLPParams:
     """``steps`` online SGD steps (``batch`` fresh samples each) of ``W, b`` on the alignment loss.
 
     ``params`` ``(R, m_s, d)`` are updated in place; ``stream(n)`` returns ``(x (R, n, d), labels)``;
     ``lr`` float or ``(R,)``, times ``schedule(global_step)`` when given; ``on_block(step, params)``
-    is called whenever the global step ``start_step + done`` is a multiple of ``every``.
+    is called whenever the global step ``start_step + done`` is a multiple of ``every``. ``backend``:
+    ``"native"`` runs batch-1 steps through the blocked rank-one kernel
+    (:func:`simulate.blocked.align_block_`, blocks of :func:`simulate.blocked.default_block_size`),
+    ``"torch"`` step by step (the reference, any device and batch), ``"auto"`` the native one on the
+    CPU at batch 1 when the kernel builds.
     """
+    from .blocked import _ckernel, align_block_, default_block_size
+
     check_int("steps", steps, 0)
     check_int("batch", batch, 1)
+    if backend not in ("auto", "native", "torch"):
+        raise ParameterError(f"backend must be one of auto, native, torch; got {backend!r}")
+    fast = (batch == 1 and params.W.device.type == "cpu" and params.W.dtype in (torch.float32, torch.float64)
+            and _ckernel.available())
+    if backend == "native" and not fast:
+        raise ParameterError("backend 'native' needs batch 1, CPU float32/float64 tensors and a working C compiler")
+    fast = fast and backend != "torch"
+    T = default_block_size(params.width, params.dim, params.runs)
     if proj.shape != (params.runs, params.width, teacher.width):
         raise ParameterError(f"proj must have shape (runs, student width, teacher width) = "
                              f"{(params.runs, params.width, teacher.width)}, got {tuple(proj.shape)}")
@@ -102,13 +117,18 @@ def match_hidden(params: MLPParams, stream: Callable, steps: int, lr, *, teacher
         steps_idx = torch.arange(start_step + done, start_step + done + n, device=W.device)
         mult = schedule(steps_idx).to(lr) if schedule is not None else torch.ones(n, dtype=lr.dtype, device=W.device)
         rates = (lr[:, None] * mult[None, :]).to(W.dtype)                    # (R, n)
-        for t in range(n):
-            xt = x[:, t * batch:(t + 1) * batch]                             # (R, B, d)
-            pre = torch.baddbmm(b[:, None, :], xt, W.transpose(1, 2))        # (R, B, m)
-            g = (pre.clamp_min(0) - targets[:, t * batch:(t + 1) * batch]) * (pre > 0) / batch
-            eta = rates[:, t]
-            W.sub_(eta[:, None, None] * torch.bmm(g.transpose(1, 2), xt))
-            b.sub_(eta[:, None] * g.sum(1))
+        if fast:  # the blocked rank-one route (batch 1)
+            for s in range(0, n, T):
+                align_block_(params, x[:, s:s + T], targets[:, s:s + T], rates[:, s:s + T])
+            W, b = params.W, params.b
+        else:
+            for t in range(n):
+                xt = x[:, t * batch:(t + 1) * batch]                             # (R, B, d)
+                pre = torch.baddbmm(b[:, None, :], xt, W.transpose(1, 2))        # (R, B, m)
+                g = (pre.clamp_min(0) - targets[:, t * batch:(t + 1) * batch]) * (pre > 0) / batch
+                eta = rates[:, t]
+                W.sub_(eta[:, None, None] * torch.bmm(g.transpose(1, 2), xt))
+                b.sub_(eta[:, None] * g.sum(1))
         done += n
         if on_block is not None and every and (start_step + done) % every == 0:
             on_block(start_step + done, params)

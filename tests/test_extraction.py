@@ -88,6 +88,41 @@ def test_match_hidden_step_is_sgd_on_the_alignment_loss():
     assert torch.equal(student.a, a_before)
 
 
+@pytest.mark.parametrize("R, m_s, steps", [(3, 24, 700), (1, 4096, 40)])  # run split; one wide run, width split
+def test_native_alignment_route_equals_the_step_by_step_loop(R, m_s, steps):
+    """Batch-1 alignment steps through the blocked rank-one kernel (simulate.blocked.align_block_, loss
+    kind 2) follow the step-by-step loop's iterates (float64, 1e-10), over blocks, evaluation
+    boundaries and a schedule; the output layer is left alone."""
+    from simulate.blocked import _ckernel
+
+    if not _ckernel.available():
+        pytest.skip("no C compiler")
+    g = torch.Generator().manual_seed(3)
+    teacher = init_default(1, 64, 10, 2, generator=g, dtype=torch.float64)
+    start = init_default(R, m_s, 10, 2, generator=g, dtype=torch.float64)
+    proj = projection(tuple(range(R)), m_s, 64, projection_seed=2).to(torch.float64)
+    got = {}
+    for backend in ("torch", "native"):
+        student = MLPParams(start.W.clone(), start.b.clone(), start.a.clone())
+        gs = torch.Generator().manual_seed(4)
+        stream = lambda n: (torch.stack([D.sample_cube(n, 10, generator=gs, dtype=torch.float64)  # noqa: E731
+                                         for _ in range(R)]), None)
+        logged = []
+        match_hidden(student, stream, steps, torch.linspace(0.02, 0.05, R, dtype=torch.float64), teacher=teacher,
+                     proj=proj, every=steps // 7, schedule=lambda t: 1 / (1 + t.double() / 500), backend=backend,
+                     on_block=lambda step, q: logged.append((step, q.W.clone())))
+        got[backend] = (student, logged)
+    (ref, log_ref), (fast, log_fast) = got["torch"], got["native"]
+    torch.testing.assert_close(fast.W, ref.W, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(fast.b, ref.b, rtol=1e-10, atol=1e-10)
+    assert torch.equal(fast.a, start.a) and not torch.equal(fast.W, start.W)
+    assert [s for s, _ in log_fast] == [s for s, _ in log_ref] and len(log_ref) >= 7
+    for (_, a), (_, b) in zip(log_fast, log_ref):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    with pytest.raises(ParameterError, match="backend 'native' needs batch 1"):
+        match_hidden(ref, stream, 4, 0.1, teacher=teacher, proj=proj, batch=2, backend="native")
+
+
 def test_alignment_loss_decreases():
     teacher, student = _teacher_and_student(m_s=32, m_t=64, d=10)
     proj = projection((0, 1), 32, 64)
