@@ -395,3 +395,31 @@ def test_sweep_of_two_stage_teachers_shares_one_program(tmp_path):
         shared = tmp_path / "sw" / spec.hash
         assert json.loads((shared / "summary.json").read_text()) == alone.read_json("summary.json")
         assert sorted(p.name for p in (shared / "ckpt").iterdir()) == sorted(p.name for p in alone.ckpt.iterdir())
+
+
+def test_killed_shared_program_resumes_member_by_member_bit_for_bit(teacher_dir, tmp_path, monkeypatch):
+    """A shared program killed during stage 2 leaves each member its stage-1 checkpoint; the rerun resumes
+    every member as its own program from there and ends with the bits of the uninterrupted program."""
+    import simulate.two_stage_runs as runs
+
+    base = ParityTwoStageStudentConfig(teacher=str(teacher_dir), width=8, B1=400, T2=300, eta2=0.05, eps=0.3,
+                                       seeds=(0, 1), eval_size=256, eval_every=50, device="cpu")
+    cfgs = [dataclasses.replace(base, supervision=s) for s in ("labels", "oneshot", "progressive")]
+    whole = runs.train_students(None, None, [tmp_path / f"whole{j}" for j in range(3)], progress=False, configs=cfgs)
+    killed = [tmp_path / f"killed{j}" for j in range(3)]
+    for rd, k in zip(whole, killed):
+        shutil.copytree(rd.path, k)
+        (k / "summary.json").unlink()
+        (k / "metrics.parquet").unlink()
+        (k / "ckpt" / "step_000000301.safetensors").unlink()
+        with open(k / "metrics.jsonl") as fh:
+            rows = [line for line in fh if json.loads(line)["step"] <= 100]
+        (k / "metrics.jsonl").write_text("".join(rows))
+    calls = []
+    real = runs.train_student
+    monkeypatch.setattr(runs, "train_student", lambda c, d, **kw: calls.append(d) or real(c, d, **kw))
+    again = runs.train_students(None, None, killed, progress=False, configs=cfgs)
+    assert len(calls) == 3  # member by member, each from its checkpoint
+    for a, b in zip(whole, again):
+        assert a.read_json("summary.json") == b.read_json("summary.json")
+        assert a.metrics().equals(b.metrics())
