@@ -73,10 +73,13 @@ class _Captured:
 
 class GraphedBlocks:
     """Captured blocks by shape, settings and parameter tensors (their storage addresses: a graph
-    writes into the tensors it was captured with)."""
+    writes into the tensors it was captured with). Only the latest parameter tensors' blocks are
+    kept: a call with other tensors (the next program) drops the graphs, buffers and references of
+    the previous ones, so that a process training many programs does not accumulate them."""
 
     def __init__(self) -> None:
         self._blocks: dict[tuple, _Captured] = {}
+        self._owner: tuple | None = None
 
     def __call__(self, block, params: MLPParams, x, tgt, lr, settings: tuple) -> torch.Tensor:
         """The outputs ``F`` of ``block(W, b, a, x, tgt, lr, *settings)`` (the torch block of
@@ -84,6 +87,10 @@ class GraphedBlocks:
         key = (block, tuple(x.shape), tuple(tgt.shape), tuple(lr.shape), x.dtype, str(x.device), settings,
                params.W.data_ptr(), params.b.data_ptr(), params.a.data_ptr(), tuple(params.W.shape),
                tuple(params.a.shape))
+        owner = (params.W.data_ptr(), params.b.data_ptr(), params.a.data_ptr())
+        if owner != self._owner:
+            self._blocks.clear()
+            self._owner = owner
         with torch.no_grad():
             captured = self._blocks.get(key)
             if captured is None:
@@ -92,6 +99,7 @@ class GraphedBlocks:
 
     def clear(self) -> None:
         self._blocks.clear()
+        self._owner = None
 
     def __len__(self) -> int:
         return len(self._blocks)

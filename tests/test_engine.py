@@ -276,6 +276,10 @@ def test_graph_backend_replays_blocks_with_the_torch_backend_bits(shared):
     assert [s for s, *_ in log1] == [s for s, *_ in log2] == [50, 100, 150, 200]
     assert all(torch.equal(a[1], b[1]) and torch.equal(a[2], b[2]) for a, b in zip(log1, log2))
     assert 2 <= len(graphed_blocks()) <= 4  # one entry per block shape (16 and the segments' remainders)
+    other = init_default(3, 20, d, 2, generator=gen(33))  # the next program: the previous graphs are dropped
+    blocked.train_online(other, _parity_sampler(gen(34), d, S, runs, dtype=torch.float32), 16,
+                         torch.tensor([0.05, 0.1, 0.2]), loss="ce", block_size=16, backend="graph")
+    assert len(graphed_blocks()) == 1
     graphed_blocks().clear()
 
 
