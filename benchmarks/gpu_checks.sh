@@ -9,8 +9,8 @@
 #    float64 iterates; skipped on a machine without CUDA, so CI never needs a GPU);
 # 2. batch-1 online SGD at (100, 6), widths 1000 and 50000 and R = 32 runs, backend torch against graph
 #    (benchmarks/parity_sgd.py --device cuda);
-# 3. a 1M-step slice of the paper's width-50000 teacher with its evaluations and probes (icurr parity
-#    teacher --preset paper), to extrapolate the 20M steps of Appendix C.1.
+# 3. slices of the paper's width-50000 teacher with its evaluations and probes (icurr parity teacher
+#    --preset paper backend=graph|torch), to extrapolate the 20M steps of Appendix C.1.
 set -u
 OUT=${OUT:-/tmp/gpu_checks}
 mkdir -p "$OUT"
@@ -28,8 +28,12 @@ for backend in torch graph; do
     timeout 150 python benchmarks/parity_sgd.py --device cuda --quick --reps 1 --backend "$backend" \
         --widths 1000 50000 --runs 32 2>&1 | tee "$OUT/parity_$backend.txt" | tail -6 | tee -a "$OUT/summary.txt"
 done
-log "3. paper teacher slice: (100, 6), width 50000, 1M steps, evaluations and probes every 100k"
-/usr/bin/time -v timeout 200 python -m icurr parity teacher --preset paper --device cuda --out "$OUT/teacher" \
-    --no-progress steps=1000000 eval_every=100000 probe_every=100000 checkpoint_every=500000 seeds=0 2>&1 | grep -E "Elapsed|Maximum resident|error" | tee -a "$OUT/summary.txt"
-ls "$OUT/teacher" >/dev/null 2>&1 && python -m icurr results "$OUT/teacher" 2>&1 | tail -3 | tee -a "$OUT/summary.txt"
+log "3. the paper's teacher, (100, 6), width 50000, with its evaluations and probes: backend graph (1M steps), torch (100k)"
+for spec in "graph 1000000 100000 240" "torch 100000 50000 150"; do
+    set -- $spec
+    /usr/bin/time -v timeout "$4" python -m icurr parity teacher --preset paper --device cuda --out "$OUT/teacher_$1" \
+        --no-progress backend="$1" steps="$2" eval_every="$3" probe_every="$3" checkpoint_every="$2" seeds=0 2>&1 \
+        | grep -E "Elapsed|Maximum resident|error" | sed "s/^/[$1] /" | tee -a "$OUT/summary.txt"
+    python -m icurr results "$OUT/teacher_$1" 2>&1 | tail -1 | sed "s/^/[$1] /" | tee -a "$OUT/summary.txt"
+done
 log "done"

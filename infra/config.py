@@ -135,11 +135,11 @@ def stored_config(classes, path, what: str = "config"):
 #: name: {field: the value it had implicitly before}}``. At that value a field is left out of the hash,
 #: so that adding it renames no existing run (``config.json`` still lists it).
 HASH_NEW_FIELDS: dict[str, dict[str, Any]] = {
-    # progressive's explicit intermediate checkpoints; a finite training pool, the probed degrees, and the
-    # supervision's label smoothing, alpha schedule and temperature annealing (simulate)
+    # progressive's explicit intermediate checkpoints; a finite training pool, the probed degrees, the
+    # supervision's label smoothing, alpha schedule and temperature annealing, the block backend (simulate)
     "StudentConfig": {"checkpoints": [], "train_size": 0, "probe_degrees": [1, 2, 3], "label_smoothing": 0.0,
-                      "alpha_end": None, "temperature_end": None},
-    "TeacherConfig": {"train_size": 0, "probe_degrees": [1, 2, 3]},  # the MLP teacher (simulate)
+                      "alpha_end": None, "temperature_end": None, "backend": "auto"},
+    "TeacherConfig": {"train_size": 0, "probe_degrees": [1, 2, 3], "backend": "auto"},  # the MLP teacher (simulate)
     "ParityTransformerStudentConfig": {"checkpoints": []},
     "PcfgStudentConfig": {"checkpoints": []},
     "TextStudentConfig": {"checkpoints": []},

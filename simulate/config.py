@@ -32,6 +32,10 @@ _EXACT_EVAL_D = 20  # d <= 20: the evaluation set is all of {+-1}^d (simulate.da
 EVAL_CHUNK_FLOATS = 1 << 24
 
 
+#: The block backends of batch-1 SGD (simulate.blocked.BACKENDS; no torch import here)
+BLOCK_BACKENDS = ("auto", "native", "torch", "compile", "graph")
+
+
 def eval_chunk_rows(runs: int, width: int) -> int:
     """Inputs per evaluation chunk: 8192, fewer for wide or many runs, so that one chunk's hidden
     activations ``runs x rows x width`` stay within :data:`EVAL_CHUNK_FLOATS`."""
@@ -90,6 +94,9 @@ def _common(cfg) -> None:
     check_int("probe_every", cfg.probe_every, 0)
     check_int("probe_samples", cfg.probe_samples, 256, MAX_PROBE_SAMPLES)
     check_choice("device", cfg.device, ("auto", "cpu", "cuda"))
+    check_choice("backend", cfg.backend, BLOCK_BACKENDS)
+    if cfg.backend == "native" and cfg.device == "cuda":
+        raise ParameterError("backend 'native' is the CPU's C kernel; with device=cuda use auto, torch, compile or graph")
     check_int("train_size", cfg.train_size, 0, MAX_INT)
     check_probe_degrees(cfg.probe_degrees, getattr(cfg, "d", None))
     if cfg.init == "symmetric" and cfg.width % 2:
@@ -192,6 +199,9 @@ class TeacherConfig:
     # corr{g}_* columns to the metrics (in-support monomials and 100 sampled off-support ones)
     probe_degrees: tuple[int, ...] = (1, 2, 3)
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: cuda when available
+    # batch-1 SGD's block backend (simulate.blocked): auto = the native C kernel on CPU, torch ops on CUDA;
+    # graph = the torch block replayed from CUDA graphs (not yet measured on a GPU); compile = torch.compile
+    backend: Literal["auto", "native", "torch", "compile", "graph"] = "auto"
 
     def __post_init__(self) -> None:
         check_int("d", self.d, 2)
@@ -289,6 +299,7 @@ class StudentConfig:
     probe_samples: int = 16384
     probe_degrees: tuple[int, ...] = (1, 2, 3)  # probed monomial degrees, strictly increasing in [1, teacher's d]
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    backend: Literal["auto", "native", "torch", "compile", "graph"] = "auto"  # batch-1 block backend, as the teacher's
 
     def __post_init__(self) -> None:
         _common(self)

@@ -123,6 +123,7 @@ class SGDSettings:
     steps: int = 1
     batch: int = 1
     eval_every: int | None = None
+    backend: str = "auto"  # batch-1 block backend (simulate.blocked.BACKENDS)
 
     def rates(self) -> float | torch.Tensor:
         """The base rate: a float, or per-run rates as a float64 tensor ``(R,)``."""
@@ -139,10 +140,11 @@ class SGDSettings:
 def sgd_settings(cfg, *, repeat: int = 1) -> SGDSettings:
     """The :class:`SGDSettings` of a teacher or student config: ``cfg.lr`` (or its per-run
     ``run_lrs``, repeated ``repeat`` times for a program of ``repeat`` groups of ``len(cfg.seeds)``
-    runs), ``lr_a_mult``, ``lr_schedule``, ``warmup``, ``steps``, ``batch`` and ``eval_every``."""
+    runs), ``lr_a_mult``, ``lr_schedule``, ``warmup``, ``steps``, ``batch``, ``eval_every`` and ``backend``."""
     lr = tuple(float(v) for v in cfg.run_lrs) * repeat if cfg.run_lrs else cfg.lr
     return SGDSettings(lr=lr, lr_a_mult=cfg.lr_a_mult, schedule=cfg.lr_schedule, warmup=cfg.warmup,
-                       steps=cfg.steps, batch=cfg.batch, eval_every=cfg.eval_every)
+                       steps=cfg.steps, batch=cfg.batch, eval_every=cfg.eval_every,
+                       backend=getattr(cfg, "backend", "auto"))
 
 
 def train(params: MLPParams, stream, steps: int, sgd: SGDSettings, *, loss, teacher=None, alpha=0.0, tau=1.0,
@@ -155,7 +157,7 @@ def train(params: MLPParams, stream, steps: int, sgd: SGDSettings, *, loss, teac
               start_step=start_step, on_block=on_block, every=sgd.eval_every, lr_a_mult=sgd.lr_a_mult,
               targets=targets)
     if sgd.batch == 1:
-        return train_online(params, stream, steps, sgd.rates(), **kw)
+        return train_online(params, stream, steps, sgd.rates(), backend=sgd.backend, **kw)
     return train_sgd(params, stream, steps, sgd.rates(), batch_size=sgd.batch, **kw)
 
 

@@ -161,6 +161,8 @@ CONFIG_ROWS = [
     ("teacher", ["lr=nan"], "lr"),
     ("teacher", ["lr=inf"], "lr"),
     ("teacher", ["device=tpu"], "device"),
+    ("teacher", ["backend=fast"], "backend"),
+    ("student", ["backend=native", "device=cuda"], "backend"),
     ("teacher", ["no_such_field=1"], "no_such_field"),
     ("teacher", ["intermediate=5"], "intermediate"),
     ("student", [f"width={BIG}"], "width"),

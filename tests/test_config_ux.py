@@ -266,7 +266,7 @@ def test_unknown_keys_name_the_closest_known_ones(kind, word, suggestion):
 
 
 def test_unknown_key_without_a_close_one_lists_the_keys():
-    with pytest.raises(ParameterError, match="known keys: batch, checkpoint_every, d,"):
+    with pytest.raises(ParameterError, match="known keys: backend, batch, checkpoint_every, d,"):
         _config("teacher", "zzz=1")
 
 

@@ -283,6 +283,23 @@ def test_graph_backend_replays_blocks_with_the_torch_backend_bits(shared):
     graphed_blocks().clear()
 
 
+def test_config_backend_field_reaches_the_block(monkeypatch):
+    """The configs' backend field (the block backends of simulate.blocked, listed without torch in
+    simulate.config) is what runner.train hands to train_online; at "auto" it leaves every hash alone."""
+    from infra.config import config_hash
+    from simulate import runner
+    from simulate.config import BLOCK_BACKENDS, TeacherConfig
+
+    assert BLOCK_BACKENDS == blocked.BACKENDS
+    seen = []
+    monkeypatch.setattr(runner, "train_online", lambda *a, **kw: seen.append(kw["backend"]))
+    for name in ("auto", "torch", "graph"):
+        cfg = TeacherConfig(d=8, k=2, width=16, steps=100, eval_every=50, checkpoint_every=100, backend=name)
+        runner.train(init_default(1, 16, 8, 2, generator=gen(0)), None, 10, runner.sgd_settings(cfg), loss="ce")
+    assert seen == ["auto", "torch", "graph"]
+    assert config_hash(TeacherConfig()) == "ef8f27bb023e"  # the hash before the field existed
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (benchmarks/gpu_checks.sh)")
 @pytest.mark.parametrize("backend", ["torch", "graph"])
 def test_cuda_backends_equal_the_cpu_reference(backend):
