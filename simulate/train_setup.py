@@ -16,7 +16,7 @@ from theory._checks import ParameterError, check_choice, check_int, check_real
 from .losses import LOSSES, labels_to_pm1, soft_targets, teacher_probs
 from .model import MLPParams, forward
 
-__all__ = ["teacher_rows", "check_train", "loss_kind", "make_targets", "per_run", "check_mult", "TrainSetup", "setup_training",
+__all__ = ["teacher_rows", "teacher_logits", "check_train", "loss_kind", "make_targets", "per_run", "check_mult", "TrainSetup", "setup_training",
            "blocked_decay_ok", "decay_check", "segments", "lr_steps", "TargetSchedule"]
 
 
@@ -173,15 +173,8 @@ class TrainSetup:
         t = self.teacher
         if t is None:
             return None
-        if not isinstance(t, MLPParams):
-            return t(x)
-        flat = x.reshape(-1, x.shape[-1]).to(t.W.dtype)
-        rows = teacher_rows(t.width, t.runs)
-        if t.runs == 1 or x.dim() == 2:
-            out = torch.cat([forward(t, flat[i:i + rows]) for i in range(0, flat.shape[0], rows)], 1)
-            out = out.reshape(t.runs, *x.shape[:-1], t.classes)
-            return out[0] if t.runs == 1 else out  # (N, C) | (R, N, C)
-        return torch.cat([forward(t, x[:, i:i + rows].to(t.W.dtype)) for i in range(0, x.shape[1], rows)], 1)
+        return teacher_logits(t, x) if isinstance(t, MLPParams) else t(x)
+
 
     def batch(self, sampler, n: int, g0: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Samples for ``n`` steps from global step ``g0``: ``x`` ``(n B, d)``/``(R, n B, d)`` and kernel targets."""
@@ -195,6 +188,19 @@ class TrainSetup:
         tgt = make_targets(self.loss, self.classes, labels=labels, teacher_logits=tl, alpha=alpha,
                            tau=tau, dtype=self.dtype, smoothing=self.smoothing)
         return x.to(self.dtype), tgt
+
+
+def teacher_logits(t: MLPParams, x: torch.Tensor) -> torch.Tensor:
+    """The logits of teacher ``t`` for ``x`` ``(N, d)``/``(R, N, d)``: ``(N, C)`` for a one-run teacher,
+    else ``(R, N, C)``, in row chunks of :func:`teacher_rows` (the chunks, hence the bits, of every
+    student program with this teacher)."""
+    flat = x.reshape(-1, x.shape[-1]).to(t.W.dtype)
+    rows = teacher_rows(t.width, t.runs)
+    if t.runs == 1 or x.dim() == 2:
+        out = torch.cat([forward(t, flat[i:i + rows]) for i in range(0, flat.shape[0], rows)], 1)
+        out = out.reshape(t.runs, *x.shape[:-1], t.classes)
+        return out[0] if t.runs == 1 else out  # (N, C) | (R, N, C)
+    return torch.cat([forward(t, x[:, i:i + rows].to(t.W.dtype)) for i in range(0, x.shape[1], rows)], 1)
 
 
 def setup_training(params, steps, lr, loss, teacher, alpha, tau, start_step, train, wd_W, wd_a, every, chunk,

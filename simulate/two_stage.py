@@ -27,14 +27,23 @@ import torch
 
 from theory._checks import ParameterError
 
+from .losses import labels_to_pm1
 from .model import MLPParams, forward
 from .sgd import summed_grads
 
-__all__ = ["STAGE1_ROWS", "stage_one_gradient", "auto_eta1", "stage_one", "support_recovery",
+__all__ = ["STAGE1_ROWS", "hinge_targets", "stage_one_gradient", "auto_eta1", "stage_one", "support_recovery",
            "majority", "first_stage_correlations"]
 
 #: Samples per chunk of the stage-1 batch: ``R x rows x m`` hidden activations stay below 2^24.
 STAGE1_ROWS = 1 << 24
+
+
+def hinge_targets(teacher: MLPParams | None, x: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+    """Stage 1's hinge targets ``(R, n)`` of samples ``x (R, n, d)``: the labels as +-1 (``teacher`` None),
+    or the teacher's scalar output (one run per student run), in chunks of 4096 samples."""
+    if teacher is None:
+        return labels_to_pm1(label, torch.float32)
+    return torch.cat([forward(teacher, x[:, i:i + 4096]) for i in range(0, x.shape[1], 4096)], 1)[..., 0]
 
 
 def stage_one_gradient(params: MLPParams, draw: Callable[[int], tuple[torch.Tensor, torch.Tensor]],

@@ -32,11 +32,10 @@ from theory._checks import ParameterError
 from . import data as D
 from .blocked import train_online
 from .checkpoints import CheckpointDir
-from .losses import labels_to_pm1
-from .model import MLPParams, forward
+from .model import MLPParams
 from .runner import Evaluator, TaskStream, init_params, parity_task
 from .sgd import train_sgd
-from .two_stage import first_stage_correlations, stage_one, support_recovery
+from .two_stage import first_stage_correlations, hinge_targets, stage_one, support_recovery
 from .two_stage_shared import shareable, train_shared
 from .two_stage_config import (
     ParityTwoStageStudentConfig, ParityTwoStageTeacherConfig, resolved,
@@ -153,7 +152,7 @@ def train_teacher(cfg: ParityTwoStageTeacherConfig, out, *, progress: bool = Tru
                          device=device)
     stages = resolved(cfg, d=cfg.d, k=cfg.k, width=cfg.width, supervision="labels")
     return _train(params, stages, d=cfg.d, k=cfg.k, stream=TaskStream(task, cfg.seeds, device), task=task,
-                  supervise=lambda x, label: labels_to_pm1(label, torch.float32), stage2_teacher=None, rd=rd,
+                  supervise=lambda x, label: hinge_targets(None, x, label), stage2_teacher=None, rd=rd,
                   config=config_to_dict(cfg), seeds=cfg.seeds, width=cfg.width, progress=progress, desc="teacher",
                   device=device, extra_summary={"kind": "parity-two-stage-teacher", "supervision": "labels",
                                                 "teacher_width": None})
@@ -203,13 +202,9 @@ def train_student(cfg: ParityTwoStageStudentConfig, out, *, progress: bool = Tru
         if cfg.supervision == "oneshot":
             first = final
 
-    def supervise(x, label):
-        if first is None:
-            return labels_to_pm1(label, torch.float32)
-        return torch.cat([forward(first, x[:, i:i + 4096]) for i in range(0, x.shape[1], 4096)], 1)[..., 0]
-
     stages = resolved(cfg, d=d, k=k, width=width, supervision=cfg.supervision)
-    return _train(params, stages, d=d, k=k, stream=TaskStream(task, cfg.seeds, device), task=task, supervise=supervise,
+    return _train(params, stages, d=d, k=k, stream=TaskStream(task, cfg.seeds, device), task=task,
+                  supervise=lambda x, label: hinge_targets(first, x, label),
                   stage2_teacher=final, rd=rd, config=config_to_dict(cfg), seeds=cfg.seeds, width=width,
                   progress=progress, desc=f"student ({cfg.supervision})", device=device,
                   extra_summary={"kind": "parity-two-stage-student", "supervision": cfg.supervision,
@@ -224,13 +219,22 @@ def train_students(student: ParityTwoStageStudentConfig, supervisions, dirs, *, 
     one program each); else one program each (a directory with a stage-1 checkpoint resumes from it)."""
     cfgs = list(configs) if configs is not None else [dataclasses.replace(student, supervision=s) for s in supervisions]
     claim = dict(overwrite=overwrite, allow_thread_change=allow_thread_change)
-    rds = [RunDir(d) for d in dirs]
-    plans = [rd.plan_for(c, **claim) for rd, c in zip(rds, cfgs)]  # refusals before any directory is touched
-    todo = [j for j, plan in enumerate(plans) if plan != "finished"]
-    if shareable([cfgs[j] for j in todo]) and all(plans[j] in ("start", "replace") for j in todo):
+    rds, todo = _shared_plan(cfgs, dirs, claim)
+    if todo is not None:
         _train_shared([cfgs[j] for j in todo], [rds[j] for j in todo], progress=progress, **claim)
         return rds
     return [train_student(c, d, progress=progress, **claim) for c, d in zip(cfgs, dirs)]
+
+
+def _shared_plan(cfgs, dirs, claim: dict) -> tuple[list[RunDir], list[int] | None]:
+    """The run directories of ``cfgs`` and, when the ones left to train can be ONE program (they differ
+    only in :data:`~simulate.two_stage_config.SHARED_FIELDS` and all start afresh), their indices; else
+    None. A refusal (a directory of another config) raises before any directory is touched."""
+    rds = [RunDir(d) for d in dirs]
+    plans = [rd.plan_for(c, **claim) for rd, c in zip(rds, cfgs)]
+    todo = [j for j, plan in enumerate(plans) if plan != "finished"]
+    shared = shareable([cfgs[j] for j in todo]) and all(plans[j] in ("start", "replace") for j in todo)
+    return rds, todo if shared else None
 
 
 def _train_shared(cfgs, rds, *, progress: bool, overwrite: bool, allow_thread_change: bool) -> None:
@@ -262,10 +266,8 @@ def train_teachers(cfgs, dirs, *, progress: bool = True, overwrite: bool = False
     """Teachers that differ only in ``B1`` and rates as ONE program when every directory to train starts
     afresh (:mod:`simulate.two_stage_shared`: the bits of one program each); else one program each."""
     claim = dict(overwrite=overwrite, allow_thread_change=allow_thread_change)
-    rds = [RunDir(d) for d in dirs]
-    plans = [rd.plan_for(c, **claim) for rd, c in zip(rds, cfgs)]
-    todo = [j for j, plan in enumerate(plans) if plan != "finished"]
-    if not (shareable([cfgs[j] for j in todo]) and all(plans[j] in ("start", "replace") for j in todo)):
+    rds, todo = _shared_plan(cfgs, dirs, claim)
+    if todo is None:
         return [train_teacher(c, d, progress=progress, **claim) for c, d in zip(cfgs, dirs)]
     cfg = cfgs[todo[0]]
     for j in todo:

@@ -31,10 +31,10 @@ from . import data as D
 from .blocked import default_block_size, train_online
 from .checkpoints import CheckpointDir
 from .losses import labels_to_pm1
-from .model import MLPParams, forward
+from .model import MLPParams
 from .runner import Evaluator, TaskStream, init_params, parity_task
-from .train_setup import teacher_rows
-from .two_stage import first_stage_correlations, stage_one, support_recovery
+from .train_setup import teacher_logits
+from .two_stage import first_stage_correlations, hinge_targets, stage_one, support_recovery
 from .two_stage_config import SHARED_FIELDS, resolved
 
 __all__ = ["SHARED_FIELDS", "shareable", "train_shared"]
@@ -102,29 +102,19 @@ def train_shared(cfgs: list, rds: list[RunDir], *, d: int, k: int, width: int, t
 
         def draw(m: int):
             x, label = own(m)
-            if first is None:
-                return x, labels_to_pm1(label, torch.float32)
-            return x, torch.cat([forward(first, x[:, i:i + 4096]) for i in range(0, x.shape[1], 4096)], 1)[..., 0]
+            return x, hinge_targets(first, x, label)
         return draw
 
     distilled = [j for j, sup in enumerate(sups) if sup != "labels"]
     final = teacher_params[1] if teacher_params is not None else None
-    rows_t = teacher_rows(final.width, n) if final is not None else 0
-
-    def teacher_out(xs: torch.Tensor) -> torch.Tensor:
-        """One member's ``(n, N, 1)``, chunked as :meth:`simulate.train_setup.TrainSetup.teacher_out` chunks
-        the member's own stacked teacher (one run: the flattened path)."""
-        if n == 1:
-            flat = xs.reshape(-1, xs.shape[-1])
-            return torch.cat([forward(final, flat[i:i + rows_t]) for i in range(0, flat.shape[0], rows_t)], 1)
-        return torch.cat([forward(final, xs[:, i:i + rows_t]) for i in range(0, xs.shape[1], rows_t)], 1)
 
     def targets(x: torch.Tensor) -> torch.Tensor:
-        """Per run ``(R, N, 1)``: ``y`` for labels runs, the final teacher's output for the others."""
+        """Per run ``(R, N, 1)``: ``y`` for labels runs, the final teacher's output for the others (as a
+        member's own program computes it: the same row chunks)."""
         out = torch.empty(x.shape[0], x.shape[1], 1, dtype=torch.float32, device=x.device)
         for j, s in enumerate(members):
             if j in distilled:
-                out[s] = teacher_out(x[s])
+                out[s] = teacher_logits(final, x[s]).reshape(n, x.shape[1], 1)
             else:
                 out[s, :, 0] = labels_to_pm1(task.labels(x[s]), torch.float32)
         return out
