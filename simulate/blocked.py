@@ -131,7 +131,7 @@ def _block_native(params: MLPParams, x, tgt, lr, loss_kind, train_W, train_b, tr
         G = torch.bmm(x, x.transpose(1, 2))
         U = torch.empty(R, T, m, dtype=W.dtype)
         p_r, p_t, g_r, u_r, u_t = T * m, m, T * T, T * m, m
-    per_t = 1 if loss_kind == 0 else C
+    per_t = (1, C, m)[loss_kind]  # hinge value, soft target over C classes, alignment target per unit
     tg_r = 0 if tgt.dim() == (1 if loss_kind == 0 else 2) else T * per_t
     F = torch.empty(R, T, C, dtype=W.dtype)
     gam = torch.empty(R, dtype=W.dtype)
@@ -149,6 +149,14 @@ def _block_native(params: MLPParams, x, tgt, lr, loss_kind, train_W, train_b, tr
     return F
 
 
+def _dense(params: MLPParams) -> None:
+    """Make ``params``' tensors contiguous (in place on the object): the native kernel and the CUDA graphs
+    write them through raw strides."""
+    for key in ("W", "b", "a"):
+        if not getattr(params, key).is_contiguous():
+            setattr(params, key, getattr(params, key).contiguous())
+
+
 def align_block_(params: MLPParams, x: torch.Tensor, targets: torch.Tensor, lr: torch.Tensor, *,
                  threads: int | None = None) -> None:
     """``T`` batch-1 SGD steps of ``W, b`` on the hidden-layer alignment loss ``1/2 ||relu(W x + b) - t||^2``
@@ -157,28 +165,14 @@ def align_block_(params: MLPParams, x: torch.Tensor, targets: torch.Tensor, lr: 
     ``a`` untouched, no weight decay). ``x`` ``(R, T, d)``, ``targets`` ``(R, T, m)``, ``lr`` ``(R, T)``;
     CPU tensors of ``params``' dtype (float32 or float64). Same iterates as the per-step loop up to
     floating-point rounding (tests/test_extraction.py)."""
-    W, b, a = params.W, params.b, params.a
-    R, m, d = W.shape
+    R, m, d = params.W.shape
     T = x.shape[-2]
     if x.shape != (R, T, d) or targets.shape != (R, T, m) or lr.shape != (R, T):
         raise ParameterError(f"align_block_ needs x (R, T, d) = {(R, T, d)}, targets (R, T, m) = {(R, T, m)} and "
                              f"lr (R, T); got {tuple(x.shape)}, {tuple(targets.shape)}, {tuple(lr.shape)}")
-    x, targets, lr = (v.to(W.dtype).contiguous() for v in (x, targets, lr))
-    for key in ("W", "b", "a"):
-        if not getattr(params, key).is_contiguous():
-            setattr(params, key, getattr(params, key).contiguous())
-    W, b, a = params.W, params.b, params.a
-    P = torch.bmm(x, W.transpose(1, 2))  # (R, T, m)
-    G = torch.bmm(x, x.transpose(1, 2))
-    U = torch.empty(R, T, m, dtype=W.dtype)
-    F = torch.empty(R, T, a.shape[1], dtype=W.dtype)
-    gam = torch.empty(R, dtype=W.dtype)
-    threads = threads or torch.get_num_threads()
-    split = m >= 4096 and R < 4 * threads
-    nthreads = threads if (split or R > 1) and R * m * T >= 50_000 else 1
-    _ckernel.call(W.dtype, R, T, m, a.shape[1], 2, True, True, False, P, T * m, m, G, T * T, b, a, U, T * m, m,
-                  targets, T * m, lr, 0.0, 0.0, F, gam, nthreads, split, 1.0)
-    W.baddbmm_(U.transpose(1, 2), x)
+    _dense(params)
+    x, targets, lr = (v.to(params.W.dtype).contiguous() for v in (x, targets, lr))
+    _block_native(params, x, targets, lr, 2, True, True, False, 0.0, 0.0, threads or torch.get_num_threads())
 
 
 def block_sgd_(
@@ -216,18 +210,14 @@ def block_sgd_(
         if dt not in (torch.float32, torch.float64) or params.classes > _ckernel.MAX_CLASSES:
             name = "torch"
     if name == "native":
-        for key in ("W", "b", "a"):
-            if not getattr(params, key).is_contiguous():
-                setattr(params, key, getattr(params, key).contiguous())
+        _dense(params)
         return _block_native(params, x.contiguous(), targets, lr, kind, train_W, train_b, train_a,
                              float(weight_decay_W), float(weight_decay_a), threads or torch.get_num_threads(),
                              lr_a_mult)
     if name == "graph":
         from .blocked_graph import graphed_blocks
 
-        for key in ("W", "b", "a"):  # a graph updates the tensors in place: they must be dense
-            if not getattr(params, key).is_contiguous():
-                setattr(params, key, getattr(params, key).contiguous())
+        _dense(params)  # a graph updates the tensors in place
         return graphed_blocks()(_block_torch, params, x, targets, lr, (kind, train_W, train_b, train_a, float(weight_decay_W),
                                                          float(weight_decay_a), lr_a_mult))
     fn = _block_torch

@@ -72,8 +72,8 @@ class _Captured:
 
 
 class GraphedBlocks:
-    """Captured blocks by shape, settings and parameter tensors (their storage addresses: a graph
-    writes into the tensors it was captured with). Only the latest parameter tensors' blocks are
+    """Captured blocks of one set of parameter tensors (their storage addresses: a graph writes into the
+    tensors it was captured with), by block shape and settings. Only the latest parameter tensors' blocks are
     kept: a call with other tensors (the next program) drops the graphs, buffers and references of
     the previous ones, so that a process training many programs does not accumulate them."""
 
@@ -84,13 +84,11 @@ class GraphedBlocks:
     def __call__(self, block, params: MLPParams, x, tgt, lr, settings: tuple) -> torch.Tensor:
         """The outputs ``F`` of ``block(W, b, a, x, tgt, lr, *settings)`` (the torch block of
         :mod:`simulate.blocked`, functional), with ``params`` updated in place to its results."""
-        key = (block, tuple(x.shape), tuple(tgt.shape), tuple(lr.shape), x.dtype, str(x.device), settings,
-               params.W.data_ptr(), params.b.data_ptr(), params.a.data_ptr(), tuple(params.W.shape),
-               tuple(params.a.shape))
-        owner = (params.W.data_ptr(), params.b.data_ptr(), params.a.data_ptr())
+        owner = (params.W.data_ptr(), params.b.data_ptr(), params.a.data_ptr())  # the tensors the graphs write
         if owner != self._owner:
             self._blocks.clear()
             self._owner = owner
+        key = (block, tuple(x.shape), tuple(tgt.shape), tuple(lr.shape), x.dtype, settings)  # this owner's shapes
         with torch.no_grad():
             captured = self._blocks.get(key)
             if captured is None:
