@@ -76,13 +76,13 @@ def _f1_left(tier: str, out: Path, progress: bool = False) -> Outcome:
         verdict = "FAIL"
     else:
         verdict = "INCONCLUSIVE"
-    reason = "two-shot vs " + "; ".join(f"{x.baseline} at d={x.d}: {x.ratio:.2f}x [{x.ci_lo:.2f}, {x.ci_hi:.2f}]"
-                                        for x in decisive.itertuples())
-    for name in ("equal-split", "progressive"):  # reported alongside, not decisive
-        alongside = table[table["strategy"] == name]
-        if len(alongside):
-            reason += f" (alongside, {name} vs " + "; ".join(
-                f"{x.baseline} at d={x.d}: {x.ratio:.2f}x [{x.ci_lo:.2f}, {x.ci_hi:.2f}]" for x in alongside.itertuples()) + ")"
+
+    def ratios(name: str) -> str:
+        return f"{name} vs " + "; ".join(f"{x.baseline} at d={x.d}: {x.ratio:.2f}x [{x.ci_lo:.2f}, {x.ci_hi:.2f}]"
+                                         for x in table[table["strategy"] == name].itertuples())
+
+    reason = ratios("two-shot") + "".join(f" (alongside, {ratios(name)})" for name in ("equal-split", "progressive")
+                                          if (table["strategy"] == name).any())  # reported, not decisive
     return Outcome(verdict, reason, {"rows": rows}, table, lambda p: _ratio_figure(table, p), _F1_SCALE[tier])
 
 
