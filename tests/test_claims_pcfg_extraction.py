@@ -8,9 +8,9 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+from claims_helpers import assert_reused, smoke_records
 
 from experiments.claims import load_claims
-from experiments.claims.ledger import VERDICTS
 from experiments.claims.pcfg_claims import SETUP as PCFG_SETUP
 from experiments.claims.pcfg_claims import student_config
 from experiments.claims.pcfg_extraction_claims import SETUP, SPEED, arm_name, arms, beats_verdict, diff_rows
@@ -108,17 +108,9 @@ def test_registered_as_transformer_claims_of_the_extraction_paper():
 
 @pytest.mark.slow
 def test_smoke_tier_end_to_end_and_reused(tmp_path):
-    from experiments.claims.verify import verify
-
-    recs = verify(list(IDS), "smoke", tmp_path, progress=False)
-    assert [r["id"] for r in recs] == list(IDS)
-    for r in recs:
-        assert r["status"] == "done" and r["verdict"] in VERDICTS, r.get("traceback")
-        assert (tmp_path / r["csv"]).is_file() and (tmp_path / r["figure"]).stat().st_size > 10_000
+    recs = smoke_records(IDS, tmp_path, min_figure_bytes=10_000)
     rows = recs[0]["numbers"]["rows"]
     assert [(x["better"], x["baseline"], x["seeds"]) for x in rows] == [
         ("extraction[1]@60", "oneshot@60", 2), ("extraction[1,2]@120", "oneshot@120", 2)]
     assert all(0.0 < x["median_better"] <= 1.0 and x["ci_lo"] <= x["diff"] <= x["ci_hi"] for x in rows)
-    again = verify(list(IDS), "smoke", tmp_path, progress=False)   # every run reused: same numbers, fast
-    assert [r["reason"] for r in again] == [r["reason"] for r in recs]
-    assert sum(r["seconds"] for r in again) < 0.5 * sum(r["seconds"] for r in recs)
+    assert_reused(IDS, tmp_path, recs)  # every run reused: same numbers, fast

@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from claims_helpers import assert_reused, smoke_records
 
 from experiments.claims import load_claims
-from experiments.claims.ledger import PAPERS, VERDICTS
+from experiments.claims.ledger import PAPERS
 from experiments.claims.transformer_parity_claims import (
     CHANGED, RHO, SETUP, all_above, attention_rows, attention_verdict, paired_ratios, spearman,
     student_configs, teacher_config,
@@ -156,15 +157,7 @@ def test_the_claims_are_registered_as_transformer_claims_with_their_quotes():
 
 @pytest.mark.slow
 def test_smoke_tier_end_to_end_and_reused(tmp_path):
-    from experiments.claims.verify import verify
-
-    records = verify(list(IDS), "smoke", tmp_path, progress=False)
-    assert [r["id"] for r in records] == list(IDS)
-    for r in records:
-        assert r["status"] == "done" and r["verdict"] in VERDICTS, r.get("traceback")
-        assert (tmp_path / r["csv"]).is_file() and (tmp_path / r["figure"]).stat().st_size > 10_000
+    records = smoke_records(IDS, tmp_path, min_figure_bytes=10_000)
     f13 = records[0]["numbers"]["ratios"]
     assert [(x["baseline"], x["faster"], x["pairs"]) for x in f13] == [("ce", "two-shot", 4), ("oneshot", "two-shot", 4)]
-    again = verify(list(IDS), "smoke", tmp_path, progress=False)     # every run is reused: same numbers, fast
-    assert [r["reason"] for r in again] == [r["reason"] for r in records]
-    assert sum(r["seconds"] for r in again) < 0.5 * sum(r["seconds"] for r in records)
+    assert_reused(IDS, tmp_path, records)  # every run is reused: same numbers, fast
