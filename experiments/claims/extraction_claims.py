@@ -385,4 +385,5 @@ register(Claim(
     Rule(_F3_STAT.format(base="two-shot") + " Runs shared with ex-f3a-beats-oneshot.",
          f"'Similar' is within a factor {BAND:g}: PASS if the two-shot / extraction interval lies inside "
          f"[1/{BAND:g}, {BAND:g}]; FAIL if it is disjoint from that range; otherwise INCONCLUSIVE.", FIXED),
-    lambda tier, out, progress=False: _f3(tier, out, progress, "progressive")))
+    lambda tier, out, progress=False: _f3(tier, out, progress, "progressive"),
+    run_dirs=("ex-f3a-beats-oneshot",)))

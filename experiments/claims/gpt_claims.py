@@ -264,7 +264,8 @@ register(Claim(
          "(2000 resamples, seed 0).",
          "PASS if the interval lies above 0 at all three levels; FAIL if it lies at or below 0 at any level; "
          "otherwise INCONCLUSIVE.", FIXED),
-    _r7_progressive))
+    _r7_progressive,
+    run_dirs=("gpt-shared",)))
 
 register(Claim(
     "gpt-r7-gap-shrinks", "R7 (Figures 30-31): the gap between progressive and one-shot distillation is smaller "
@@ -278,4 +279,5 @@ register(Claim(
          "PASS if the interval lies above 0; FAIL if it lies at or below 0; otherwise INCONCLUSIVE (a gap that "
          "is negative at both levels and less negative at level 4 also counts as above 0: the rule tests the "
          "ordering, claim gpt-r7-progressive-beats-oneshot the sign).", FIXED),
-    _r7_shrinks))
+    _r7_shrinks,
+    run_dirs=("gpt-shared",)))

@@ -73,7 +73,13 @@ class Outcome:
 @dataclass(frozen=True)
 class Claim:
     """One claim: ``id`` (short, unique, ``[a-z0-9-]``), ``title``, ``kind`` (theory | mlp | transformer),
-    its :class:`Source` and :class:`Rule`, and ``run(tier, out, progress) -> Outcome``."""
+    its :class:`Source` and :class:`Rule`, and ``run(tier, out, progress) -> Outcome``, called with
+    ``out = OUT/runs/<id>``.
+
+    ``run_dirs``: the directories below ``OUT/runs`` that ``run`` trains into or reads (default: ``(id,)``).
+    Claims sharing a directory (e.g. ``pcfg-shared``) run one after another in one worker of
+    ``icurr verify --jobs N``; a claim that touches a directory it does not declare is recorded as an error
+    (:mod:`.guard`), so a wrong declaration cannot let two workers train one run."""
 
     id: str
     title: str
@@ -81,6 +87,12 @@ class Claim:
     source: Source
     rule: Rule
     run: Callable[..., Outcome]
+    run_dirs: tuple[str, ...] = ()
+
+    @property
+    def dirs(self) -> tuple[str, ...]:
+        """The run directories this claim may use (:attr:`run_dirs`, else its own id)."""
+        return self.run_dirs or (self.id,)
 
 
 #: Every registered claim, by id, in registration order.
@@ -99,6 +111,9 @@ def register(claim: Claim) -> Claim:
         raise ParameterError(f"claim {claim.id}: paper must be one of {', '.join(PAPERS)}, got {claim.source.paper!r}")
     if not isinstance(claim.rule, Rule) or not (claim.rule.statistic and claim.rule.decision and claim.rule.fixed):
         raise ParameterError(f"claim {claim.id}: a decision rule (statistic, decision, date fixed) is required")
+    if not isinstance(claim.run_dirs, tuple) or any(not d or set(d) - set("abcdefghijklmnopqrstuvwxyz0123456789-")
+                                                    for d in claim.run_dirs):
+        raise ParameterError(f"claim {claim.id}: run_dirs must be a tuple of names of [a-z0-9-], got {claim.run_dirs!r}")
     if claim.kind not in ("theory", "mlp", "transformer"):
         raise ParameterError(f"claim {claim.id}: kind must be theory, mlp or transformer, got {claim.kind!r}")
     CLAIMS[claim.id] = claim

@@ -205,7 +205,8 @@ register(Claim(
          f"similar' read as within a factor {ALIKE:g}; tau = 1 reported alongside.",
          f"PASS if both intervals lie inside [{1 / ALIKE:g}, {ALIKE:g}]; FAIL if either lies wholly outside it; "
          "otherwise INCONCLUSIVE.", FIXED),
-    lambda tier, out, progress=False: _f14(tier, out, progress, _f14_alike)))
+    lambda tier, out, progress=False: _f14(tier, out, progress, _f14_alike),
+    run_dirs=("f14-hard-labels",)))
 
 register(Claim(
     "f14-temperature-one-slower", "Figure 14: a teacher temperature of 1 makes two-shot students learn slower "
@@ -216,7 +217,8 @@ register(Claim(
          "reported alongside.",
          "PASS if the interval lies above 1 (tau = 1 slower); FAIL if it lies at or below 1; otherwise INCONCLUSIVE.",
          FIXED),
-    lambda tier, out, progress=False: _f14(tier, out, progress, _f14_one)))
+    lambda tier, out, progress=False: _f14(tier, out, progress, _f14_one),
+    run_dirs=("f14-hard-labels",)))
 
 
 # ------------------------------------------------------------------ Figure 8: students 10x wider

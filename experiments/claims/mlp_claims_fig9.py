@@ -215,4 +215,5 @@ register(Claim(
          "alongside.",
          "PASS if the ratio is lower at the higher rate for every seed; FAIL if it is at least as high for every "
          "seed; otherwise INCONCLUSIVE.", FIXED),
-    lambda tier, out, progress=False: _f9_probes(tier, out, progress, _f9_degree1)))
+    lambda tier, out, progress=False: _f9_probes(tier, out, progress, _f9_degree1),
+    run_dirs=("f9-degree23-gap",)))

@@ -345,7 +345,8 @@ register(Claim(
          "and the steps at which each level's decision accuracy reaches 90% reported alongside.",
          "PASS if in every teacher run every level spikes and the peaks are at least the margin apart; FAIL if "
          "in no run; otherwise INCONCLUSIVE.", FIXED),
-    _c1))
+    _c1,
+    run_dirs=("hier-shared",)))
 
 register(Claim(
     "hier-progressive-faster", "Hierarchical parity: progressive distillation teaches a smaller student faster "
@@ -359,7 +360,8 @@ register(Claim(
          "seed) pairs (3 x 5 at the cpu tier), 95% percentile bootstrap interval over the pairs (2000 resamples, "
          "seed 0); 99% and cross-entropy students reported alongside.",
          "PASS if the interval lies above 1; FAIL if it lies at or below 1; otherwise INCONCLUSIVE.", FIXED),
-    _c2))
+    _c2,
+    run_dirs=("hier-shared",)))
 
 register(Claim(
     "hier-two-checkpoints-in-transition", "Hierarchical parity: (3, T)-progressive from two in-transition "
@@ -375,4 +377,5 @@ register(Claim(
          "seed) pairs with 95% bootstrap intervals: A = p2-c / p3-in for the three c; B = p2-early / p3-out.",
          "PASS if all three A intervals lie above 1 and B's does not; FAIL if any A interval lies at or below 1 "
          "or B's lies above 1; otherwise INCONCLUSIVE.", FIXED),
-    _c3))
+    _c3,
+    run_dirs=("hier-shared",)))

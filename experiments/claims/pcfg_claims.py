@@ -333,7 +333,8 @@ register(Claim(
          "of one teacher run, as Figure 4 plots one).", FIXED,
          "2026-11-30, after the first smoke-tier run (before any cpu-tier run): 'phase 2 starts after the first "
          "logged step' added, as a smoke teacher with no plateau (phase 2 from its first logged step) passed."),
-    _phases))
+    _phases,
+    run_dirs=("pcfg-shared",)))
 
 
 # ------------------------------------------------------------------ R4: the inflection checkpoint is best for (2, T)
@@ -392,4 +393,5 @@ register(Claim(
          "gets there counts as infinite. One-shot and ce reported alongside.",
          "PASS if both intervals (plateau, after) lie above 1; FAIL if either lies at or below 1; otherwise "
          "INCONCLUSIVE.", FIXED),
-    _r4))
+    _r4,
+    run_dirs=("pcfg-shared",)))

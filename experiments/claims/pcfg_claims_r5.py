@@ -76,7 +76,8 @@ register(Claim(
          "the paper reports (its line 196 reads a lower M_close as less use of outside context).",
          "PASS if all 8 decisive intervals lie below 0; FAIL if any lies at or above 0; otherwise INCONCLUSIVE.",
          FIXED),
-    _r5_measures))
+    _r5_measures,
+    run_dirs=("pcfg-shared",)))
 
 
 def _r5_probe(tier: str, out: Path, progress: bool = False) -> Outcome:
@@ -130,4 +131,5 @@ register(Claim(
          "student minus that of the one-shot / ce student, paired by seed, 95% bootstrap interval (2000 resamples, "
          "seed 0). Per level, and the teacher untrained (step 0) and trained (the same probe), reported alongside.",
          "PASS if both intervals lie above 0; FAIL if either lies at or below 0; otherwise INCONCLUSIVE.", FIXED),
-    _r5_probe))
+    _r5_probe,
+    run_dirs=("pcfg-shared",)))

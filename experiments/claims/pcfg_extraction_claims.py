@@ -238,7 +238,8 @@ register(Claim(
          "accuracy (one-shot / extraction, Figure 4a's earlier rise) reported alongside.",
          "PASS if the interval lies above 0 at every budget; FAIL if it lies at or below 0 at any budget; otherwise "
          "INCONCLUSIVE.", FIXED),
-    _f4ab))
+    _f4ab,
+    run_dirs=("pcfg-shared",)))
 
 
 # ------------------------------------------------------------------ Figure 4c: the layer ablation
@@ -278,4 +279,5 @@ register(Claim(
          "0); single layer minus one-shot reported alongside.",
          "PASS if both intervals (more layers - single layer, more layers - one-shot) lie above 0; FAIL if either "
          "lies at or below 0; otherwise INCONCLUSIVE.", FIXED),
-    _f4c))
+    _f4c,
+    run_dirs=("pcfg-shared",)))

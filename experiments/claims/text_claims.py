@@ -285,7 +285,8 @@ register(Claim(
          "PASS if phase 2 starts after the first logged step and after 5% of training and phase 1 falls <= 10% of "
          "the total, phase 2 spans <= 30% of training and falls >= 40%, and phase 3 falls >= 5% at a mean rate <= "
          "1/3 of phase 2's; otherwise FAIL (an exact check of one teacher run, as Figure 6 plots one).", FIXED),
-    _phases))
+    _phases,
+    run_dirs=("text-shared",)))
 
 
 # ------------------------------------------------------------------ (b) M_robust peaks at C_1, then falls
@@ -337,7 +338,8 @@ register(Claim(
          "PASS if the peak lies in phase 2 (and before the last measured step), M_robust(smallest n) falls by at "
          "least 20% of its peak value by the end, and the ratio to the largest n is lower at the end than at the "
          "peak; otherwise FAIL (an exact check of one teacher run, as Figure 6 plots one).", FIXED),
-    _mrobust))
+    _mrobust,
+    run_dirs=("text-shared",)))
 
 
 # ------------------------------------------------------------------ (c) progressive beats one-shot and ce
@@ -378,4 +380,5 @@ register(Claim(
          "the budget (fixed held-out blocks and masks), median over seeds of equal-split minus that of one-shot / ce, "
          "paired by seed, 95% bootstrap interval (2000 resamples, seed 0).",
          "PASS if both intervals lie above 0; FAIL if either lies at or below 0; otherwise INCONCLUSIVE.", FIXED),
-    _progressive))
+    _progressive,
+    run_dirs=("text-shared",)))

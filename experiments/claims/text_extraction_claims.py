@@ -90,4 +90,5 @@ register(Claim(
          "end of the budget, median over seeds of extraction minus one-shot, paired by seed, 95% bootstrap interval "
          "(2000 resamples, seed 0); extraction minus equal-split reported alongside.",
          "PASS if the interval lies above 0; FAIL if it lies at or below 0; otherwise INCONCLUSIVE.", FIXED),
-    _extraction))
+    _extraction,
+    run_dirs=("text-shared",)))

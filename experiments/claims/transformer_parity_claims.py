@@ -329,7 +329,8 @@ register(Claim(
          "Off-support attention and the support's share of the path attention reported alongside.",
          f"A run tracks if rho >= {RHO} and the rise is positive. PASS if every run tracks; FAIL if none does; "
          "otherwise INCONCLUSIVE.", FIXED),
-    _f11))
+    _f11,
+    run_dirs=("tf-f13-two-shot-faster",)))
 
 
 # ------------------------------------------------------------------ R6 / Figure 10 (a): more heads
@@ -377,7 +378,8 @@ register(Claim(
          "PASS if every interval lies above 1; FAIL if any lies at or below 1; otherwise INCONCLUSIVE.", FIXED,
          CHANGED + "The first run's verdict was INCONCLUSIVE: 1 / 16 heads inf [nan, inf] (no 1-head run reached 95%, "
          "so every resampled ratio is infinite), 4 / 16 heads 2.71 [2.71, inf]."),
-    _r6))
+    _r6,
+    run_dirs=("tf-f13-two-shot-faster",)))
 
 
 # ------------------------------------------------------------------ Curriculum Extraction, Figure 3b
@@ -402,4 +404,5 @@ register(Claim(
          "(extraction against progressive, which the ledger's issue asks for); the decision is unchanged."),
     lambda tier, out, progress=False: _student_claim(tier, out, progress, ("ce", "oneshot", "two-shot", "extraction"),
                                                      (("oneshot", "extraction"), ("ce", "extraction"),
-                                                      ("two-shot", "extraction")), 1)))
+                                                      ("two-shot", "extraction")), 1),
+    run_dirs=("tf-f13-two-shot-faster",)))
