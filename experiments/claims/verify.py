@@ -121,7 +121,7 @@ def verify(ids, tier: str, out, *, report_out=None, progress: bool = True, jobs:
         records = []
         for claim in claims:
             records.append(run_claim(claim, tier, out, report, progress))
-            _write(report, records, tier, time.time() - t_all, fresh)
+            _write(report, records, tier, time.time() - t_all, fresh, 1)
         return records
     return _parallel(claims, tier, out, report, jobs, fresh, t_all)
 
@@ -149,11 +149,12 @@ def _parallel(claims, tier: str, out: Path, report: Path, jobs: int, fresh: bool
             log.info("claims %s: %s (%d of %d done, %.0f s)", ", ".join(r["id"] for r in recs),
                      ", ".join(r.get("verdict") or "ERROR" for r in recs), len(done), len(claims),
                      time.time() - t_all)
-            _write(report, [done[c.id] for c in claims if c.id in done], tier, time.time() - t_all, fresh)
+            _write(report, [done[c.id] for c in claims if c.id in done], tier, time.time() - t_all, fresh, jobs)
     return [done[c.id] for c in claims]
 
 
 def _init_worker(threads: int, level: int) -> None:
+    _die_with_parent()
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import torch
 
@@ -161,15 +162,34 @@ def _init_worker(threads: int, level: int) -> None:
     logging.basicConfig(level=level, format="%(message)s")
 
 
+def _die_with_parent() -> None:
+    """On Linux, a worker is killed when ``icurr verify`` dies (SIGKILL included), so that a rerun never
+    trains a run that an orphaned worker is still writing."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the line above
+        os._exit(1)
+
+
 def _run_group(ids, tier: str, out: str, report: str) -> list[dict]:
     claims = load_claims()
     return [run_claim(claims[i], tier, out, report) for i in ids]
 
 
-def _write(report: Path, records: list[dict], tier: str, wall: float, fresh: bool = True) -> None:
-    meta = {"tier": tier, "wall_seconds": round(wall, 1), "from_scratch": fresh,
+def _write(report: Path, records: list[dict], tier: str, wall: float, fresh: bool, jobs: int) -> None:
+    meta = {"tier": tier, "jobs": jobs, "wall_seconds": round(wall, 1), "from_scratch": fresh,
             "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "machine": f"{platform.machine()}, {platform.processor() or platform.platform()}", "claims": records}
+            "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} CPUs, "
+                       f"{platform.processor() or platform.platform()}", "claims": records}
     atomic_write_text(report / "claims.json", json.dumps(meta, indent=2, default=str) + "\n")
     atomic_write_text(report / "CLAIMS.md", render_markdown(meta))
 
@@ -185,7 +205,9 @@ def render_markdown(meta: dict) -> str:
     count = {v: sum(r.get("verdict") == v for r in recs) for v in ("PASS", "FAIL", "INCONCLUSIVE")}
     errors = sum(r.get("status") == "error" for r in recs)
     lines = ["# Claims ledger", "",
-             f"Built by `icurr verify --tier {meta['tier']}` ({meta['written']}, {meta['wall_seconds']:.0f} s wall in "
+             f"Built by `icurr verify --tier {meta['tier']}"
+             + (f" --jobs {meta['jobs']}" if meta.get("jobs", 1) > 1 else "")
+             + f"` ({meta['written']}, {meta['wall_seconds']:.0f} s wall in "
              + ("all, from scratch" if meta.get("from_scratch", True) else
                 "all, reusing the finished runs of an earlier build (each claim's own time is in `claims.json`)")
              + f"; {meta['machine']}). Each claim is the paper's statement; its decision rule was fixed in code "
