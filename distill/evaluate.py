@@ -157,7 +157,8 @@ class Evaluator:
         acc = nonterminal_probe_accuracy(self.embed_fn(model), train, test, levels,
                                          generator=generator(0, Stream.PROBE_TRAIN, self.device), **kw)
         if self._probe_base is None:
-            embed = position_token_features(self.task.vocab_size)
+            embed = position_token_features(self.task.vocab_size,
+                                            max(train.tokens.shape[1], test.tokens.shape[1]))
             self._probe_base = nonterminal_probe_accuracy(embed, train, test, levels,
                                                           generator=generator(0, Stream.PROBE_TRAIN, self.device),
                                                           **kw)[0]

@@ -185,17 +185,21 @@ def nonterminal_probe_accuracy(
     return np.stack(cols, axis=1)
 
 
-def position_token_features(vocab_size: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """The probe's baseline representation: ``embed(tokens, valid) -> (1, B, T, vocab_size + T)``, the
+def position_token_features(vocab_size: int, max_len: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The probe's baseline representation: ``embed(tokens, valid) -> (1, B, T, vocab_size + max_len)``, the
     one-hot token beside the one-hot position (zeros at padding). A probe on these features reads what
     the surface string alone gives (token identities and where they stand, mixed across positions by
-    the probe's own attention); a model's probe accuracy above it is structure the model computed."""
-    vocab_size = check_int("vocab_size", vocab_size, 1)
+    the probe's own attention); a model's probe accuracy above it is structure the model computed.
+    ``max_len`` fixes the width, so that sets padded to different lengths T <= max_len (a probe's
+    train and test sentences) give features of one width."""
+    vocab_size, max_len = check_int("vocab_size", vocab_size, 1), check_int("max_len", max_len, 1)
 
     def embed(tokens: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         b, t = tokens.shape
+        if t > max_len:
+            raise ParameterError(f"tokens must have at most max_len = {max_len} positions, got {t}")
         tok = nn.functional.one_hot(tokens.long().clamp(0, vocab_size - 1), vocab_size).float()
-        pos = torch.eye(t, device=tokens.device).expand(b, t, t)
+        pos = torch.eye(t, max_len, device=tokens.device).expand(b, t, max_len)
         return (torch.cat([tok, pos], dim=-1) * valid[..., None].float()).unsqueeze(0)
 
     return embed

@@ -418,7 +418,7 @@ def test_position_token_baseline_reads_the_surface_and_nothing_more():
         bnd = (torch.rand(n, 2, t, generator=g) < 0.4) & valid[:, None]
         return SimpleNamespace(tokens=tokens, valid=valid, ancestors=anc, boundary=bnd)
 
-    embed = position_token_features(5)
+    embed = position_token_features(5, 10)
     train, test = data(10), data(11)
     f = embed(test.tokens[:2], test.valid[:2])
     assert f.shape == (1, 2, 10, 15) and torch.equal(f[0, 0, 3, :5], torch.eye(5)[test.tokens[0, 3]])
@@ -429,6 +429,33 @@ def test_position_token_baseline_reads_the_surface_and_nothing_more():
     assert acc.shape == (1, 2) and acc[0, 0] > 0.95, acc
     n0 = int(test.boundary[:, 0].sum())
     assert abs(acc[0, 1] - 1 / 3) < 4 * math.sqrt(2 / 9 / n0), acc
+
+
+def test_position_token_baseline_takes_train_and_test_sets_of_different_lengths():
+    """A probe's train and test sentences are padded to their own longest sentence: the baseline's width is
+    fixed by max_len, so a test set one position shorter than the train set is probed (the cpu tier's
+    pcfg-r5-nonterminal-probe once failed here with 'subscript d has size 72 ... 71'), and at equal lengths the
+    features are the one-hot position of width T as before."""
+    from distill.probes import position_token_features
+
+    g = gen(3)
+    n, levels = 64, 2
+
+    def parsed(t):
+        tokens = torch.randint(0, 4, (n, t), generator=g)
+        anc = torch.stack([tokens % 2, tokens % 3], dim=1)            # (N, levels, T): labels read off the token
+        return SimpleNamespace(tokens=tokens, valid=torch.ones(n, t, dtype=torch.bool), ancestors=anc,
+                               boundary=torch.ones(n, levels, t, dtype=torch.bool))
+
+    train, test = parsed(12), parsed(11)
+    embed = position_token_features(4, 12)
+    assert embed(test.tokens, test.valid).shape == (1, n, 11, 16)
+    acc = nonterminal_probe_accuracy(embed, train, test, [0, 1], n_classes=[2, 3], generator=gen(4), steps=100)
+    assert acc.shape == (1, 2) and (acc > 0.9).all(), acc
+    with pytest.raises(ParameterError, match="tokens must have at most max_len = 10 positions, got 11"):
+        position_token_features(4, 10)(test.tokens, test.valid)
+    same = position_token_features(4, 11)(test.tokens, test.valid)[0, :, :, 4:]
+    assert torch.equal(same, torch.eye(11).expand(n, 11, 11))
 
 
 def test_probe_mixing_weights_follow_d3():
