@@ -386,4 +386,4 @@ register(Claim(
          f"'Similar' is within a factor {BAND:g}: PASS if the two-shot / extraction interval lies inside "
          f"[1/{BAND:g}, {BAND:g}]; FAIL if it is disjoint from that range; otherwise INCONCLUSIVE.", FIXED),
     lambda tier, out, progress=False: _f3(tier, out, progress, "progressive"),
-    run_dirs=("ex-f3a-beats-oneshot",)))
+    run_dirs=(_SHARED,)))

@@ -265,7 +265,7 @@ register(Claim(
          "PASS if the interval lies above 0 at all three levels; FAIL if it lies at or below 0 at any level; "
          "otherwise INCONCLUSIVE.", FIXED),
     _r7_progressive,
-    run_dirs=("gpt-shared",)))
+    run_dirs=(_SHARED,)))
 
 register(Claim(
     "gpt-r7-gap-shrinks", "R7 (Figures 30-31): the gap between progressive and one-shot distillation is smaller "
@@ -280,4 +280,4 @@ register(Claim(
          "is negative at both levels and less negative at level 4 also counts as above 0: the rule tests the "
          "ordering, claim gpt-r7-progressive-beats-oneshot the sign).", FIXED),
     _r7_shrinks,
-    run_dirs=("gpt-shared",)))
+    run_dirs=(_SHARED,)))

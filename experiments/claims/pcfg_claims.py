@@ -334,7 +334,7 @@ register(Claim(
          "2026-11-30, after the first smoke-tier run (before any cpu-tier run): 'phase 2 starts after the first "
          "logged step' added, as a smoke teacher with no plateau (phase 2 from its first logged step) passed."),
     _phases,
-    run_dirs=("pcfg-shared",)))
+    run_dirs=(_SHARED,)))
 
 
 # ------------------------------------------------------------------ R4: the inflection checkpoint is best for (2, T)
@@ -394,4 +394,4 @@ register(Claim(
          "PASS if both intervals (plateau, after) lie above 1; FAIL if either lies at or below 1; otherwise "
          "INCONCLUSIVE.", FIXED),
     _r4,
-    run_dirs=("pcfg-shared",)))
+    run_dirs=(_SHARED,)))

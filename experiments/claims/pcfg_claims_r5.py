@@ -77,7 +77,7 @@ register(Claim(
          "PASS if all 8 decisive intervals lie below 0; FAIL if any lies at or above 0; otherwise INCONCLUSIVE.",
          FIXED),
     _r5_measures,
-    run_dirs=("pcfg-shared",)))
+    run_dirs=(_SHARED,)))
 
 
 def _r5_probe(tier: str, out: Path, progress: bool = False) -> Outcome:
@@ -132,4 +132,4 @@ register(Claim(
          "seed 0). Per level, and the teacher untrained (step 0) and trained (the same probe), reported alongside.",
          "PASS if both intervals lie above 0; FAIL if either lies at or below 0; otherwise INCONCLUSIVE.", FIXED),
     _r5_probe,
-    run_dirs=("pcfg-shared",)))
+    run_dirs=(_SHARED,)))

@@ -239,7 +239,7 @@ register(Claim(
          "PASS if the interval lies above 0 at every budget; FAIL if it lies at or below 0 at any budget; otherwise "
          "INCONCLUSIVE.", FIXED),
     _f4ab,
-    run_dirs=("pcfg-shared",)))
+    run_dirs=(_SHARED,)))
 
 
 # ------------------------------------------------------------------ Figure 4c: the layer ablation
@@ -280,4 +280,4 @@ register(Claim(
          "PASS if both intervals (more layers - single layer, more layers - one-shot) lie above 0; FAIL if either "
          "lies at or below 0; otherwise INCONCLUSIVE.", FIXED),
     _f4c,
-    run_dirs=("pcfg-shared",)))
+    run_dirs=(_SHARED,)))

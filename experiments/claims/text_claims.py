@@ -286,7 +286,7 @@ register(Claim(
          "the total, phase 2 spans <= 30% of training and falls >= 40%, and phase 3 falls >= 5% at a mean rate <= "
          "1/3 of phase 2's; otherwise FAIL (an exact check of one teacher run, as Figure 6 plots one).", FIXED),
     _phases,
-    run_dirs=("text-shared",)))
+    run_dirs=(_SHARED,)))
 
 
 # ------------------------------------------------------------------ (b) M_robust peaks at C_1, then falls
@@ -339,7 +339,7 @@ register(Claim(
          "least 20% of its peak value by the end, and the ratio to the largest n is lower at the end than at the "
          "peak; otherwise FAIL (an exact check of one teacher run, as Figure 6 plots one).", FIXED),
     _mrobust,
-    run_dirs=("text-shared",)))
+    run_dirs=(_SHARED,)))
 
 
 # ------------------------------------------------------------------ (c) progressive beats one-shot and ce
@@ -381,4 +381,4 @@ register(Claim(
          "paired by seed, 95% bootstrap interval (2000 resamples, seed 0).",
          "PASS if both intervals lie above 0; FAIL if either lies at or below 0; otherwise INCONCLUSIVE.", FIXED),
     _progressive,
-    run_dirs=("text-shared",)))
+    run_dirs=(_SHARED,)))

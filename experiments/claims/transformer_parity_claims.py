@@ -330,7 +330,7 @@ register(Claim(
          f"A run tracks if rho >= {RHO} and the rise is positive. PASS if every run tracks; FAIL if none does; "
          "otherwise INCONCLUSIVE.", FIXED),
     _f11,
-    run_dirs=("tf-f13-two-shot-faster",)))
+    run_dirs=(_SHARED,)))
 
 
 # ------------------------------------------------------------------ R6 / Figure 10 (a): more heads
@@ -379,7 +379,7 @@ register(Claim(
          CHANGED + "The first run's verdict was INCONCLUSIVE: 1 / 16 heads inf [nan, inf] (no 1-head run reached 95%, "
          "so every resampled ratio is infinite), 4 / 16 heads 2.71 [2.71, inf]."),
     _r6,
-    run_dirs=("tf-f13-two-shot-faster",)))
+    run_dirs=(_SHARED,)))
 
 
 # ------------------------------------------------------------------ Curriculum Extraction, Figure 3b
@@ -405,4 +405,4 @@ register(Claim(
     lambda tier, out, progress=False: _student_claim(tier, out, progress, ("ce", "oneshot", "two-shot", "extraction"),
                                                      (("oneshot", "extraction"), ("ce", "extraction"),
                                                       ("two-shot", "extraction")), 1),
-    run_dirs=("tf-f13-two-shot-faster",)))
+    run_dirs=(_SHARED,)))
