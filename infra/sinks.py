@@ -13,14 +13,19 @@ hash): it is chosen by the environment, read once per :class:`infra.runloop.RunL
 Every row :meth:`RunLoop.log` appends to a directory is written once: each numeric value (not
 ``step``, ``run``, ``seed``; bools, strings and non-finite values left out) as a scalar at the
 row's ``step``, one TensorBoard run per run of the program (``<dir>/run<r>/``, tag = the metrics column), so that
-TensorBoard overlays the seeds; W&B and MLflow get ``<column>/run<r>``. The packages are imported
-only when a sink is asked for; a missing one raises a one-line ``ParameterError`` naming its extra.
+TensorBoard overlays the seeds; W&B and MLflow get one run per run directory, named after it, with
+metrics ``<column>/run<r>`` (:class:`_Wandb`, :class:`_Mlflow`: a resumed program continues its run).
+The packages are imported only when a sink is asked for; a missing one raises a one-line
+``ParameterError`` naming its extra.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import math
 import os
+import time
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -106,7 +111,7 @@ def _scalars(row: Mapping[str, Any]) -> dict[str, float]:
 
 
 class _TensorBoard:
-    def __init__(self, where: Path, config, start: int) -> None:
+    def __init__(self, run_dir: Path, where: Path, config, start: int) -> None:
         self.cls, self.where, self.start, self.writers = _import("tensorboard"), where, start, {}
 
     def write(self, rows) -> None:
@@ -130,33 +135,92 @@ def _flat(rows) -> dict[int, dict[str, float]]:
     return by_step
 
 
-class _Wandb:  # not exercised by the tests (no wandb here)
-    def __init__(self, where: Path, config, start: int) -> None:
+def _run_key(where: Path) -> str:
+    """A stable id for the sink of log folder ``where``: the same folder (a resumed program) gives the
+    same id, two folders two ids (W&B run ids allow letters, digits, ``-`` and ``_``)."""
+    return "icurr-" + hashlib.sha256(str(Path(where).resolve()).encode()).hexdigest()[:16]
+
+
+class _Wandb:
+    """One W&B run per run directory, named after it, with a stable id (:func:`_run_key`), so that a
+    resumed program continues its run (``resume="allow"``); the runs of one program are open side by
+    side (``reinit="create_new"``). W&B's files go to the log folder; ``WANDB_MODE=offline`` keeps
+    everything local. A resumed run's rows below W&B's step counter were sent before the kill (a
+    resumed run reproduces them bit for bit) and are not sent again."""
+
+    def __init__(self, run_dir: Path, where: Path, config, start: int) -> None:
         wandb = _import("wandb")
         where.mkdir(parents=True, exist_ok=True)
-        self.run = wandb.init(dir=str(where), name=where.name, id=where.name, resume="allow", config=dict(config),
-                              project=os.environ.get("WANDB_PROJECT", "implicit-curriculum"), reinit=True)
+        self.run = wandb.init(dir=str(where), name=Path(run_dir).name, id=_run_key(where), resume="allow",
+                              config=dict(config), reinit="create_new",
+                              project=os.environ.get("WANDB_PROJECT") or "implicit-curriculum",
+                              settings=wandb.Settings(console="off", quiet=True))
 
     def write(self, rows) -> None:
+        done = int(getattr(self.run, "step", 0) or 0)
         for step, values in sorted(_flat(rows).items()):
-            self.run.log(values, step=step)
+            if step >= done:
+                self.run.log(values, step=step)
 
     def close(self) -> None:
         self.run.finish()
 
 
-class _Mlflow:  # not exercised by the tests (no mlflow here)
-    def __init__(self, where: Path, config, start: int) -> None:
+def _params(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """A config dict as MLflow parameters: nested keys dotted (``teacher.width``), values as JSON text
+    (at most 6000 characters, MLflow's limit)."""
+    out: dict[str, str] = {}
+    for k, v in config.items():
+        if isinstance(v, Mapping):
+            out.update(_params(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = json.dumps(v, default=str)[:6000]
+    return out
+
+
+class _Mlflow:
+    """One MLflow run per run directory in experiment ``$MLFLOW_EXPERIMENT_NAME`` (default
+    ``implicit-curriculum``) of the tracking URI MLflow is set to, named after the directory, its
+    config as parameters. The run is tagged with its log folder's key (``icurr.log_key``,
+    :func:`_run_key`) and the last step it holds (``icurr.last_step``): a resumed program finds its
+    run again and does not send twice the rows it sent before the kill. Metrics go in batches."""
+
+    def __init__(self, run_dir: Path, where: Path, config, start: int) -> None:
         mlflow = _import("mlflow")
+        from mlflow.entities import Param
+
         self.client = mlflow.tracking.MlflowClient()
-        exp = self.client.get_experiment_by_name("implicit-curriculum")
-        exp_id = exp.experiment_id if exp else self.client.create_experiment("implicit-curriculum")
-        self.run_id = self.client.create_run(exp_id, run_name=where.name).info.run_id
+        name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or "implicit-curriculum"
+        exp = self.client.get_experiment_by_name(name)
+        exp_id = exp.experiment_id if exp else self.client.create_experiment(name)
+        key = _run_key(where)
+        found = self.client.search_runs([exp_id], filter_string=f"tags.`icurr.log_key` = '{key}'", max_results=1)
+        if found:
+            run = found[0]
+            self.run_id = run.info.run_id
+            self.done = int(run.data.tags.get("icurr.last_step", -1))
+            self.client.update_run(self.run_id, status="RUNNING")
+        else:
+            self.run_id = self.client.create_run(exp_id, run_name=Path(run_dir).name,
+                                                 tags={"icurr.log_key": key, "icurr.log_dir": str(where),
+                                                       "icurr.run_dir": str(run_dir)}
+                                                 ).info.run_id
+            self.done = -1
+            params = [Param(k, v) for k, v in _params(dict(config)).items()]
+            for i in range(0, len(params), 100):  # MLflow takes at most 100 parameters a call
+                self.client.log_batch(self.run_id, params=params[i:i + 100])
 
     def write(self, rows) -> None:
-        for step, values in sorted(_flat(rows).items()):
-            for k, v in values.items():
-                self.client.log_metric(self.run_id, k.replace("/", "."), v, step=step)
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, v, now, step) for step, values in sorted(_flat(rows).items()) if step > self.done
+                   for k, v in values.items()]
+        for i in range(0, len(metrics), 1000):  # MLflow takes at most 1000 metrics a call
+            self.client.log_batch(self.run_id, metrics=metrics[i:i + 1000])
+        if metrics:
+            self.done = max(m.step for m in metrics)
+            self.client.set_tag(self.run_id, "icurr.last_step", str(self.done))
 
     def close(self) -> None:
         self.client.set_terminated(self.run_id)
@@ -189,5 +253,6 @@ class MetricsSinks:
 
 def open_sinks(names: Sequence[str], run_dirs, configs, *, start: int = 0) -> MetricsSinks:
     """The sinks ``names`` for each run directory (configs parallel), the program going on from ``start``."""
-    return MetricsSinks([[_CLASSES[n](log_dir_for(d), c, start) for n in names] for d, c in zip(run_dirs, configs)])
+    return MetricsSinks([[_CLASSES[n](Path(d), log_dir_for(d), c, start) for n in names]
+                         for d, c in zip(run_dirs, configs)])
 
