@@ -4,5 +4,5 @@
 directories of ``DIR`` (through :mod:`infra.store`) and writes ``report.md``, a self-contained
 ``report.html`` and one PNG (200 dpi) + PDF + CSV per figure: strategies (Figure 1, left), the implicit curriculum
 (Figure 2), theory alone (zeta_i and the Fourier gap against the paper's statements) and scaling in
-d with bootstrap confidence intervals (:func:`reports.fit.fit_exponent`).
+d with t-intervals over seeds (:func:`reports.fit.fit_exponent`).
 """

@@ -161,17 +161,17 @@ def _theory(out: Path, theory_d: int, gap_ks, gap_ds) -> Section:
     return sec
 
 
-def _scaling(out: Path, results: pd.DataFrame, target: int, n_boot: int, rng: np.random.Generator) -> Section:
+def _scaling(out: Path, results: pd.DataFrame, target: int) -> Section:
     sec = Section("scaling", "Scaling in d",
-                  f"Samples to {target}% test accuracy vs d (log-log), fitted exponent with a 95% bootstrap "
-                  "interval over seeds, beside the exponent theory.bounds predicts.")
+                  f"Samples to {target}% test accuracy vs d (log-log), fitted exponent with a 95% t-interval "
+                  "over seeds (the spread of the per-seed slopes), beside the exponent theory.bounds predicts.")
     points = D.scaling_points(results, target)
     if D.fittable(points).empty:
         sec.note = (f"Scaling in d: left out (needs samples_to_{target} of one strategy at two or more values "
                     "of d; this directory has " + (f"d = {sorted(int(v) for v in points['d'].unique())}" if not points.empty
                                                    else "none") + ").")
         return sec
-    fits = D.exponent_table(points, n_boot=n_boot, rng=rng)
+    fits = D.exponent_table(points)
     sec.csvs += [_write_csv(out, "scaling.csv", points), _write_csv(out, "scaling_fits.csv", fits)]
     F.plot_scaling(points, fits, out / "scaling.png")
     sec.figure = "scaling.png"
@@ -344,7 +344,7 @@ def build_report(results_dir, out_dir, *, target: int = 95, n_boot: int = 1000, 
         for name, make in (("strategies", lambda: _strategies(out, metrics, results)),
                            ("curriculum", lambda: _curriculum(out, metrics, results)),
                            ("theory", lambda: _theory(out, theory_d, gap_ks, gap_ds)),
-                           ("scaling in d", lambda: _scaling(out, results, target, n_boot, rng)),
+                           ("scaling in d", lambda: _scaling(out, results, target)),
                            ("batch/width", lambda: _batch_width(out, results, target, frontier_delta, frontier_tau))):
             step(name)
             sections.append(make())

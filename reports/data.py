@@ -257,15 +257,16 @@ def fittable(points: pd.DataFrame) -> pd.DataFrame:
     return ok[n_d >= 2]
 
 
-def exponent_table(points: pd.DataFrame, *, n_boot: int, rng: np.random.Generator) -> pd.DataFrame:
-    """Fitted exponent of ``samples ~ d^p`` with its bootstrap interval, per (strategy, k), beside
+def exponent_table(points: pd.DataFrame) -> pd.DataFrame:
+    """Fitted exponent of ``samples ~ d^p`` with its 95% interval over seeds (:func:`reports.fit.fit_exponent`),
+    per (strategy, k), beside
     the exponent of :data:`PREDICTED` (where theory names one) and the runs left out (never reached)."""
     from .fit import fit_exponent
 
     rows = []
     ok = fittable(points)
     for (strategy, k), grp in ok.groupby(["strategy", "k"], sort=True):
-        fit = fit_exponent(grp["d"], grp["samples"].astype(float), grp["seed_key"], n_boot=n_boot, rng=rng)
+        fit = fit_exponent(grp["d"], grp["samples"].astype(float), grp["seed_key"])
         allpts = points[(points["strategy"] == strategy) & (points["k"] == k)]
         bound, label = PREDICTED.get(strategy, (None, ""))
         pred = bound(int(grp["d"].max()), int(k), **({"eps": 0.05, "delta": 0.05} if bound is progressive_upper

@@ -1,15 +1,27 @@
-"""Power-law exponents with bootstrap confidence intervals: ``y ~ C x^p`` fitted in log-log space.
+"""Power-law exponents with confidence intervals: ``y ~ C x^p`` fitted in log-log space.
 
-:func:`fit_exponent` fits ``log y = log C + p log x`` by least squares and gives a percentile
-bootstrap interval for ``p``. With ``seeds`` given, the bootstrap resamples seeds (a seed keeps all
-of its points, so runs that share a seed across ``x`` stay paired); without them, it resamples the
-points within each distinct ``x`` (stratified), so every resample keeps every ``x``.
+:func:`fit_exponent` fits ``log y = log C + p log x`` by least squares (the exponent is the pooled
+slope) and gives a ``level`` t-interval for ``p``:
+
+* **seed-t** (``seeds`` given, at least two of them with two distinct ``x``): runs that share a seed
+  across ``x`` form a cluster; the standard error is the spread of the per-seed slopes,
+  ``sd(p_s) / sqrt(G)`` over the G seeds, with ``G - 1`` degrees of freedom. It allows any seed effect
+  on level and slope; for seeds observed at the same ``x`` the pooled slope is the mean of the p_s, and
+  the interval is exact for normal per-seed slopes.
+* **ols-t** (otherwise: independent points): the classical least-squares standard error with
+  ``n - 2`` degrees of freedom (exact for independent normal errors of ``log y``).
+
+Why not a bootstrap: a percentile bootstrap over seeds covered a planted exponent 75% / 83% / 92% of
+the time with 3 / 5 / 15 seeds (its variance lacks the factor ``G / (G - 1)`` and its quantiles are
+normal, not t), and one within each ``x`` 85-90% with 3-5 points per ``x``, where these intervals
+cover 94-97% (``tests/test_reports.py`` measures both at a fixed seed).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 
 from theory._checks import ParameterError
 
@@ -18,7 +30,7 @@ __all__ = ["ExponentFit", "fit_exponent", "loglog_slope"]
 
 @dataclass(frozen=True)
 class ExponentFit:
-    """A fitted exponent ``p`` of ``y ~ C x^p`` and its bootstrap interval ``[lo, hi]``."""
+    """A fitted exponent ``p`` of ``y ~ C x^p`` and its ``level`` interval ``[lo, hi]`` (module doc)."""
 
     exponent: float
     lo: float
@@ -26,12 +38,15 @@ class ExponentFit:
     log_const: float  # log C (natural log)
     n_points: int
     n_x: int  # distinct x values
-    n_boot: int
     level: float
+    method: str  # "seed-t", "ols-t" (module doc) or a bootstrap's name
+    df: int = 0  # t methods: degrees of freedom of the quantile (0: no error estimate, the interval is infinite)
+    n_boot: int = 0  # bootstrap methods: resamples
 
     def as_dict(self) -> dict:
         return {"exponent": self.exponent, "ci_lo": self.lo, "ci_hi": self.hi, "log_const": self.log_const,
-                "n_points": self.n_points, "n_x": self.n_x, "n_boot": self.n_boot, "level": self.level}
+                "n_points": self.n_points, "n_x": self.n_x, "level": self.level, "ci_method": self.method,
+                "ci_df": self.df, "n_boot": self.n_boot}
 
 
 def loglog_slope(x, y) -> tuple[float, float]:
@@ -58,47 +73,38 @@ def _check_inputs(x, y, seeds):
     return x, y, seeds
 
 
-def _resample_by_seed(seeds, rng: np.random.Generator) -> np.ndarray:
-    labels = list(dict.fromkeys(seeds.tolist()))
-    picks = rng.integers(0, len(labels), len(labels))
-    index = {lab: np.flatnonzero(seeds == lab) for lab in labels}
-    return np.concatenate([index[labels[i]] for i in picks])
+def _per_seed_slopes(x, y, seeds) -> np.ndarray:
+    """The slope of every seed observed at two or more distinct ``x``."""
+    out = []
+    for lab in dict.fromkeys(seeds.tolist()):
+        rows = seeds == lab
+        if np.unique(x[rows]).size >= 2:
+            out.append(loglog_slope(x[rows], y[rows])[0])
+    return np.asarray(out)
 
 
-def _resample_within_x(x, rng: np.random.Generator) -> np.ndarray:
-    parts = []
-    for value in np.unique(x):
-        rows = np.flatnonzero(x == value)
-        parts.append(rows[rng.integers(0, rows.size, rows.size)])
-    return np.concatenate(parts)
+def _ols_se(x, y, slope: float, intercept: float) -> float:
+    lx, ly = np.log(x), np.log(y)
+    resid = ly - (intercept + slope * lx)
+    return float(np.sqrt(resid @ resid / (x.size - 2) / np.sum((lx - lx.mean()) ** 2)))
 
 
-def fit_exponent(x, y, seeds=None, *, n_boot: int = 2000, rng: np.random.Generator, level: float = 0.95
-                 ) -> ExponentFit:
-    """Fit ``y ~ C x^p``; ``[lo, hi]`` is the ``level`` percentile bootstrap interval of ``p``.
-
-    ``seeds``: one label per point (resampled as clusters when there are at least two seeds; see
-    the module doc). ``rng`` must be a :class:`numpy.random.Generator` (explicit, so that reports
-    are reproducible). Resamples that keep only one distinct ``x`` are skipped; the interval is
-    taken over the rest (``n_boot`` of the result counts the kept ones).
-    """
-    if not isinstance(rng, np.random.Generator):
-        raise ParameterError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    if not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise ParameterError(f"n_boot must be an integer >= 1, got {n_boot!r}")
+def fit_exponent(x, y, seeds=None, *, level: float = 0.95) -> ExponentFit:
+    """Fit ``y ~ C x^p``: the least-squares exponent and its ``level`` t-interval, over seeds (one label
+    per point in ``seeds``) or over independent points (module doc)."""
     if not 0 < level < 1:
         raise ParameterError(f"level must be in (0, 1), got {level!r}")
     x, y, seeds = _check_inputs(x, y, seeds)
     slope, intercept = loglog_slope(x, y)
-    by_seed = seeds is not None and len(set(seeds.tolist())) >= 2
-    boots = []
-    for _ in range(int(n_boot)):
-        rows = _resample_by_seed(seeds, rng) if by_seed else _resample_within_x(x, rng)
-        if np.unique(x[rows]).size >= 2:
-            boots.append(loglog_slope(x[rows], y[rows])[0])
-    if not boots:
-        lo = hi = slope
+    slopes = _per_seed_slopes(x, y, seeds) if seeds is not None else np.empty(0)
+    if slopes.size >= 2:
+        method, df, se = "seed-t", slopes.size - 1, float(np.std(slopes, ddof=1) / np.sqrt(slopes.size))
     else:
-        tail = 100 * (1 - level) / 2
-        lo, hi = (float(v) for v in np.percentile(boots, [tail, 100 - tail]))
-    return ExponentFit(slope, lo, hi, intercept, int(x.size), int(np.unique(x).size), len(boots), float(level))
+        method, df = "ols-t", x.size - 2
+        se = _ols_se(x, y, slope, intercept) if df > 0 else np.inf
+    if df > 0:
+        half = float(stats.t.ppf((1 + level) / 2, df)) * se
+        lo, hi = slope - half, slope + half
+    else:
+        lo, hi = -np.inf, np.inf
+    return ExponentFit(slope, lo, hi, intercept, int(x.size), int(np.unique(x).size), float(level), method, int(df))

@@ -103,17 +103,18 @@ def _b1(out, points, fits, cs, teacher_losses, lines, scale, criterion) -> Secti
     return sec
 
 
-def _total(out, total, cs, n_boot, rng) -> Section:
+def _total(out, total, cs) -> Section:
     sec = Section("scaling_two_stage_total", f"{TITLE}: samples to test loss eps (Algorithm 1)",
                   "Total samples B1 T1 + B2 x (stage-2 steps to test hinge loss <= eps) at B1* vs d, median over "
-                  "seeds with interquartile bars; fit with a bootstrap over seeds. Predicted: progressive 2 (Theorem "
+                  "seeds with interquartile bars; fit with a 95% t-interval over seeds (the spread of the per-seed slopes). "
+                  "Predicted: progressive 2 (Theorem "
                   "B.1(1)), labels max(k-1, 2) (Lemma B.7), one-shot max(min(2c, k-1), 2) (Theorem B.1(2)'s lower "
                   "bound with the d^2 stage 2 every supervision shares). The figure draws the largest teacher width.")
     summary = S.total_summary(total)
     if summary.empty or summary["median"].notna().sum() == 0:
         sec.note = f"{TITLE}, samples to loss eps: left out (no evaluation at B1* with samples_to_eps)."
         return sec
-    fits = S.total_fits(total, cs, n_boot=n_boot, rng=rng)
+    fits = S.total_fits(total, cs)
     lines = S.predicted_lines(total, "total", cs)
     _csv(out, "scaling_two_stage_total.csv", total, sec)
     _csv(out, "scaling_two_stage_total_summary.csv", summary, sec)
@@ -198,10 +199,11 @@ def _display(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _online(out, scaling_dir, online, n_boot, rng) -> Section:
+def _online(out, scaling_dir, online) -> Section:
     sec = Section("scaling_online", f"{TITLE}: online SGD",
                   "Online-SGD students (OUT/online) vs d: samples to 95% test accuracy and to test loss eps, median "
-                  "with interquartile bars, fit with a bootstrap over seeds. No theorem is about online SGD: labels "
+                  "with interquartile bars, fit with a 95% t-interval over seeds (the spread of the per-seed slopes). No "
+                  "theorem is about online SGD: labels "
                   "(ce, teacher) borrow d^(k-1) (Section 3.2), progressive d^2 (Theorem B.1(1)), one-shot "
                   "min(2c, k-1) (Theorem B.1(2)) with c fitted from these teachers' final losses.")
     if online.empty:
@@ -209,8 +211,8 @@ def _online(out, scaling_dir, online, n_boot, rng) -> Section:
         return sec
     points = online_points(online)
     losses = online_teacher_losses(online)
-    cs = S.loss_exponents(losses, ["k"], n_boot=n_boot, rng=rng) if not losses.empty else pd.DataFrame()
-    fits = online_fits(points, cs, n_boot=n_boot, rng=rng)
+    cs = S.loss_exponents(losses, ["k"]) if not losses.empty else pd.DataFrame()
+    fits = online_fits(points, cs)
     if fits.empty:
         sec.note = f"{TITLE}, online SGD: left out (no strategy reached its target at two or more d)."
         return sec
@@ -255,12 +257,12 @@ def online_teacher_losses(results: pd.DataFrame) -> pd.DataFrame:
     return out.drop_duplicates(["k", "d", "teacher_width", "seed"]).reset_index(drop=True)
 
 
-def online_fits(points: pd.DataFrame, cs: pd.DataFrame, *, n_boot: int, rng: np.random.Generator) -> pd.DataFrame:
+def online_fits(points: pd.DataFrame, cs: pd.DataFrame) -> pd.DataFrame:
     """:func:`reports.data.exponent_table` per measure; one-shot's prediction ``min(2c, k-1)`` (Theorem B.1(2))
     with c fitted from the online teachers' losses (per k); ``consistent``."""
     parts = []
     for measure, pts in points.groupby("measure", sort=False) if not points.empty else []:
-        fits = D.exponent_table(pts, n_boot=n_boot, rng=rng)
+        fits = D.exponent_table(pts)
         if not fits.empty:
             parts.append(fits.assign(measure=measure))
     if not parts:
@@ -303,7 +305,7 @@ def scaling_sections(out: Path, scaling_dir: Path, *, n_boot: int, rng: np.rando
                             note=f"{TITLE}, Algorithm 1: left out (no {scaling_dir / 'searches'}/*/search.json). "
                                  + scale)]
     else:
-        cs = (S.loss_exponents(teachers, ["k", "teacher_width"], n_boot=n_boot, rng=rng) if not teachers.empty
+        cs = (S.loss_exponents(teachers, ["k", "teacher_width"]) if not teachers.empty
               else pd.DataFrame())
         fits = S.b1_fits(points, cs, n_boot=n_boot, rng=rng)
         rules = {s["setting"].get("success", "recovery_and_loss") for s in searches}
@@ -316,5 +318,5 @@ def scaling_sections(out: Path, scaling_dir: Path, *, n_boot: int, rng: np.rando
         criterion = (f"B1*: the smallest grid B1 at which at least {_once(points['target_rate'])} of the seeds "
                      f"succeed ({rule[rules.pop()] if len(rules) == 1 else by_k}); units: samples per stage-1 step.")
         sections = [_b1(out, points, fits, cs, teachers, S.predicted_lines(points, "B1", cs), scale, criterion),
-                    _total(out, S.total_points(searches), cs, n_boot, rng), _teacher_width(out, points)]
-    return sections + [_online(out, scaling_dir, online, n_boot, rng)]
+                    _total(out, S.total_points(searches), cs), _teacher_width(out, points)]
+    return sections + [_online(out, scaling_dir, online)]

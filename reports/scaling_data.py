@@ -14,14 +14,13 @@ Fits (``y ~ C d^p``, natural logs, :func:`reports.fit.fit_exponent` machinery):
   resolution, not curvature of the law. A bracket without a failing B1 (not censored) reaches down
   to the grid value below B1*. Censored searches (``above``: B1* > grid max; ``below``: B1* <= grid
   min) are left out of the fits and counted (``n_censored``), as are their total samples.
-* **Total samples to loss eps** at B1*: per seed; bootstrap over seeds (seed i is the same pair of
-  student seed i and teacher run i at every d); seeds that never reached eps are counted.
-  Simulated coverage of a planted slope: about 0.8 with 5 seeds (the percentile bootstrap over few
-  clusters is narrow), so a "no" of the totals is weaker evidence than a nominal 95% one; the bracket
-  bootstrap of an exact power law covers it nearly always (conservative).
+* **Total samples to loss eps** at B1*: per seed; a t-interval over seeds (seed i is the same pair of
+  student seed i and teacher run i at every d; :func:`reports.fit.fit_exponent`'s seed-t: the spread
+  of the per-seed slopes, G - 1 degrees of freedom); seeds that never reached eps are counted. The
+  bracket bootstrap of an exact power law covers it nearly always (conservative).
 * **Teacher loss exponent c**: ``final_loss ~ d^-c``; teachers at different d share no samples (a seed
-  names other streams at each d), so the bootstrap resamples the runs within each d. Zero losses are
-  left out and counted; a teacher of zero loss at every d has every c: ``c = inf``.
+  names other streams at each d), so the points are independent: ols-t. Zero losses are left out and
+  counted; a teacher of zero loss at every d has every c: ``c = inf``.
 """
 from __future__ import annotations
 
@@ -139,8 +138,8 @@ def teacher_points(scaling_dir) -> pd.DataFrame:
     return df.dropna(subset=["k", "d", "final_loss"]).reset_index(drop=True) if not df.empty else df
 
 
-def loss_exponents(losses: pd.DataFrame, keys: list[str], *, n_boot: int, rng: np.random.Generator) -> pd.DataFrame:
-    """``c`` of ``final_loss ~ d^-c`` per group of ``keys`` (bootstrap within each d): ``c, c_lo, c_hi,
+def loss_exponents(losses: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """``c`` of ``final_loss ~ d^-c`` per group of ``keys`` (95% ols-t interval): ``c, c_lo, c_hi,
     n_points, n_zero, d_values``; ``c = inf`` when the loss is 0 at every d but one."""
     rows = []
     for key, g in losses.groupby(keys, dropna=False, sort=True) if not losses.empty else []:
@@ -148,7 +147,7 @@ def loss_exponents(losses: pd.DataFrame, keys: list[str], *, n_boot: int, rng: n
         row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
         row.update(n_zero=int(len(g) - len(pos)), d_values=",".join(map(str, sorted(g["d"].astype(int).unique()))))
         if pos["d"].nunique() >= 2:
-            fit = fit_exponent(pos["d"], pos["final_loss"], n_boot=n_boot, rng=rng)
+            fit = fit_exponent(pos["d"], pos["final_loss"])
             row.update(c=-fit.exponent, c_lo=-fit.hi, c_hi=-fit.lo, n_points=fit.n_points)
         elif row["n_zero"]:
             row.update(c=math.inf, c_lo=math.inf, c_hi=math.inf, n_points=len(g))
@@ -245,7 +244,7 @@ def bracket_fit(d, lo, hi, *, n_boot: int, rng: np.random.Generator, level: floa
     tail = 100 * (1 - level) / 2
     lo_p, hi_p = np.percentile(boots, [tail, 100 - tail])
     return ExponentFit(slope, float(lo_p), float(hi_p), intercept, int(d.size), int(np.unique(d).size),
-                       int(n_boot), float(level))
+                       float(level), "bracket-bootstrap", n_boot=int(n_boot))
 
 
 def bound_side(quantity: str, supervision: str) -> str:
@@ -306,13 +305,13 @@ def b1_fits(points: pd.DataFrame, cs: pd.DataFrame, *, n_boot: int, rng: np.rand
     return pd.DataFrame(rows)
 
 
-def total_fits(points: pd.DataFrame, cs: pd.DataFrame, *, n_boot: int, rng: np.random.Generator) -> pd.DataFrame:
-    """Exponent of samples to loss eps per setting (bootstrap over seeds) with the prediction."""
+def total_fits(points: pd.DataFrame, cs: pd.DataFrame) -> pd.DataFrame:
+    """Exponent of samples to loss eps per setting (95% seed-t interval) with the prediction."""
     rows = []
     for key, g in points.groupby(KEYS, dropna=False, sort=True) if not points.empty else []:
         ok = g[(g["censored"] == "") & (g["samples"] > 0)]
         if ok["d"].nunique() >= 2:
-            fit = fit_exponent(ok["d"], ok["samples"], ok["seed"].astype(str), n_boot=n_boot, rng=rng)
+            fit = fit_exponent(ok["d"], ok["samples"], ok["seed"].astype(str))
             n_cens = int(g.loc[g["censored"] != "", "d"].nunique())
             rows.append(_fit_row(key, "total", fit, ok["d"], n_cens, cs,
                                  {"n_not_reached": int(g.loc[g["censored"] == "", "samples"].isna().sum())}))

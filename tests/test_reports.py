@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from icurr.cli import main
 from reports import data as D
@@ -41,26 +42,67 @@ def test_fit_exponent_recovers_power():
     rng = np.random.default_rng(1)
     d = np.repeat([10, 20, 40, 80, 160], 5)
     seeds = np.tile(np.arange(5), 5)
+    exact = fit_exponent(d, 3.0 * d ** 2.0, seeds)
+    assert exact.exponent == pytest.approx(2.0, abs=1e-12) and exact.log_const == pytest.approx(np.log(3.0))
+    assert exact.hi - exact.lo == pytest.approx(0, abs=1e-9) and exact.method == "seed-t" and exact.df == 4
     y = 3.0 * d ** 2.0 * np.exp(rng.normal(0, 0.2, d.size))
-    fit = fit_exponent(d, y, seeds, n_boot=500, rng=np.random.default_rng(0))
-    assert fit.lo <= 2.0 <= fit.hi
-    assert fit.lo <= fit.exponent <= fit.hi and fit.hi - fit.lo < 0.5
-    same = fit_exponent(d, y, seeds, n_boot=500, rng=np.random.default_rng(0))
-    assert (same.lo, same.hi) == (fit.lo, fit.hi)  # reproducible from the generator
-    within = fit_exponent(d, y, n_boot=300, rng=np.random.default_rng(0))  # stratified resampling
-    assert within.lo <= 2.0 <= within.hi
+    fit = fit_exponent(d, y, seeds)
+    assert fit.lo <= 2.0 <= fit.hi and fit.lo <= fit.exponent <= fit.hi and fit.hi - fit.lo < 0.5
+    within = fit_exponent(d, y)  # independent points
+    assert within.method == "ols-t" and within.df == d.size - 2 and within.lo <= 2.0 <= within.hi
+
+
+def test_fit_exponent_intervals_by_hand():
+    """seed-t: the pooled slope is the mean of the per-seed slopes (same x for every seed) and the half-width
+    t_{G-1} sd / sqrt(G); ols-t: scipy's least-squares standard error with n - 2 degrees of freedom."""
+    rng = np.random.default_rng(3)
+    d = np.tile([8.0, 16, 32, 64], 6)
+    seeds = np.repeat(list("abcdef"), 4)
+    y = np.exp(0.5 + (1.5 + np.repeat(rng.normal(0, 0.2, 6), 4)) * np.log(d) + rng.normal(0, 0.1, d.size))
+    slopes = [np.polyfit(np.log(d[seeds == s]), np.log(y[seeds == s]), 1)[0] for s in "abcdef"]
+    fit = fit_exponent(d, y, seeds, level=0.9)
+    half = stats.t.ppf(0.95, 5) * np.std(slopes, ddof=1) / np.sqrt(6)
+    assert fit.exponent == pytest.approx(np.mean(slopes), rel=1e-12)
+    assert (fit.lo, fit.hi) == pytest.approx((np.mean(slopes) - half, np.mean(slopes) + half), rel=1e-12)
+    ref = stats.linregress(np.log(d), np.log(y))
+    ols = fit_exponent(d, y, level=0.9)
+    half = stats.t.ppf(0.95, d.size - 2) * ref.stderr
+    assert (ols.exponent, ols.lo, ols.hi) == pytest.approx((ref.slope, ref.slope - half, ref.slope + half), rel=1e-10)
+    # a seed seen at one d adds nothing to the spread; with one usable seed the points count as independent
+    one = fit_exponent([8, 16, 8], [1.0, 3.0, 2.0], ["a", "a", "b"])
+    assert one.method == "ols-t" and one.df == 1
+    two = fit_exponent([8, 16], [1.0, 3.0])
+    assert two.df == 0 and (two.lo, two.hi) == (-np.inf, np.inf)  # two points: no error estimate
+
+
+@pytest.mark.parametrize("seeded", [True, False])
+def test_fit_exponent_intervals_cover_a_planted_exponent_at_their_level(seeded):
+    """Monte Carlo at a fixed seed: 400 planted power laws (5 d values, 5 seeds with their own level and slope, or
+    independent points); a 95% interval must cover the planted exponent 95% of the time, within 3 binomial standard
+    deviations (0.011). Measured: 96.75% and 95.75%; the percentile bootstrap this replaced covered 84% and
+    90.5% of the same draws."""
+    rng = np.random.default_rng(0)
+    d = np.tile([12.0, 18, 24, 36, 48], 5)
+    seeds = np.repeat(np.arange(5), 5) if seeded else None
+    hits = 0
+    for _ in range(400):
+        level, slope = (np.repeat(rng.normal(0, 0.3, 5), 5), 2.0 + np.repeat(rng.normal(0, 0.1, 5), 5)) if seeded \
+            else (0.0, 2.0)
+        y = np.exp(1 + level + slope * np.log(d) + rng.normal(0, 0.2, d.size))
+        fit = fit_exponent(d, y, seeds)
+        hits += fit.lo <= 2.0 <= fit.hi
+    assert abs(hits / 400 - 0.95) <= 3 * np.sqrt(0.95 * 0.05 / 400)
 
 
 def test_fit_exponent_errors_name_parameter():
-    rng = np.random.default_rng(0)
-    with pytest.raises(ParameterError, match="rng"):
-        fit_exponent([1, 2], [1, 2], rng=0)
     with pytest.raises(ParameterError, match="x must hold at least two"):
-        fit_exponent([3, 3], [1, 2], rng=rng)
+        fit_exponent([3, 3], [1, 2])
     with pytest.raises(ParameterError, match="y must be"):
-        fit_exponent([1, 2], [1, float("nan")], rng=rng)
-    with pytest.raises(ParameterError, match="n_boot"):
-        fit_exponent([1, 2], [1, 2], n_boot=0, rng=rng)
+        fit_exponent([1, 2], [1, float("nan")])
+    with pytest.raises(ParameterError, match=r"^level must be in \(0, 1\), got 1.5$"):
+        fit_exponent([1, 2], [1, 2], level=1.5)
+    with pytest.raises(ParameterError, match="seeds must have the same length"):
+        fit_exponent([1, 2], [1, 2], ["a"])
 
 
 def run_sweep_text(text: str, root, out):
