@@ -52,8 +52,28 @@ def requested_sinks(environ: Mapping[str, str] | None = None) -> tuple[str, ...]
     if bad:
         raise ParameterError(f"ICURR_LOG must be a comma list of {', '.join(SINKS)} (or none), got {bad[0]!r}")
     for name in names:
-        _import(name)
+        module = _import(name)
+        if name == "wandb":
+            _wandb_login(module)
     return names
+
+
+_LOGGED_IN: list[bool] = []  # W&B's login checked once per process
+
+
+def _wandb_login(wandb) -> None:
+    """W&B's credentials, checked before any work (``wandb.login``: a stored key, ``WANDB_API_KEY``, or
+    its prompt on a terminal); not needed with ``WANDB_MODE`` offline or disabled. Without them, a
+    one-line ParameterError instead of W&B's traceback after the run's files are written."""
+    if _LOGGED_IN or os.environ.get("WANDB_MODE", "").strip().lower() in ("offline", "disabled", "dryrun"):
+        return
+    try:
+        wandb.login(verify=False)
+    except Exception as exc:  # noqa: BLE001 - W&B's own usage and authentication errors
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ParameterError(f"ICURR_LOG=wandb needs a W&B login ({reason}): run `wandb login`, set WANDB_API_KEY, "
+                             f"or set WANDB_MODE=offline to keep the runs local") from None
+    _LOGGED_IN.append(True)
 
 
 def _import(name: str):

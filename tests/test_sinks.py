@@ -5,6 +5,7 @@ once, runs of one program open side by side, a resumed program continuing its ow
 """
 from __future__ import annotations
 
+import os
 import sys
 import types
 from pathlib import Path
@@ -42,6 +43,9 @@ class _FakeWandb(types.ModuleType):
 
     def Settings(self, **kw):  # noqa: N802 - W&B's name
         return kw
+
+    def login(self, **kw):
+        return True
 
     def init(self, **kw):
         if kw.get("reinit") != "create_new":
@@ -125,7 +129,8 @@ def test_wandb_sink_continues_a_resumed_run_without_sending_a_row_twice(tmp_path
 # ---------------------------------------------------------------- the real packages
 
 def test_wandb_offline_run_per_directory(tmp_path, monkeypatch):
-    pytest.importorskip("wandb", minversion="0.19.10")
+    wandb = pytest.importorskip("wandb", minversion="0.19.10")
+    wandb.teardown()
     for var, sub in (("WANDB_DIR", "wdir"), ("WANDB_CACHE_DIR", "cache"), ("WANDB_CONFIG_DIR", "config"),
                      ("WANDB_DATA_DIR", "data")):
         monkeypatch.setenv(var, str(tmp_path / sub))
@@ -151,6 +156,27 @@ def test_wandb_offline_run_per_directory(tmp_path, monkeypatch):
     opened.close()
     for d in dirs:
         assert len(list((d / "tb" / "wandb").glob(f"offline-run-*-{sinks._run_key(d / 'tb')}"))) == 1
+    wandb.teardown()  # its process-wide settings (offline) must not outlive the test
+
+
+def test_wandb_without_a_login_is_one_line_before_any_file(tmp_path, monkeypatch):
+    """Online W&B with no stored key, no WANDB_API_KEY and no terminal to prompt on: ``--log wandb`` fails in
+    one line naming what to do, and the run directory is not created."""
+    wandb = pytest.importorskip("wandb", minversion="0.19.10")
+    from cli_helpers import run_icurr
+
+    wandb.teardown()  # W&B keeps its settings (WANDB_MODE of an earlier test) in a process-wide singleton
+
+    for var in ("WANDB_MODE", "WANDB_API_KEY", "ICURR_LOG", "ICURR_LOG_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.netrc
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setattr(sinks, "_LOGGED_IN", [])
+    monkeypatch.setattr(sys, "stdin", open(os.devnull))
+    out = run_icurr("--log", "wandb", "parity", "teacher", "--out", tmp_path / "t", "--no-progress", "steps=10")
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert out.stderr.startswith("icurr: error: --log=wandb needs a W&B login (") and "WANDB_MODE=offline" in out.stderr
+    assert not (tmp_path / "t").exists()
 
 
 @pytest.fixture
