@@ -55,7 +55,24 @@ def requested_sinks(environ: Mapping[str, str] | None = None) -> tuple[str, ...]
         module = _import(name)
         if name == "wandb":
             _wandb_login(module)
+        elif name == "mlflow":
+            _mlflow_store(module)
     return names
+
+
+def _reason(exc: BaseException, limit: int = 240) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _mlflow_store(mlflow) -> None:
+    """MLflow's tracking store (``MLFLOW_TRACKING_URI``, else MLflow's default), opened before any work:
+    a URI MLflow cannot use is one line instead of MLflow's traceback after the run's files are written."""
+    try:
+        mlflow.tracking.MlflowClient()
+    except Exception as exc:  # noqa: BLE001 - MLflow's own errors for a store it cannot open
+        raise ParameterError(f"ICURR_LOG=mlflow cannot open MLflow's tracking store ({_reason(exc)}): set "
+                             f"MLFLOW_TRACKING_URI to a tracking server or a database (sqlite:///mlflow.db)") from None
 
 
 _LOGGED_IN: list[bool] = []  # W&B's login checked once per process
@@ -70,8 +87,7 @@ def _wandb_login(wandb) -> None:
     try:
         wandb.login(verify=False)
     except Exception as exc:  # noqa: BLE001 - W&B's own usage and authentication errors
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise ParameterError(f"ICURR_LOG=wandb needs a W&B login ({reason}): run `wandb login`, set WANDB_API_KEY, "
+        raise ParameterError(f"ICURR_LOG=wandb needs a W&B login ({_reason(exc)}): run `wandb login`, set WANDB_API_KEY, "
                              f"or set WANDB_MODE=offline to keep the runs local") from None
     _LOGGED_IN.append(True)
 

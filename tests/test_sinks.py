@@ -190,6 +190,19 @@ def mlflow_store(tmp_path, monkeypatch):
     return mlflow.tracking.MlflowClient()
 
 
+def test_mlflow_store_it_cannot_open_is_one_line_before_any_file(tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    from cli_helpers import run_icurr
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "nosuchscheme://x")
+    monkeypatch.delenv("ICURR_LOG", raising=False)
+    out = run_icurr("--log", "mlflow", "parity", "teacher", "--out", tmp_path / "t", "--no-progress", "steps=10")
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert out.stderr.startswith("icurr: error: --log=mlflow cannot open MLflow's tracking store (")
+    assert "nosuchscheme://x" in out.stderr and "MLFLOW_TRACKING_URI" in out.stderr
+    assert not (tmp_path / "t").exists()
+
+
 def _mlflow_runs(client):
     exp = client.get_experiment_by_name("icurr-test")
     return client.search_runs([exp.experiment_id])
