@@ -106,7 +106,7 @@ def _b1(out, points, fits, cs, teacher_losses, lines, scale, criterion) -> Secti
 def _total(out, total, cs) -> Section:
     sec = Section("scaling_two_stage_total", f"{TITLE}: samples to test loss eps (Algorithm 1)",
                   "Total samples B1 T1 + B2 x (stage-2 steps to test hinge loss <= eps) at B1* vs d, median over "
-                  "seeds with interquartile bars; fit with a 95% t-interval over seeds (the spread of the per-seed slopes). "
+                  "seeds with interquartile bars; fit with a 95% cluster-robust t-interval over seeds. "
                   "Predicted: progressive 2 (Theorem "
                   "B.1(1)), labels max(k-1, 2) (Lemma B.7), one-shot max(min(2c, k-1), 2) (Theorem B.1(2)'s lower "
                   "bound with the d^2 stage 2 every supervision shares). The figure draws the largest teacher width.")
@@ -202,7 +202,7 @@ def _display(df: pd.DataFrame) -> pd.DataFrame:
 def _online(out, scaling_dir, online) -> Section:
     sec = Section("scaling_online", f"{TITLE}: online SGD",
                   "Online-SGD students (OUT/online) vs d: samples to 95% test accuracy and to test loss eps, median "
-                  "with interquartile bars, fit with a 95% t-interval over seeds (the spread of the per-seed slopes). No "
+                  "with interquartile bars, fit with a 95% cluster-robust t-interval over seeds. No "
                   "theorem is about online SGD: labels "
                   "(ce, teacher) borrow d^(k-1) (Section 3.2), progressive d^2 (Theorem B.1(1)), one-shot "
                   "min(2c, k-1) (Theorem B.1(2)) with c fitted from these teachers' final losses.")

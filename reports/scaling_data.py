@@ -15,9 +15,9 @@ Fits (``y ~ C d^p``, natural logs, :func:`reports.fit.fit_exponent` machinery):
   to the grid value below B1*. Censored searches (``above``: B1* > grid max; ``below``: B1* <= grid
   min) are left out of the fits and counted (``n_censored``), as are their total samples.
 * **Total samples to loss eps** at B1*: per seed; a t-interval over seeds (seed i is the same pair of
-  student seed i and teacher run i at every d; :func:`reports.fit.fit_exponent`'s seed-t: the spread
-  of the per-seed slopes, G - 1 degrees of freedom); seeds that never reached eps are counted. The
-  bracket bootstrap of an exact power law covers it nearly always (conservative).
+  student seed i and teacher run i at every d; :func:`reports.fit.fit_exponent`'s cluster-t: the
+  cluster-robust standard error, G - 1 degrees of freedom); seeds that never reached eps are counted.
+  The bracket bootstrap of an exact power law covers it nearly always (conservative).
 * **Teacher loss exponent c**: ``final_loss ~ d^-c``; teachers at different d share no samples (a seed
   names other streams at each d), so the points are independent: ols-t. Zero losses are left out and
   counted; a teacher of zero loss at every d has every c: ``c = inf``.
@@ -306,7 +306,7 @@ def b1_fits(points: pd.DataFrame, cs: pd.DataFrame, *, n_boot: int, rng: np.rand
 
 
 def total_fits(points: pd.DataFrame, cs: pd.DataFrame) -> pd.DataFrame:
-    """Exponent of samples to loss eps per setting (95% seed-t interval) with the prediction."""
+    """Exponent of samples to loss eps per setting (95% cluster-t interval over seeds) with the prediction."""
     rows = []
     for key, g in points.groupby(KEYS, dropna=False, sort=True) if not points.empty else []:
         ok = g[(g["censored"] == "") & (g["samples"] > 0)]
