@@ -164,7 +164,8 @@ def _theory(out: Path, theory_d: int, gap_ks, gap_ds) -> Section:
 def _scaling(out: Path, results: pd.DataFrame, target: int) -> Section:
     sec = Section("scaling", "Scaling in d",
                   f"Samples to {target}% test accuracy vs d (log-log), fitted exponent with a 95% cluster-robust "
-                  "t-interval over seeds, beside the exponent theory.bounds predicts.")
+                  "t-interval (clusters: the students of one teacher at one d), beside the exponent theory.bounds "
+                  "predicts.")
     points = D.scaling_points(results, target)
     if D.fittable(points).empty:
         sec.note = (f"Scaling in d: left out (needs samples_to_{target} of one strategy at two or more values "

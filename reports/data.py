@@ -25,7 +25,7 @@ from theory.gap import fourier_gap, paper_gap_bound
 __all__ = ["SETTING", "TEACHER_SETTING", "standardize", "student_rows", "teacher_rows", "strategy_curves",
            "teacher_curves", "CORR_STATS", "probed_degrees", "curriculum_peaks", "checkpoint_marks",
            "zeta_table", "gap_table", "scaling_points",
-           "exponent_table", "fittable", "PREDICTED", "batch_width_points", "batch_width_table",
+           "exponent_table", "teacher_cells", "fittable", "PREDICTED", "batch_width_points", "batch_width_table",
            "batch_width_frontier", "batch_width_varies"]
 
 #: Columns that name one panel of the strategies figure / one teacher of the curriculum figure.
@@ -257,16 +257,23 @@ def fittable(points: pd.DataFrame) -> pd.DataFrame:
     return ok[n_d >= 2]
 
 
+def teacher_cells(points: pd.DataFrame) -> pd.Series:
+    """The cluster of each row of :func:`scaling_points`: its (d, teacher seed) cell. The students of one
+    teacher at one d share it, so their samples are correlated; teachers at different d are different
+    runs, and a teacher is a cell of its own."""
+    return points["d"].astype(str) + ":" + points["seed_key"].astype(str).str.split("-").str[0]
+
+
 def exponent_table(points: pd.DataFrame) -> pd.DataFrame:
-    """Fitted exponent of ``samples ~ d^p`` with its 95% interval over seeds (:func:`reports.fit.fit_exponent`),
-    per (strategy, k), beside
-    the exponent of :data:`PREDICTED` (where theory names one) and the runs left out (never reached)."""
+    """Fitted exponent of ``samples ~ d^p`` per (strategy, k) with its 95% cluster-robust t-interval over
+    the (d, teacher seed) cells (:func:`teacher_cells`, :func:`reports.fit.fit_exponent`), beside the
+    exponent of :data:`PREDICTED` (where theory names one) and the runs left out (never reached)."""
     from .fit import fit_exponent
 
     rows = []
     ok = fittable(points)
     for (strategy, k), grp in ok.groupby(["strategy", "k"], sort=True):
-        fit = fit_exponent(grp["d"], grp["samples"].astype(float), grp["seed_key"])
+        fit = fit_exponent(grp["d"], grp["samples"].astype(float), teacher_cells(grp))
         allpts = points[(points["strategy"] == strategy) & (points["k"] == k)]
         bound, label = PREDICTED.get(strategy, (None, ""))
         pred = bound(int(grp["d"].max()), int(k), **({"eps": 0.05, "delta": 0.05} if bound is progressive_upper

@@ -202,8 +202,8 @@ def _display(df: pd.DataFrame) -> pd.DataFrame:
 def _online(out, scaling_dir, online) -> Section:
     sec = Section("scaling_online", f"{TITLE}: online SGD",
                   "Online-SGD students (OUT/online) vs d: samples to 95% test accuracy and to test loss eps, median "
-                  "with interquartile bars, fit with a 95% cluster-robust t-interval over seeds. No "
-                  "theorem is about online SGD: labels "
+                  "with interquartile bars, fit with a 95% cluster-robust t-interval (clusters: the "
+                  "students of one teacher at one d). No theorem is about online SGD: labels "
                   "(ce, teacher) borrow d^(k-1) (Section 3.2), progressive d^2 (Theorem B.1(1)), one-shot "
                   "min(2c, k-1) (Theorem B.1(2)) with c fitted from these teachers' final losses.")
     if online.empty:
