@@ -87,8 +87,8 @@ def _wandb_login(wandb) -> None:
     try:
         wandb.login(verify=False)
     except Exception as exc:  # noqa: BLE001 - W&B's own usage and authentication errors
-        raise ParameterError(f"ICURR_LOG=wandb needs a W&B login ({_reason(exc)}): run `wandb login`, set WANDB_API_KEY, "
-                             f"or set WANDB_MODE=offline to keep the runs local") from None
+        raise ParameterError(f"ICURR_LOG=wandb needs a W&B login ({_reason(exc)}): run `wandb login`, set "
+                             f"WANDB_API_KEY, or set WANDB_MODE=offline to keep the runs local") from None
     _LOGGED_IN.append(True)
 
 
