@@ -80,7 +80,8 @@ def _b1(out, points, fits, cs, teacher_losses, lines, scale, criterion) -> Secti
                   f"{scale} {criterion} B1* vs d (log-log), one search per point; bar: the bracket (largest failing "
                   "B1, B1*]; open with an arrow: censored (the grid's largest B1 failed, or its smallest succeeded), "
                   "left out of the fit. Fit: least squares on the brackets' geometric midpoints; 95% interval: "
-                  "bootstrap drawing each point log-uniformly inside its bracket (grid resolution only). Predicted "
+                  "refits with each point log-uniform inside its bracket (the grid's resolution) plus their "
+                  "least-squares error (the points' scatter about the law). Predicted "
                   "exponents: labels k-1 (Lemma B.2/B.7), progressive 0 (Theorem B.1(1)), one-shot min(2c, k-1) "
                   "(Theorem B.1(2)) with c fitted from the teachers' final hinge losses (final_loss ~ d^-c). The "
                   "figure draws the largest teacher width of each supervision; the table fits every width.")

@@ -9,15 +9,14 @@ compare sweep) is read by :mod:`reports.scaling` through :mod:`reports.data`.
 Fits (``y ~ C d^p``, natural logs, :func:`reports.fit.fit_exponent` machinery):
 
 * **B1\\*** (one search per d, so no seeds to resample): the point is the geometric midpoint of the
-  search's bracket ``(largest failing B1, B1*]``; the 95% interval is a bootstrap that draws every
-  point log-uniformly inside its bracket (the grid is geometric) and refits. It covers the grid's
-  resolution, not curvature of the law. A bracket without a failing B1 (not censored) reaches down
+  search's bracket ``(largest failing B1, B1*]``; the 95% interval (:func:`bracket_fit`) draws every
+  point log-uniformly inside its bracket (the grid is geometric), refits, and adds the refit's
+  least-squares error: it covers the grid's resolution and the points' scatter about the law. A bracket without a failing B1 (not censored) reaches down
   to the grid value below B1*. Censored searches (``above``: B1* > grid max; ``below``: B1* <= grid
   min) are left out of the fits and counted (``n_censored``), as are their total samples.
 * **Total samples to loss eps** at B1*: per seed; a t-interval over seeds (seed i is the same pair of
   student seed i and teacher run i at every d; :func:`reports.fit.fit_exponent`'s cluster-t: the
   cluster-robust standard error, G - 1 degrees of freedom); seeds that never reached eps are counted.
-  The bracket bootstrap of an exact power law covers it nearly always (conservative).
 * **Teacher loss exponent c**: ``final_loss ~ d^-c``; teachers at different d share no samples (a seed
   names other streams at each d), so the points are independent: ols-t. Zero losses are left out and
   counted; a teacher of zero loss at every d has every c: ``c = inf``.
@@ -235,16 +234,27 @@ def absolute(quantity: str, supervision: str, d: int, k: int, width: int, eps: f
 
 
 def bracket_fit(d, lo, hi, *, n_boot: int, rng: np.random.Generator, level: float = 0.95) -> ExponentFit:
-    """Exponent of ``y ~ C d^p`` for interval data ``y in (lo, hi]``: least squares on the geometric
-    midpoints; the ``level`` interval from ``n_boot`` refits with each point log-uniform in its bracket."""
+    """Exponent of ``y ~ C d^p`` for interval data ``y in (lo, hi]`` (one B1* search per d): least squares on
+    the geometric midpoints. The ``level`` interval is a percentile of ``n_boot`` draws, each a refit with every
+    point log-uniform in its bracket (the grid's resolution) plus its least-squares standard error times a
+    t(n - 2) variate (the scatter of the points about the law, which the grid does not show). Planted laws with
+    a log-normal scatter sigma on a sqrt(2) grid: covered 100% / 98% / 96% of the time at sigma = 0.1 / 0.3 / 0.6,
+    where the grid draws alone covered 86% / 49% / 27%. Fewer than three points: an infinite interval."""
     d, llo, lhi = np.asarray(d, float), np.log(np.asarray(lo, float)), np.log(np.asarray(hi, float))
     slope, intercept = loglog_slope(d, np.exp((llo + lhi) / 2))
-    draws = llo + (lhi - llo) * rng.random((int(n_boot), d.size))
-    boots = [np.polyfit(np.log(d), row, 1)[0] for row in draws]
-    tail = 100 * (1 - level) / 2
-    lo_p, hi_p = np.percentile(boots, [tail, 100 - tail])
+    if d.size < 3:
+        lo_p, hi_p = -np.inf, np.inf
+    else:
+        X = np.column_stack([np.ones(d.size), np.log(d)])
+        inv = np.linalg.inv(X.T @ X)
+        draws = llo + (lhi - llo) * rng.random((int(n_boot), d.size))  # (n_boot, n) log y
+        beta = draws @ X @ inv  # (n_boot, 2): intercept, slope of each refit
+        resid = draws - beta @ X.T
+        se = np.sqrt((resid ** 2).sum(axis=1) / (d.size - 2) * inv[1, 1])
+        tail = 100 * (1 - level) / 2
+        lo_p, hi_p = np.percentile(beta[:, 1] + se * rng.standard_t(d.size - 2, int(n_boot)), [tail, 100 - tail])
     return ExponentFit(slope, float(lo_p), float(hi_p), intercept, int(d.size), int(np.unique(d).size),
-                       float(level), "bracket-bootstrap", n_boot=int(n_boot))
+                       float(level), "bracket-ols-t", df=float(d.size - 2), n_boot=int(n_boot))
 
 
 def bound_side(quantity: str, supervision: str) -> str:

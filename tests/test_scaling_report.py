@@ -130,9 +130,27 @@ def test_b1_fit_recovers_planted_slopes_and_counts_censored(scaling_dir):
     for sup, tw, planted in (("labels", None, 3.0), ("progressive", 1024, 2.0), ("oneshot", 1024, 1.0)):
         r = _row(b1, sup, tw)
         assert abs(r["exponent"] - planted) < 0.1, (sup, r["exponent"])
-        assert r["ci_lo"] <= planted <= r["ci_hi"] and r["ci_hi"] - r["ci_lo"] < 0.4
+        # exact laws, but one search per d: the grid's rounding (factor 2^(1/2)) is all the scatter there is
+        assert r["ci_lo"] <= planted <= r["ci_hi"] and r["ci_hi"] - r["ci_lo"] < 0.65
     assert _row(b1, "labels")["n_censored"] == 1 and _row(b1, "labels")["n_points"] == len(DS) - 1
     assert _row(b1, "progressive", 1024)["n_censored"] == 0 and _row(b1, "progressive", 1024)["n_points"] == len(DS)
+
+
+def test_bracket_fit_covers_a_scattered_law():
+    """B1* scatters about its law (the search's seeds): 300 planted ``B1* = 20 d^1.5 e^(0.3 z)`` read through a
+    2^(1/2) grid; the 95% interval must cover 1.5 at least 95% - 3 binomial sd (0.013) of the time. Measured: 97.7%;
+    the grid draws alone (the interval before) covered 45-49%."""
+    rng = np.random.default_rng(0)
+    d = np.array([8.0, 12, 16, 24, 32, 48, 64])
+    grid = 16 * 2.0 ** (np.arange(40) / 2)
+    hits = 0
+    for _ in range(300):
+        b1 = 20 * d ** 1.5 * np.exp(rng.normal(0, 0.3, d.size))
+        i = np.searchsorted(grid, b1)  # grid[i - 1] < B1* <= grid[i]
+        fit = S.bracket_fit(d, grid[i - 1], grid[i], n_boot=500, rng=rng)
+        hits += fit.lo <= 1.5 <= fit.hi
+    assert hits / 300 >= 0.95 - 3 * np.sqrt(0.95 * 0.05 / 300)
+    assert S.bracket_fit(d[:2], [8, 16], [16, 32], n_boot=10, rng=rng).lo == -np.inf  # two points: no error estimate
 
 
 def test_teacher_loss_exponent_and_predictions(scaling_dir):
