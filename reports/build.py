@@ -312,7 +312,8 @@ def build_report(results_dir, out_dir, *, target: int = 95, n_boot: int = 1000, 
     and the sections above read its online sweep ``OUT/online``.
 
     ``target``: accuracy percent of the scaling figure (60, 95 or 99: the summaries' fields);
-    ``n_boot``/``seed``: bootstrap resamples and the seed of its ``numpy.random.Generator``;
+    ``n_boot``/``seed``: draws of the B1* exponent intervals (:func:`reports.scaling_data.bracket_fit`) and
+    the seed of their ``numpy.random.Generator``;
     ``theory_d``, ``gap_ks``, ``gap_ds``: the theory figure's d, the k of its gap curves and their d;
     ``frontier_delta``, ``frontier_tau``: delta and tau (both in (0, 1)) of Lemma B.10's frontier on
     the batch/width figure (``target`` is also its accuracy); ``progress(name)``, when given, is called as

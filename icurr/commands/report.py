@@ -25,8 +25,10 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, metavar="REPORT_DIR", help="directory to write the report into")
     p.add_argument("--target", type=int, choices=(60, 95, 99), default=95,
                    help="test accuracy percent of the scaling figure (samples_to_TARGET)")
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of the fitted exponents")
-    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap's random generator")
+    p.add_argument("--n-boot", type=int, default=1000,
+                   help="Monte Carlo draws of the B1* exponent intervals of a scaling directory (the other "
+                        "exponents have t-intervals; the strategies tables' ratios draw 2000, seed 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of those draws' random generator")
     p.add_argument("--theory-d", type=int, default=51, help="d of the theory figure's Majority coefficients")
     p.add_argument("--frontier-delta", type=float, default=0.5,
                    help="delta of Lemma B.10's width-optimization frontier, in (0, 1)")
