@@ -31,7 +31,7 @@ from scipy import stats
 
 from theory._checks import ParameterError
 
-__all__ = ["ExponentFit", "fit_exponent", "loglog_slope"]
+__all__ = ["ExponentFit", "fit_exponent", "loglog_slope", "ols_fits", "ols_slope_se"]
 
 
 @dataclass(frozen=True)
@@ -58,10 +58,14 @@ class ExponentFit:
 def loglog_slope(x, y) -> tuple[float, float]:
     """Least-squares ``(slope, intercept)`` of ``log y`` on ``log x`` (needs two distinct ``x``)."""
     lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
-    if np.unique(lx).size < 2:
-        raise ParameterError("x must hold at least two distinct values to fit an exponent")
+    _check_two_x(lx)
     slope, intercept = np.polyfit(lx, ly, 1)
     return float(slope), float(intercept)
+
+
+def _check_two_x(x) -> None:
+    if np.unique(x).size < 2:
+        raise ParameterError("x must hold at least two distinct values to fit an exponent")
 
 
 def _check_inputs(x, y, clusters):
@@ -76,22 +80,33 @@ def _check_inputs(x, y, clusters):
         clusters = np.asarray(clusters, dtype=object).ravel()
         if clusters.shape != x.shape:
             raise ParameterError(f"clusters must have the same length as x, got {clusters.size} and {x.size}")
+    _check_two_x(x)
     return x, y, clusters
+
+
+def ols_fits(lx, ly) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Least squares of ``ly`` on ``lx`` (one x for all fits): ``(X, (X'X)^-1, beta, resid)`` with the design
+    ``X = [1, lx]`` ``(n, 2)``, ``beta`` ``(..., 2)`` (intercept, slope) and ``resid`` ``(..., n)`` for ``ly``
+    of shape ``(..., n)``: one fit, or many at once (a bootstrap's draws)."""
+    X = np.column_stack([np.ones(np.size(lx)), lx])
+    inv = np.linalg.inv(X.T @ X)
+    beta = ly @ X @ inv
+    return X, inv, beta, ly - beta @ X.T
+
+
+def ols_slope_se(inv: np.ndarray, resid: np.ndarray) -> np.ndarray:
+    """The classical standard error of the slope of :func:`ols_fits` (``n - 2`` degrees of freedom), per fit."""
+    return np.sqrt((resid ** 2).sum(axis=-1) / (resid.shape[-1] - 2) * inv[1, 1])
 
 
 def _slope_se(x, y, clusters) -> tuple[float, float, float, float]:
     """``(slope, intercept, standard error, df)`` of the least-squares fit of ``log y`` on ``log x``:
     CR2 with Bell-McCaffrey df over ``clusters``, or classical with n - 2 df (``clusters`` None)."""
-    X = np.column_stack([np.ones(x.size), np.log(x)])
-    ly = np.log(y)
-    inv = np.linalg.inv(X.T @ X)
-    beta = inv @ X.T @ ly
-    resid = ly - X @ beta
+    X, inv, beta, resid = ols_fits(np.log(x), np.log(y))
     n = x.size
     if clusters is None:
-        df = n - 2
-        var = resid @ resid / df * inv[1, 1] if df > 0 else np.inf
-        return float(beta[1]), float(beta[0]), float(np.sqrt(var)), float(df)
+        se = float(ols_slope_se(inv, resid)) if n > 2 else np.inf
+        return float(beta[1]), float(beta[0]), se, float(n - 2)
     M = np.eye(n) - X @ inv @ X.T  # residual maker
     slope_row = inv[1]  # the slope's row of (X'X)^-1
     var, columns = 0.0, []
@@ -102,7 +117,8 @@ def _slope_se(x, y, clusters) -> tuple[float, float, float, float]:
         v = A @ X[idx] @ slope_row  # the cluster's weights on its own residuals
         var += float(v @ resid[idx]) ** 2
         columns.append(M[:, idx] @ v)
-    B = np.column_stack(columns).T @ np.column_stack(columns)
+    C = np.column_stack(columns)  # (n, G): each cluster's contribution to the slope
+    B = C.T @ C
     df = float(np.trace(B) ** 2 / np.trace(B @ B)) if np.trace(B) > 0 else 0.0
     return float(beta[1]), float(beta[0]), float(np.sqrt(var)), df
 
@@ -113,7 +129,6 @@ def fit_exponent(x, y, clusters=None, *, level: float = 0.95) -> ExponentFit:
     if not 0 < level < 1:
         raise ParameterError(f"level must be in (0, 1), got {level!r}")
     x, y, clusters = _check_inputs(x, y, clusters)
-    loglog_slope(x, y)  # two distinct x, or a one-line error
     clustered = clusters is not None and len(set(clusters.tolist())) >= 2
     slope, intercept, se, df = _slope_se(x, y, clusters if clustered else None)
     if df > 0 and np.isfinite(se):

@@ -11,8 +11,8 @@ Fits (``y ~ C d^p``, natural logs, :func:`reports.fit.fit_exponent` machinery):
 * **B1\\*** (one search per d, so no seeds to resample): the point is the geometric midpoint of the
   search's bracket ``(largest failing B1, B1*]``; the 95% interval (:func:`bracket_fit`) draws every
   point log-uniformly inside its bracket (the grid is geometric), refits, and adds the refit's
-  least-squares error: it covers the grid's resolution and the points' scatter about the law. A bracket without a failing B1 (not censored) reaches down
-  to the grid value below B1*. Censored searches (``above``: B1* > grid max; ``below``: B1* <= grid
+  least-squares error: it covers the grid's resolution and the points' scatter about the law. A
+  bracket without a failing B1 (not censored) reaches down to the grid value below B1*. Censored searches (``above``: B1* > grid max; ``below``: B1* <= grid
   min) are left out of the fits and counted (``n_censored``), as are their total samples.
 * **Total samples to loss eps** at B1*: per seed; a t-interval over seeds (seed i is the same pair of
   student seed i and teacher run i at every d; :func:`reports.fit.fit_exponent`'s cluster-t: the
@@ -33,7 +33,7 @@ from infra.store import read_json
 from theory.algorithm1 import paper_hyperparameters
 from theory.bounds import oneshot_lower, progressive_upper, sq_sample_lower, teacher_lemma_b7
 
-from .fit import ExponentFit, fit_exponent, loglog_slope
+from .fit import ExponentFit, fit_exponent, loglog_slope, ols_fits, ols_slope_se
 
 __all__ = ["DELTA", "KEYS", "local_slope", "read_searches", "read_run_summary", "b1_points", "total_points", "total_summary",
            "teacher_points", "loss_exponents", "c_for", "oneshot_exponent", "predicted", "absolute", "b1_fits",
@@ -245,14 +245,11 @@ def bracket_fit(d, lo, hi, *, n_boot: int, rng: np.random.Generator, level: floa
     if d.size < 3:
         lo_p, hi_p = -np.inf, np.inf
     else:
-        X = np.column_stack([np.ones(d.size), np.log(d)])
-        inv = np.linalg.inv(X.T @ X)
         draws = llo + (lhi - llo) * rng.random((int(n_boot), d.size))  # (n_boot, n) log y
-        beta = draws @ X @ inv  # (n_boot, 2): intercept, slope of each refit
-        resid = draws - beta @ X.T
-        se = np.sqrt((resid ** 2).sum(axis=1) / (d.size - 2) * inv[1, 1])
+        _, inv, beta, resid = ols_fits(np.log(d), draws)  # every refit at once
         tail = 100 * (1 - level) / 2
-        lo_p, hi_p = np.percentile(beta[:, 1] + se * rng.standard_t(d.size - 2, int(n_boot)), [tail, 100 - tail])
+        scatter = ols_slope_se(inv, resid) * rng.standard_t(d.size - 2, int(n_boot))
+        lo_p, hi_p = np.percentile(beta[:, 1] + scatter, [tail, 100 - tail])
     return ExponentFit(slope, float(lo_p), float(hi_p), intercept, int(d.size), int(np.unique(d).size),
                        float(level), "bracket-ols-t", df=float(d.size - 2), n_boot=int(n_boot))
 
